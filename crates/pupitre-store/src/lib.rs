@@ -1,0 +1,262 @@
+//! Pupitre's storage: one narrow trait per domain, implemented for SQLite and PostgreSQL.
+//!
+//! Only this crate knows SQL. Each backend has its own embedded, append-only migrations
+//! (`migrations/<backend>/NNNN_name.sql`); the queries they share are written once in
+//! [`shared`] and instantiated for each backend, and backend-specific code (connection
+//! set-up, locking) lives in [`sqlite`] and [`postgres`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pupitre_core::audit::{Actor, AuditEvent, AuditRecord};
+use pupitre_core::model::{
+    ApiToken, Assignment, Entity, EntityInput, Profile, ProfileInput, Session, Team, TeamInput,
+    User, UserInput, UserTemplate, UserTemplateInput,
+};
+use pupitre_core::permission::{EntityId, Levels};
+
+mod migrate;
+#[macro_use]
+mod shared;
+pub mod postgres;
+pub mod sqlite;
+pub mod testing;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was broken; `field` names the input field at fault.
+    #[error("{field}: {message}")]
+    Conflict { field: String, message: String },
+    /// A business rule forbids the change (an entity that still has children, a built-in profile).
+    #[error("{0}")]
+    Rejected(String),
+    #[error("migration {version} was changed after it was applied; migrations are append-only")]
+    MigrationChanged { version: i64 },
+    #[error("the database schema is at version {found}, newer than this binary ({known})")]
+    SchemaTooNew { found: i64, known: i64 },
+    #[error("database URL: {0}")]
+    Url(String),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// A page of a keyset-paginated list: items with an id greater than `after`, at most `limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UserFilter {
+    /// Only users whose entity is in this list (the caller's visible entities).
+    pub visible: Vec<EntityId>,
+    pub entity_id: Option<EntityId>,
+    /// Case-insensitive substring of login, display name or e-mail.
+    pub query: Option<String>,
+    pub active: Option<bool>,
+    pub team_id: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct AuditFilter {
+    /// Records about objects in these entities, plus records with no entity when `global`.
+    pub visible: Vec<EntityId>,
+    pub global: bool,
+    pub action: Option<String>,
+    pub object_type: Option<String>,
+    pub object_id: Option<i64>,
+    pub actor: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// A user to create, with everything that makes the account usable in one transaction.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    pub input: UserInput,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub assignments: Vec<Assignment>,
+    pub teams: Vec<i64>,
+}
+
+/// The credentials stored for a login.
+#[derive(Clone, Debug)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub user_id: i64,
+    pub name: String,
+    pub prefix: String,
+    pub token_hash: String,
+    pub levels: Levels,
+    pub expires_at: i64,
+}
+
+#[async_trait]
+pub trait EntityStore: Send + Sync {
+    async fn list_entities(&self) -> Result<Vec<Entity>>;
+    async fn get_entity(&self, id: EntityId) -> Result<Entity>;
+    async fn create_entity(&self, actor: &Actor, input: &EntityInput) -> Result<Entity>;
+    async fn update_entity(
+        &self,
+        actor: &Actor,
+        id: EntityId,
+        input: &EntityInput,
+    ) -> Result<Entity>;
+    async fn delete_entity(&self, actor: &Actor, id: EntityId) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ProfileStore: Send + Sync {
+    async fn list_profiles(&self) -> Result<Vec<Profile>>;
+    async fn get_profile(&self, id: i64) -> Result<Profile>;
+    async fn create_profile(&self, actor: &Actor, input: &ProfileInput) -> Result<Profile>;
+    async fn update_profile(&self, actor: &Actor, id: i64, input: &ProfileInput)
+    -> Result<Profile>;
+    async fn delete_profile(&self, actor: &Actor, id: i64) -> Result<()>;
+    /// Creates missing built-in profiles and brings existing ones to the binary's definition.
+    async fn sync_builtin_profiles(&self, now: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    async fn list_users(&self, filter: &UserFilter, page: Page) -> Result<Vec<User>>;
+    async fn count_users(&self) -> Result<i64>;
+    async fn get_user(&self, id: i64) -> Result<User>;
+    async fn find_credentials(&self, login: &str) -> Result<Option<Credentials>>;
+    async fn create_users(&self, actor: &Actor, users: &[NewUser]) -> Result<Vec<User>>;
+    async fn update_user(&self, actor: &Actor, id: i64, input: &UserInput) -> Result<User>;
+    async fn delete_user(&self, actor: &Actor, id: i64) -> Result<()>;
+    async fn set_password(
+        &self,
+        actor: &Actor,
+        id: i64,
+        password_hash: &str,
+        must_change: bool,
+    ) -> Result<()>;
+    async fn record_login(&self, id: i64, at: i64) -> Result<()>;
+    async fn list_assignments(&self, user_id: i64) -> Result<Vec<Assignment>>;
+    async fn set_assignments(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        assignments: &[Assignment],
+    ) -> Result<()>;
+    /// The user's assignments, each with its profile's levels: the input of permission checks.
+    async fn user_grants(&self, user_id: i64) -> Result<Vec<(Assignment, Levels)>>;
+    async fn user_teams(&self, user_id: i64) -> Result<Vec<i64>>;
+}
+
+#[async_trait]
+pub trait TeamStore: Send + Sync {
+    async fn list_teams(&self, visible: &[EntityId]) -> Result<Vec<Team>>;
+    async fn get_team(&self, id: i64) -> Result<Team>;
+    async fn create_team(&self, actor: &Actor, input: &TeamInput) -> Result<Team>;
+    async fn update_team(&self, actor: &Actor, id: i64, input: &TeamInput) -> Result<Team>;
+    async fn delete_team(&self, actor: &Actor, id: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait UserTemplateStore: Send + Sync {
+    async fn list_user_templates(&self, visible: &[EntityId]) -> Result<Vec<UserTemplate>>;
+    async fn get_user_template(&self, id: i64) -> Result<UserTemplate>;
+    async fn create_user_template(
+        &self,
+        actor: &Actor,
+        input: &UserTemplateInput,
+    ) -> Result<UserTemplate>;
+    async fn update_user_template(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: &UserTemplateInput,
+    ) -> Result<UserTemplate>;
+    async fn delete_user_template(&self, actor: &Actor, id: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        session: &Session,
+        source: &str,
+        user_agent: &str,
+    ) -> Result<()>;
+    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>>;
+    async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()>;
+    async fn delete_session(&self, token_hash: &str) -> Result<()>;
+    /// "Log out everywhere": returns how many sessions ended.
+    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64>;
+    async fn purge_expired_sessions(&self, now: i64) -> Result<u64>;
+}
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    async fn create_token(&self, actor: &Actor, token: &NewToken) -> Result<ApiToken>;
+    async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
+    async fn find_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    async fn touch_token(&self, id: i64, now: i64) -> Result<()>;
+    async fn revoke_token(&self, actor: &Actor, user_id: i64, id: i64) -> Result<()>;
+}
+
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Records a sensitive action that changes no stored object (a login, a failed login).
+    async fn record_event(&self, actor: &Actor, event: &AuditEvent) -> Result<()>;
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<Vec<AuditRecord>>;
+    /// How many `action` records carry `label` (or, with `by_source`, come from that
+    /// address) since `since`: the input of login throttling.
+    async fn count_recent(
+        &self,
+        action: &str,
+        key: &str,
+        by_source: bool,
+        since: i64,
+    ) -> Result<i64>;
+}
+
+/// Everything the server needs from its database.
+#[async_trait]
+pub trait Store:
+    EntityStore
+    + ProfileStore
+    + UserStore
+    + TeamStore
+    + UserTemplateStore
+    + SessionStore
+    + TokenStore
+    + AuditStore
+{
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> Result<usize>;
+    /// True when the database answers and every embedded migration is applied.
+    async fn ready(&self) -> Result<bool>;
+    /// Pool statistics for `/metrics`: (open connections, idle connections).
+    fn pool_stats(&self) -> (u32, u32);
+    async fn close(&self);
+}
+
+/// Opens the database named by `url`: `sqlite://path` (or a plain path) or `postgres://…`.
+/// Does not migrate.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+    } else {
+        let path = url.strip_prefix("sqlite://").unwrap_or(url);
+        let path = path.strip_prefix("sqlite:").unwrap_or(path);
+        Ok(Arc::new(sqlite::SqliteStore::open(path.as_ref()).await?))
+    }
+}

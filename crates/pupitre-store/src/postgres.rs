@@ -1,0 +1,83 @@
+//! The PostgreSQL backend, for several servers sharing the load. Migrations run under an
+//! advisory lock so that servers starting together apply them once.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use crate::migrate::Migration;
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    description: "foundation",
+    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+}];
+
+/// An arbitrary constant naming Pupitre's migration lock.
+const MIGRATION_LOCK: i64 = 0x0070_7570_6974_7265;
+
+pub struct PgStore {
+    read: PgPool,
+    write: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> crate::Result<PgStore> {
+        let options =
+            PgConnectOptions::from_str(url).map_err(|e| crate::StoreError::Url(e.to_string()))?;
+        PgStore::connect_with(options).await
+    }
+
+    /// Connects with explicit options (tests use this to pin a `search_path`).
+    pub async fn connect_with(options: PgConnectOptions) -> crate::Result<PgStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(PgStore {
+            read: pool.clone(),
+            write: pool,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> crate::Result<usize> {
+        let mut conn = self.write.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let result = apply_migrations(&mut conn, MIGRATIONS, now).await;
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+        result
+    }
+
+    async fn ready(&self) -> crate::Result<bool> {
+        migrations_current(&self.read, MIGRATIONS).await
+    }
+
+    fn pool_stats(&self) -> (u32, u32) {
+        (self.write.size(), self.write.num_idle() as u32)
+    }
+
+    async fn close(&self) {
+        self.write.close().await;
+    }
+}
+
+impl_store!(PgStore, sqlx::Postgres);
