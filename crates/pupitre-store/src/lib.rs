@@ -79,7 +79,8 @@ pub struct AuditFilter {
 #[derive(Clone, Debug)]
 pub struct NewUser {
     pub input: UserInput,
-    pub password_hash: String,
+    /// `None` leaves the account without a password until one is set.
+    pub password_hash: Option<String>,
     pub must_change_password: bool,
     pub assignments: Vec<Assignment>,
     pub teams: Vec<i64>,

@@ -1,5 +1,8 @@
 //! The store conformance suite: every check runs against SQLite and PostgreSQL.
-#![expect(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::sync::Arc;
 
@@ -63,7 +66,7 @@ fn user_input(login: &str, entity: i64) -> UserInput {
 fn new_user(login: &str, entity: i64) -> NewUser {
     NewUser {
         input: user_input(login, entity),
-        password_hash: "hash".into(),
+        password_hash: Some("hash".into()),
         must_change_password: true,
         assignments: vec![],
         teams: vec![],

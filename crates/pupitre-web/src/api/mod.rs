@@ -1,0 +1,7 @@
+//! The REST API under `/api/v1`: JSON views and handlers. Handlers only translate between
+//! JSON and the operations in [`crate::ops`].
+
+pub mod admin;
+pub mod me;
+pub mod system;
+pub mod views;

@@ -1,0 +1,485 @@
+//! Who is calling: password hashing, browser sessions, API tokens, the per-route guard that
+//! checks permissions and CSRF, and login throttling.
+
+use std::net::SocketAddr;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use pupitre_core::audit::Actor;
+use pupitre_core::model::{Session, User};
+use pupitre_core::permission::{Access, Domain, EntityId, Grant, Grants, Level, Levels};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::state::{AppState, now_ms};
+
+pub const SESSION_COOKIE: &str = "pupitre_session";
+/// Cookie holding the CSRF token of the login form, before any session exists.
+pub const LOGIN_CSRF_COOKIE: &str = "pupitre_login_csrf";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+pub const TOKEN_PREFIX: &str = "pup_";
+
+/// How a route answers a caller who is not logged in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// JSON: 401 with the error envelope.
+    Api,
+    /// HTML: a redirect to the login page.
+    Page,
+}
+
+#[derive(Clone, Debug)]
+pub enum AuthKind {
+    Session { token_hash: String, csrf: String },
+    Token { id: i64 },
+}
+
+/// The authenticated caller of a request, with the levels they hold on every entity.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub grants: Grants,
+    pub auth: AuthKind,
+    pub source: String,
+    pub tree: Vec<(EntityId, Option<EntityId>)>,
+}
+
+impl Caller {
+    /// The local administrator acting through `pupitre admin` on the server itself: full
+    /// rights on every entity, audited as `system` from `local`.
+    pub fn system(tree: Vec<(EntityId, Option<EntityId>)>) -> Caller {
+        let now = now_ms();
+        Caller {
+            user: User {
+                id: 0,
+                login: "system".to_owned(),
+                display_name: "pupitre admin (command line)".to_owned(),
+                email: String::new(),
+                phone: String::new(),
+                language: "en".to_owned(),
+                time_zone: "UTC".to_owned(),
+                active: true,
+                entity_id: pupitre_core::model::ROOT_ENTITY,
+                must_change_password: false,
+                notify_email: false,
+                notify_sms: false,
+                created_at: now,
+                updated_at: now,
+                last_login_at: None,
+            },
+            grants: Grants::everywhere(Levels::uniform(Level::Manage), &tree),
+            auth: AuthKind::Token { id: 0 },
+            source: "local".to_owned(),
+            tree,
+        }
+    }
+
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user_id: Some(self.user.id).filter(|id| *id != 0),
+            login: self.user.login.clone(),
+            source: self.source.clone(),
+            at: now_ms(),
+        }
+    }
+
+    pub fn csrf(&self) -> &str {
+        match &self.auth {
+            AuthKind::Session { csrf, .. } => csrf,
+            AuthKind::Token { .. } => "",
+        }
+    }
+
+    /// Checks `level` in `domain` on the object's `entity`. An object the caller cannot even
+    /// read is reported as not found; one they can read but not change, as forbidden.
+    pub fn check(
+        &self,
+        domain: Domain,
+        level: Level,
+        entity: EntityId,
+        what: &str,
+    ) -> Result<(), AppError> {
+        if self.grants.allows(domain, level, entity) {
+            Ok(())
+        } else if self.grants.allows(domain, Level::Read, entity) {
+            Err(AppError::forbidden(format!(
+                "your profile does not allow {} in {} on this {what}",
+                level.key(),
+                domain.key()
+            )))
+        } else {
+            Err(AppError::not_found(what))
+        }
+    }
+
+    pub fn visible(&self, domain: Domain) -> Vec<EntityId> {
+        self.grants.entities_with(domain, Level::Read)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Caller, AppError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(AppError::unauthenticated)
+    }
+}
+
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::internal()
+        })
+}
+
+pub fn verify_password(hash: &str, password: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A burned-in hash verified when a login does not exist, so that timing does not reveal
+/// which logins exist.
+pub fn dummy_verify(password: &str) {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let hash = DUMMY.get_or_init(|| hash_password("pupitre-dummy-password").unwrap_or_default());
+    let _ = verify_password(hash, password);
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex(&buf)
+}
+
+/// A random password for new accounts and resets: 20 characters from an unambiguous alphabet.
+pub fn random_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut buf = [0u8; 20];
+    rand::rng().fill_bytes(&mut buf);
+    buf.iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+pub fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+pub fn set_cookie(name: &str, value: &str, max_age_secs: i64, secure: bool) -> String {
+    format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The caller's address: the TCP peer (Pupitre does not trust forwarding headers).
+pub fn source_of(extensions: &axum::http::Extensions) -> String {
+    extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "local".to_owned())
+}
+
+/// Starts a browser session for `user`; returns the `Set-Cookie` value.
+pub async fn start_session(
+    st: &AppState,
+    user: &User,
+    source: &str,
+    user_agent: &str,
+) -> Result<String, AppError> {
+    let token = random_hex(32);
+    let now = now_ms();
+    let session = Session {
+        user_id: user.id,
+        csrf_token: random_hex(16),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + st.config.session_idle.as_millis() as i64,
+    };
+    st.store
+        .create_session(&sha256_hex(&token), &session, source, user_agent)
+        .await?;
+    Ok(set_cookie(
+        SESSION_COOKIE,
+        &token,
+        st.config.session_idle.as_secs() as i64,
+        st.config.secure_cookies,
+    ))
+}
+
+/// Resolves the session cookie or bearer token of a request, if any.
+pub async fn resolve(
+    st: &AppState,
+    headers: &HeaderMap,
+    source: String,
+) -> Result<Option<Caller>, AppError> {
+    let now = now_ms();
+    let (user_id, auth, cap) = if let Some(bearer) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        let Some(token) = st.store.find_token(&sha256_hex(bearer.trim())).await? else {
+            return Ok(None);
+        };
+        if token.revoked_at.is_some() || token.expires_at <= now {
+            return Ok(None);
+        }
+        if token.last_used_at.is_none_or(|t| now - t > 60_000) {
+            st.store.touch_token(token.id, now).await?;
+        }
+        (
+            token.user_id,
+            AuthKind::Token { id: token.id },
+            Some(token.levels),
+        )
+    } else if let Some(raw) = cookie(headers, SESSION_COOKIE) {
+        let token_hash = sha256_hex(&raw);
+        let Some(session) = st.store.get_session(&token_hash).await? else {
+            return Ok(None);
+        };
+        if session.expires_at <= now {
+            st.store.delete_session(&token_hash).await?;
+            return Ok(None);
+        }
+        if now - session.last_seen_at > 60_000 {
+            let expires = now + st.config.session_idle.as_millis() as i64;
+            st.store.touch_session(&token_hash, now, expires).await?;
+        }
+        (
+            session.user_id,
+            AuthKind::Session {
+                token_hash,
+                csrf: session.csrf_token,
+            },
+            None,
+        )
+    } else {
+        return Ok(None);
+    };
+    let user = match st.store.get_user(user_id).await {
+        Ok(u) if u.active => u,
+        Ok(_) | Err(pupitre_store::StoreError::NotFound) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    caller_for(st, user, auth, cap, source).await.map(Some)
+}
+
+/// The caller of a command-line action taken on behalf of `user`.
+pub async fn resolve_user(st: &AppState, user: User, source: String) -> Result<Caller, AppError> {
+    caller_for(st, user, AuthKind::Token { id: 0 }, None, source).await
+}
+
+async fn caller_for(
+    st: &AppState,
+    user: User,
+    auth: AuthKind,
+    cap: Option<Levels>,
+    source: String,
+) -> Result<Caller, AppError> {
+    let tree: Vec<(EntityId, Option<EntityId>)> = st
+        .store
+        .list_entities()
+        .await?
+        .iter()
+        .map(|e| (e.id, e.parent_id))
+        .collect();
+    let grants: Vec<Grant> = st
+        .store
+        .user_grants(user.id)
+        .await?
+        .into_iter()
+        .map(|(a, levels)| Grant {
+            entity_id: a.entity_id,
+            levels,
+            recursive: a.recursive,
+        })
+        .collect();
+    let mut grants = Grants::resolve(&grants, &tree);
+    if let Some(cap) = cap {
+        grants = grants.capped(cap);
+    }
+    Ok(Caller {
+        user,
+        grants,
+        auth,
+        source,
+        tree,
+    })
+}
+
+/// The per-route guard: authenticates, enforces a forced password change, checks CSRF on
+/// browser-session writes, and checks the route's [`Access`].
+pub async fn guard(
+    st: State<AppState>,
+    access: Access,
+    kind: Kind,
+    req: Request,
+    next: Next,
+) -> Response {
+    match guard_inner(&st, access, kind, req).await {
+        Ok(req) => next.run(req).await,
+        Err(resp) => resp,
+    }
+}
+
+async fn guard_inner(
+    st: &AppState,
+    access: Access,
+    kind: Kind,
+    req: Request,
+) -> Result<Request, Response> {
+    if access == Access::Public {
+        return Ok(req);
+    }
+    let source = source_of(req.extensions());
+    let caller = match resolve(st, req.headers(), source).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return Err(match kind {
+                Kind::Api => AppError::unauthenticated().into_response(),
+                Kind::Page => {
+                    let next = req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/");
+                    Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
+                }
+            });
+        }
+        Err(e) => return Err(e.into_response()),
+    };
+    let path = req.uri().path().to_owned();
+    if caller.user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path.as_str()) {
+        return Err(match kind {
+            Kind::Page => Redirect::to("/password").into_response(),
+            Kind::Api => AppError::new(
+                StatusCode::FORBIDDEN,
+                "password_change_required",
+                "change your password first (POST /api/v1/me/password)",
+            )
+            .into_response(),
+        });
+    }
+    let req = match (&caller.auth, req.method()) {
+        (_, &Method::GET | &Method::HEAD | &Method::OPTIONS) | (AuthKind::Token { .. }, _) => req,
+        (AuthKind::Session { csrf, .. }, _) => check_csrf(st, req, csrf, kind).await?,
+    };
+    if let Access::Domain(domain, level) = access {
+        if !caller.grants.allows_somewhere(domain, level) {
+            let e = AppError::forbidden(format!(
+                "your profile does not allow {} in {}",
+                level.key(),
+                domain.key()
+            ));
+            return Err(match kind {
+                Kind::Api => e.into_response(),
+                Kind::Page => crate::pages::error_page(&caller, &e),
+            });
+        }
+    }
+    let mut req = req;
+    req.extensions_mut().insert(caller);
+    Ok(req)
+}
+
+/// Paths a user who must change their password may still reach.
+const PASSWORD_CHANGE_PATHS: &[&str] =
+    &["/password", "/logout", "/api/v1/me", "/api/v1/me/password"];
+
+/// Browser-session writes must carry the session's CSRF token: in the `x-csrf-token` header,
+/// or as the `csrf` field of a url-encoded form.
+async fn check_csrf(
+    st: &AppState,
+    req: Request,
+    expected: &str,
+    kind: Kind,
+) -> Result<Request, Response> {
+    let refuse = || {
+        AppError::forbidden("missing or wrong CSRF token; reload the page and try again")
+            .into_response()
+    };
+    if let Some(h) = req.headers().get(CSRF_HEADER) {
+        return if h.as_bytes() == expected.as_bytes() {
+            Ok(req)
+        } else {
+            Err(refuse())
+        };
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if kind == Kind::Api || !is_form {
+        return Err(refuse());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, st.config.max_body_bytes)
+        .await
+        .map_err(|_| {
+            AppError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                "the request body is too large",
+            )
+            .into_response()
+        })?;
+    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap_or_default();
+    if fields.iter().any(|(k, v)| k == "csrf" && v == expected) {
+        Ok(Request::from_parts(parts, Body::from(bytes)))
+    } else {
+        Err(refuse())
+    }
+}
+
+pub fn urlencode(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The best levels a caller holds anywhere: what a new API token may carry at most.
+pub fn best_levels(caller: &Caller) -> Levels {
+    caller.grants.best()
+}

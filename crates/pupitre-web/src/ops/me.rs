@@ -1,0 +1,308 @@
+//! The caller's own account: logging in and out, personal settings, password, API tokens.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use pupitre_core::audit::{Actor, AuditEvent, Change};
+use pupitre_core::model::{ApiToken, User, UserInput};
+use pupitre_core::validate;
+use pupitre_store::NewToken;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::auth::{self, AuthKind, Caller, TOKEN_PREFIX, random_hex, sha256_hex, verify_password};
+use crate::error::AppError;
+use crate::ops::check_time_zone;
+use crate::ops::profiles::parse_levels;
+use crate::state::{AppState, now_ms};
+
+pub const LOGIN_FAILED: &str = "session.login_failed";
+
+/// Checks a login and password, with throttling per account and per source address.
+/// Every outcome is audited; the error never says whether the login exists.
+pub async fn check_login(
+    st: &AppState,
+    login: &str,
+    password: &str,
+    source: &str,
+) -> Result<User, AppError> {
+    let now = now_ms();
+    let since = now - st.config.login_window.as_millis() as i64;
+    let key = login.trim().to_lowercase();
+    let by_account = st
+        .store
+        .count_recent(LOGIN_FAILED, &key, false, since)
+        .await?;
+    let by_source = st
+        .store
+        .count_recent(LOGIN_FAILED, source, true, since)
+        .await?;
+    let actor = Actor {
+        user_id: None,
+        login: key.clone(),
+        source: source.to_owned(),
+        at: now,
+    };
+    if by_account >= st.config.login_max_per_account || by_source >= st.config.login_max_per_source
+    {
+        st.store
+            .record_event(
+                &actor,
+                &AuditEvent {
+                    action: "session.login_throttled".into(),
+                    object_type: "session".into(),
+                    object_id: None,
+                    object_label: key,
+                    entity_id: None,
+                    changes: vec![],
+                },
+            )
+            .await?;
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "throttled",
+            format!(
+                "too many failed logins; try again in {} minutes",
+                st.config.login_window.as_secs() / 60
+            ),
+        ));
+    }
+    let creds = st.store.find_credentials(&key).await?;
+    let ok = match &creds {
+        Some(c) => {
+            c.user.active
+                && c.password_hash
+                    .as_deref()
+                    .is_some_and(|h| verify_password(h, password))
+        }
+        None => {
+            auth::dummy_verify(password);
+            false
+        }
+    };
+    match creds {
+        Some(c) if ok => {
+            st.store.record_login(c.user.id, now).await?;
+            let actor = Actor {
+                user_id: Some(c.user.id),
+                login: c.user.login.clone(),
+                ..actor
+            };
+            st.store
+                .record_event(
+                    &actor,
+                    &AuditEvent {
+                        action: "session.login".into(),
+                        object_type: "user".into(),
+                        object_id: Some(c.user.id),
+                        object_label: key,
+                        entity_id: Some(c.user.entity_id),
+                        changes: vec![],
+                    },
+                )
+                .await?;
+            Ok(c.user)
+        }
+        _ => {
+            st.store
+                .record_event(
+                    &actor,
+                    &AuditEvent {
+                        action: LOGIN_FAILED.into(),
+                        object_type: "session".into(),
+                        object_id: None,
+                        object_label: key,
+                        entity_id: None,
+                        changes: vec![],
+                    },
+                )
+                .await?;
+            Err(AppError::new(
+                StatusCode::UNAUTHORIZED,
+                "login_failed",
+                "wrong login or password",
+            ))
+        }
+    }
+}
+
+pub async fn logout(st: &AppState, caller: &Caller) -> Result<(), AppError> {
+    if let AuthKind::Session { token_hash, .. } = &caller.auth {
+        st.store.delete_session(token_hash).await?;
+    }
+    record(st, caller, "session.logout", vec![]).await
+}
+
+/// Ends every session of the caller, including the current one.
+pub async fn logout_everywhere(st: &AppState, caller: &Caller) -> Result<u64, AppError> {
+    let n = st.store.delete_user_sessions(caller.user.id).await?;
+    record(
+        st,
+        caller,
+        "session.logout_everywhere",
+        vec![Change {
+            field: "sessions".into(),
+            before: Some(n.to_string()),
+            after: Some("0".into()),
+        }],
+    )
+    .await?;
+    Ok(n)
+}
+
+async fn record(
+    st: &AppState,
+    caller: &Caller,
+    action: &str,
+    changes: Vec<Change>,
+) -> Result<(), AppError> {
+    let ev = AuditEvent {
+        action: action.into(),
+        object_type: "user".into(),
+        object_id: Some(caller.user.id),
+        object_label: caller.user.login.clone(),
+        entity_id: Some(caller.user.entity_id),
+        changes,
+    };
+    Ok(st.store.record_event(&caller.actor(), &ev).await?)
+}
+
+/// What a person may change about themselves.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: Option<String>,
+    pub time_zone: Option<String>,
+    pub notify_email: Option<bool>,
+    pub notify_sms: Option<bool>,
+}
+
+pub async fn update(st: &AppState, caller: &Caller, req: UpdateMe) -> Result<User, AppError> {
+    let u = &caller.user;
+    let input = validate::user_input(UserInput {
+        display_name: req.display_name.unwrap_or(u.display_name.clone()),
+        email: req.email.unwrap_or(u.email.clone()),
+        phone: req.phone.unwrap_or(u.phone.clone()),
+        language: req.language.unwrap_or(u.language.clone()),
+        time_zone: req.time_zone.unwrap_or(u.time_zone.clone()),
+        notify_email: req.notify_email.unwrap_or(u.notify_email),
+        notify_sms: req.notify_sms.unwrap_or(u.notify_sms),
+        ..UserInput::from_user(u)
+    })?;
+    check_time_zone("time_zone", &input.time_zone)?;
+    Ok(st.store.update_user(&caller.actor(), u.id, &input).await?)
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// Changes the caller's password after checking the current one; other sessions end.
+pub async fn change_password(
+    st: &AppState,
+    caller: &Caller,
+    req: ChangePassword,
+) -> Result<(), AppError> {
+    let creds = st
+        .store
+        .find_credentials(&caller.user.login)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    if !creds
+        .password_hash
+        .as_deref()
+        .is_some_and(|h| verify_password(h, &req.current_password))
+    {
+        return Err(AppError::invalid("current_password", "is wrong"));
+    }
+    if req.new_password == req.current_password {
+        return Err(AppError::invalid(
+            "new_password",
+            "must differ from the current password",
+        ));
+    }
+    st.config
+        .password_policy
+        .check(&caller.user.login, &req.new_password)
+        .map_err(|m| AppError::invalid("new_password", m))?;
+    st.store
+        .set_password(
+            &caller.actor(),
+            caller.user.id,
+            &auth::hash_password(&req.new_password)?,
+            false,
+        )
+        .await?;
+    // Other browsers lose their session; this one stays logged in.
+    if let AuthKind::Session { token_hash, .. } = &caller.auth {
+        let keep = st.store.get_session(token_hash).await?;
+        st.store.delete_user_sessions(caller.user.id).await?;
+        if let Some(s) = keep {
+            st.store
+                .create_session(token_hash, &s, &caller.source, "")
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    pub name: String,
+    /// Days until the token expires (1–366).
+    pub expires_in_days: i64,
+    /// Domain → level caps; absent means the caller's current levels. A token never
+    /// exceeds its owner's rights at the time it is used.
+    pub levels: Option<BTreeMap<String, String>>,
+}
+
+/// Creates an API token; returns it with its secret, which is shown only this once.
+pub async fn create_token(
+    st: &AppState,
+    caller: &Caller,
+    req: CreateToken,
+) -> Result<(ApiToken, String), AppError> {
+    let name = validate::text("name", &req.name, 1, 100)?;
+    if !(1..=366).contains(&req.expires_in_days) {
+        return Err(AppError::invalid(
+            "expires_in_days",
+            "must be between 1 and 366",
+        ));
+    }
+    let best = auth::best_levels(caller);
+    let levels = match &req.levels {
+        Some(map) => parse_levels(map)?,
+        None => best,
+    };
+    if !levels.within(&best) {
+        return Err(AppError::invalid(
+            "levels",
+            "a token cannot hold more than your own profile",
+        ));
+    }
+    let secret = format!("{TOKEN_PREFIX}{}", random_hex(24));
+    let token = NewToken {
+        user_id: caller.user.id,
+        name,
+        prefix: secret[..12].to_owned(),
+        token_hash: sha256_hex(&secret),
+        levels,
+        expires_at: now_ms() + req.expires_in_days * 86_400_000,
+    };
+    let t = st.store.create_token(&caller.actor(), &token).await?;
+    Ok((t, secret))
+}
+
+pub async fn revoke_token(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppError> {
+    st.store
+        .revoke_token(&caller.actor(), caller.user.id, id)
+        .await
+        .map_err(|e| AppError::from_store("token", e))
+}

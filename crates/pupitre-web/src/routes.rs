@@ -1,0 +1,296 @@
+//! The route registry: every route with its method, path, required access and kind. The
+//! router is built from this list, and the route-matrix test walks the same list, so a route
+//! added here is covered by the permission, entity and audit tests automatically.
+
+use axum::handler::Handler;
+use axum::http::Method;
+use axum::routing::{MethodFilter, MethodRouter, on};
+use pupitre_core::permission::Access;
+use pupitre_core::permission::Domain::Administration;
+use pupitre_core::permission::Level::{Edit, Manage, Read};
+
+use crate::api::{admin, me, system};
+use crate::auth::Kind;
+use crate::pages;
+use crate::state::AppState;
+
+pub struct RouteDef {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+    pub kind: Kind,
+    pub handler: MethodRouter<AppState>,
+}
+
+fn route<H, T>(
+    method: Method,
+    path: &'static str,
+    access: Access,
+    kind: Kind,
+    handler: H,
+) -> RouteDef
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).unwrap_or(MethodFilter::GET);
+    RouteDef {
+        method,
+        path,
+        access,
+        kind,
+        handler: on(filter, handler),
+    }
+}
+
+pub fn routes() -> Vec<RouteDef> {
+    use Kind::Api;
+    use Method as M;
+    let public = Access::Public;
+    let authed = Access::Authenticated;
+    let admin = |l| Access::Domain(Administration, l);
+    let mut r = vec![
+        // System
+        route(M::GET, "/healthz", public, Api, system::healthz),
+        route(M::GET, "/readyz", public, Api, system::readyz),
+        route(M::GET, "/metrics", public, Api, system::metrics),
+        route(
+            M::GET,
+            "/api/v1/openapi.json",
+            authed,
+            Api,
+            system::openapi_json,
+        ),
+        // Users and account templates
+        route(M::GET, "/api/v1/users", admin(Read), Api, admin::list_users),
+        route(
+            M::POST,
+            "/api/v1/users",
+            admin(Edit),
+            Api,
+            admin::create_user,
+        ),
+        route(
+            M::POST,
+            "/api/v1/users/import",
+            admin(Edit),
+            Api,
+            admin::import_users,
+        ),
+        route(
+            M::GET,
+            "/api/v1/users/{id}",
+            admin(Read),
+            Api,
+            admin::get_user,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/users/{id}",
+            admin(Edit),
+            Api,
+            admin::update_user,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/users/{id}",
+            admin(Edit),
+            Api,
+            admin::delete_user,
+        ),
+        route(
+            M::POST,
+            "/api/v1/users/{id}/password",
+            admin(Edit),
+            Api,
+            admin::reset_password,
+        ),
+        route(
+            M::GET,
+            "/api/v1/users/{id}/assignments",
+            admin(Read),
+            Api,
+            admin::get_assignments,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/users/{id}/assignments",
+            admin(Manage),
+            Api,
+            admin::set_assignments,
+        ),
+        route(
+            M::GET,
+            "/api/v1/user-templates",
+            admin(Read),
+            Api,
+            admin::list_templates,
+        ),
+        route(
+            M::POST,
+            "/api/v1/user-templates",
+            admin(Edit),
+            Api,
+            admin::create_template,
+        ),
+        route(
+            M::GET,
+            "/api/v1/user-templates/{id}",
+            admin(Read),
+            Api,
+            admin::get_template,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/user-templates/{id}",
+            admin(Edit),
+            Api,
+            admin::update_template,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/user-templates/{id}",
+            admin(Edit),
+            Api,
+            admin::delete_template,
+        ),
+        // Teams, profiles, entities, audit
+        route(M::GET, "/api/v1/teams", admin(Read), Api, admin::list_teams),
+        route(
+            M::POST,
+            "/api/v1/teams",
+            admin(Edit),
+            Api,
+            admin::create_team,
+        ),
+        route(
+            M::GET,
+            "/api/v1/teams/{id}",
+            admin(Read),
+            Api,
+            admin::get_team,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/teams/{id}",
+            admin(Edit),
+            Api,
+            admin::update_team,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/teams/{id}",
+            admin(Edit),
+            Api,
+            admin::delete_team,
+        ),
+        route(
+            M::GET,
+            "/api/v1/profiles",
+            admin(Read),
+            Api,
+            admin::list_profiles,
+        ),
+        route(
+            M::POST,
+            "/api/v1/profiles",
+            admin(Manage),
+            Api,
+            admin::create_profile,
+        ),
+        route(
+            M::GET,
+            "/api/v1/profiles/{id}",
+            admin(Read),
+            Api,
+            admin::get_profile,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/profiles/{id}",
+            admin(Manage),
+            Api,
+            admin::update_profile,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/profiles/{id}",
+            admin(Manage),
+            Api,
+            admin::delete_profile,
+        ),
+        route(
+            M::GET,
+            "/api/v1/entities",
+            admin(Read),
+            Api,
+            admin::list_entities,
+        ),
+        route(
+            M::POST,
+            "/api/v1/entities",
+            admin(Manage),
+            Api,
+            admin::create_entity,
+        ),
+        route(
+            M::GET,
+            "/api/v1/entities/{id}",
+            admin(Read),
+            Api,
+            admin::get_entity,
+        ),
+        route(
+            M::PATCH,
+            "/api/v1/entities/{id}",
+            admin(Manage),
+            Api,
+            admin::update_entity,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/entities/{id}",
+            admin(Manage),
+            Api,
+            admin::delete_entity,
+        ),
+        route(M::GET, "/api/v1/audit", admin(Read), Api, admin::list_audit),
+        // The caller's own account
+        route(M::GET, "/api/v1/me", authed, Api, me::get_me),
+        route(M::PATCH, "/api/v1/me", authed, Api, me::update_me),
+        route(
+            M::POST,
+            "/api/v1/me/password",
+            authed,
+            Api,
+            me::change_password,
+        ),
+        route(
+            M::POST,
+            "/api/v1/me/logout-everywhere",
+            authed,
+            Api,
+            me::logout_everywhere,
+        ),
+        route(M::GET, "/api/v1/me/tokens", authed, Api, me::list_tokens),
+        route(M::POST, "/api/v1/me/tokens", authed, Api, me::create_token),
+        route(
+            M::DELETE,
+            "/api/v1/me/tokens/{id}",
+            authed,
+            Api,
+            me::revoke_token,
+        ),
+    ];
+    r.extend(pages::routes());
+    r
+}
+
+/// Shorthand for page modules.
+pub fn page<H, T>(method: Method, path: &'static str, access: Access, handler: H) -> RouteDef
+where
+    H: Handler<T, AppState>,
+    T: 'static,
+{
+    route(method, path, access, Kind::Page, handler)
+}

@@ -1,0 +1,401 @@
+//! Configuration in two steps: `RawConfig` is parsed and merged without IO (file, then
+//! environment, then flags: later wins), then [`RawConfig::resolve`] reads secret files and
+//! derives defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// Every key, as written in `pupitre.toml`; the environment variable is `PUPITRE_` + the key
+/// in upper case. Keys ending in `_file` name a file holding a secret.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub database_url_file: Option<PathBuf>,
+    pub public_url: Option<String>,
+    pub public_dir: Option<PathBuf>,
+    pub admin_password: Option<String>,
+    pub admin_password_file: Option<PathBuf>,
+    pub metrics_token: Option<String>,
+    pub metrics_token_file: Option<PathBuf>,
+    pub log: Option<String>,
+    pub session_idle_minutes: Option<u64>,
+    pub password_min_length: Option<usize>,
+    pub login_max_per_account: Option<i64>,
+    pub login_max_per_source: Option<i64>,
+    pub login_window_minutes: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub request_timeout_seconds: Option<u64>,
+}
+
+/// Every configuration key.
+const KEYS: &[&str] = &[
+    "data_dir",
+    "listen",
+    "database_url",
+    "database_url_file",
+    "public_url",
+    "public_dir",
+    "admin_password",
+    "admin_password_file",
+    "metrics_token",
+    "metrics_token_file",
+    "log",
+    "session_idle_minutes",
+    "password_min_length",
+    "login_max_per_account",
+    "login_max_per_source",
+    "login_window_minutes",
+    "max_body_bytes",
+    "request_timeout_seconds",
+];
+
+/// Keys whose values are numbers (all others are strings).
+const NUMERIC: &[&str] = &[
+    "session_idle_minutes",
+    "password_min_length",
+    "login_max_per_account",
+    "login_max_per_source",
+    "login_window_minutes",
+    "max_body_bytes",
+    "request_timeout_seconds",
+];
+
+/// Environment variables with the `PUPITRE_` prefix that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
+
+impl RawConfig {
+    pub fn from_toml(text: &str) -> anyhow::Result<RawConfig> {
+        toml::from_str(text).map_err(|e| {
+            anyhow::anyhow!("{}", e.message().trim()).context(span_hint(text, e.span()))
+        })
+    }
+
+    /// Reads `PUPITRE_*` variables. An unknown name is an error naming it.
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<RawConfig> {
+        let mut table = toml::Table::new();
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("PUPITRE_") else {
+                continue;
+            };
+            if ENV_NOT_KEYS.contains(&key) || key.starts_with("TEST_") {
+                continue;
+            }
+            let key = key.to_lowercase();
+            if !KEYS.contains(&key.as_str()) {
+                bail!(
+                    "environment variable {name} is not a Pupitre setting (see the configuration reference in the README)"
+                );
+            }
+            let v = if NUMERIC.contains(&key.as_str()) {
+                toml::Value::Integer(value.trim().parse().with_context(|| {
+                    format!("environment variable {name}: `{value}` is not a whole number")
+                })?)
+            } else {
+                toml::Value::String(value)
+            };
+            table.insert(key, v);
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| anyhow::anyhow!("environment: {}", e.message().trim()))
+    }
+
+    /// `other`'s keys win over `self`'s.
+    pub fn overlay(self, other: RawConfig) -> RawConfig {
+        macro_rules! pick { ($($f:ident),*) => { RawConfig { $($f: other.$f.or(self.$f)),* } } }
+        pick!(
+            data_dir,
+            listen,
+            database_url,
+            database_url_file,
+            public_url,
+            public_dir,
+            admin_password,
+            admin_password_file,
+            metrics_token,
+            metrics_token_file,
+            log,
+            session_idle_minutes,
+            password_min_length,
+            login_max_per_account,
+            login_max_per_source,
+            login_window_minutes,
+            max_body_bytes,
+            request_timeout_seconds
+        )
+    }
+
+    /// Checks values and reads secret files.
+    pub fn resolve(self) -> anyhow::Result<Config> {
+        let data_dir = self
+            .data_dir
+            .unwrap_or_else(|| PathBuf::from("./pupitre-data"));
+        let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen: SocketAddr = listen_text.parse().with_context(|| {
+            format!("listen: `{listen_text}` is not an address:port such as 127.0.0.1:8080")
+        })?;
+        let database_url = secret("database_url", self.database_url, self.database_url_file)?
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("pupitre.db").display()));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            bail!("database_url: must start with sqlite:// or postgres://");
+        }
+        let secure_cookies = match &self.public_url {
+            Some(u) if u.starts_with("https://") => true,
+            Some(u) if u.starts_with("http://") => false,
+            Some(u) => bail!("public_url: `{u}` must start with http:// or https://"),
+            None => false,
+        };
+        let min_len = self.password_min_length.unwrap_or(12);
+        if !(8..=128).contains(&min_len) {
+            bail!("password_min_length: must be between 8 and 128");
+        }
+        Ok(Config {
+            data_dir,
+            listen,
+            database_url,
+            secure_cookies,
+            public_dir: self.public_dir,
+            admin_password: secret(
+                "admin_password",
+                self.admin_password,
+                self.admin_password_file,
+            )?,
+            metrics_token: secret("metrics_token", self.metrics_token, self.metrics_token_file)?,
+            log: self.log.unwrap_or_else(|| "info".to_owned()),
+            session_idle: Duration::from_secs(60 * self.session_idle_minutes.unwrap_or(720).max(1)),
+            password_min_length: min_len,
+            login_max_per_account: self.login_max_per_account.unwrap_or(5).max(1),
+            login_max_per_source: self.login_max_per_source.unwrap_or(30).max(1),
+            login_window: Duration::from_secs(60 * self.login_window_minutes.unwrap_or(15).max(1)),
+            max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024).max(1024),
+            request_timeout: Duration::from_secs(self.request_timeout_seconds.unwrap_or(30).max(1)),
+        })
+    }
+}
+
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(s) => format!(
+            "configuration file, line {}",
+            text[..s.start.min(text.len())].lines().count().max(1)
+        ),
+        None => "configuration file".to_owned(),
+    }
+}
+
+/// A secret given directly or through `<key>_file`; both at once is an error.
+fn secret(
+    key: &str,
+    value: Option<String>,
+    file: Option<PathBuf>,
+) -> anyhow::Result<Option<String>> {
+    match (value, file) {
+        (Some(_), Some(_)) => bail!("{key} and {key}_file are both set; keep one"),
+        (Some(v), None) => Ok(Some(v)),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("{key}_file: cannot read {}", path.display()))?;
+            Ok(Some(text.trim_end_matches(['\n', '\r']).to_owned()))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// The resolved configuration. Secrets are redacted from `Debug`.
+#[derive(Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub secure_cookies: bool,
+    pub public_dir: Option<PathBuf>,
+    pub admin_password: Option<String>,
+    pub metrics_token: Option<String>,
+    pub log: String,
+    pub session_idle: Duration,
+    pub password_min_length: usize,
+    pub login_max_per_account: i64,
+    pub login_max_per_source: i64,
+    pub login_window: Duration,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("secure_cookies", &self.secure_cookies)
+            .field("public_dir", &self.public_dir)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "metrics_token",
+                &self.metrics_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:<redacted>{}", &url[..s + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    pub fn web(&self) -> pupitre_web::WebConfig {
+        let mut web = pupitre_web::WebConfig::standard();
+        web.secure_cookies = self.secure_cookies;
+        web.session_idle = self.session_idle;
+        web.password_policy.min_length = self.password_min_length;
+        web.metrics_token = self.metrics_token.clone();
+        web.public_dir = self.public_dir.clone();
+        web.max_body_bytes = self.max_body_bytes;
+        web.request_timeout = self.request_timeout;
+        web.login_max_per_account = self.login_max_per_account;
+        web.login_max_per_source = self.login_max_per_source;
+        web.login_window = self.login_window;
+        web
+    }
+}
+
+/// Builds the raw configuration from its three sources.
+pub fn load(
+    file: Option<&std::path::Path>,
+    env: BTreeMap<String, String>,
+    flags: RawConfig,
+) -> anyhow::Result<RawConfig> {
+    let from_file = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| {
+                format!("cannot read the configuration file {}", path.display())
+            })?;
+            RawConfig::from_toml(&text).with_context(|| format!("in {}", path.display()))?
+        }
+        None => RawConfig::default(),
+    };
+    Ok(from_file.overlay(RawConfig::from_env(env)?).overlay(flags))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn precedence_is_defaults_file_env_flags() {
+        let file = RawConfig::from_toml(
+            "listen = \"127.0.0.1:1000\"\nlog = \"debug\"\ndata_dir = \"/srv/a\"\n",
+        )
+        .unwrap();
+        let e = RawConfig::from_env(env(&[
+            ("PUPITRE_LISTEN", "127.0.0.1:2000"),
+            ("PUPITRE_SESSION_IDLE_MINUTES", "5"),
+        ]))
+        .unwrap();
+        let flags = RawConfig {
+            listen: Some("127.0.0.1:3000".into()),
+            ..RawConfig::default()
+        };
+        let c = file.clone().overlay(e.clone()).resolve().unwrap();
+        assert_eq!(c.listen.port(), 2000, "env beats file");
+        assert_eq!(c.log, "debug", "file beats default");
+        assert_eq!(c.session_idle, Duration::from_secs(300));
+        let c = file.overlay(e).overlay(flags).resolve().unwrap();
+        assert_eq!(c.listen.port(), 3000, "flags beat env");
+        assert_eq!(c.database_url, "sqlite:///srv/a/pupitre.db");
+        let d = RawConfig::default().resolve().unwrap();
+        assert_eq!(d.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(d.data_dir, PathBuf::from("./pupitre-data"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = RawConfig::from_toml("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        assert!(format!("{e:#}").contains("listen_port"), "{e:#}");
+        let e = RawConfig::from_env(env(&[("PUPITRE_LISTN", "x")])).unwrap_err();
+        assert!(e.to_string().contains("PUPITRE_LISTN"), "{e}");
+        let e = RawConfig::from_env(env(&[("PUPITRE_MAX_BODY_BYTES", "lots")])).unwrap_err();
+        assert!(e.to_string().contains("PUPITRE_MAX_BODY_BYTES"), "{e}");
+        assert!(
+            RawConfig::from_env(env(&[
+                ("PUPITRE_TEST_DATABASE_URL", "x"),
+                ("HOME", "/root")
+            ]))
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "s3cret\n").unwrap();
+        let raw = RawConfig {
+            metrics_token_file: Some(path.clone()),
+            database_url: Some("postgres://u:pw@db/x".into()),
+            ..RawConfig::default()
+        };
+        let c = raw.resolve().unwrap();
+        assert_eq!(c.metrics_token.as_deref(), Some("s3cret"));
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        let both = RawConfig {
+            metrics_token: Some("a".into()),
+            metrics_token_file: Some(path),
+            ..RawConfig::default()
+        };
+        assert!(both.resolve().is_err());
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = RawConfig {
+            listen: Some("everywhere".into()),
+            ..RawConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().starts_with("listen:"), "{e}");
+        let e = RawConfig {
+            database_url: Some("mysql://x".into()),
+            ..RawConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().starts_with("database_url:"), "{e}");
+    }
+}

@@ -1,0 +1,149 @@
+//! `pupitre serve`: first-start bootstrap, the HTTP server, background workers and graceful
+//! shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use pupitre_core::builtin::ADMINISTRATOR;
+use pupitre_core::model::ROOT_ENTITY;
+use pupitre_store::Store;
+use pupitre_web::auth::Caller;
+use pupitre_web::ops;
+use pupitre_web::state::now_ms;
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let store = crate::open_store(&cfg).await?;
+    tracing::info!(backend = store.backend(), database = %crate::config::redact_url(&cfg.database_url), "database ready");
+    bootstrap_admin(&cfg, store.clone()).await?;
+
+    let state = pupitre_web::AppState::new(store.clone(), cfg.web());
+    let app = pupitre_web::router(state);
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    println!("pupitre listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let purge = tokio::spawn(session_purge_worker(store.clone(), stop_rx.clone()));
+    let mut server_stop = stop_rx.clone();
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    });
+    let signals = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stop_tx.send(true);
+    });
+    server.await.context("HTTP server failed")?;
+    signals.abort();
+    let _ = tokio::time::timeout(Duration::from_secs(10), purge).await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// On the very first start (no account at all), creates `admin` with the Administrator
+/// profile on the whole entity tree. Its password comes from `admin_password` or is random
+/// and printed once, in which case it must be changed at first login.
+async fn bootstrap_admin(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let profile = store
+        .list_profiles()
+        .await?
+        .into_iter()
+        .find(|p| p.builtin && p.name == ADMINISTRATOR)
+        .context("the Administrator profile is missing")?;
+    let st = pupitre_web::AppState::new(store.clone(), cfg.web());
+    let tree = store
+        .list_entities()
+        .await?
+        .iter()
+        .map(|e| (e.id, e.parent_id))
+        .collect();
+    let system = Caller::system(tree);
+    let given = cfg.admin_password.clone();
+    let req = ops::users::CreateUser {
+        login: "admin".to_owned(),
+        display_name: "Administrator".to_owned(),
+        password: given.clone(),
+        entity_id: Some(ROOT_ENTITY),
+        assignments: vec![ops::users::AssignmentInput {
+            entity_id: ROOT_ENTITY,
+            profile_id: profile.id,
+            recursive: true,
+        }],
+        ..Default::default()
+    };
+    let (user, generated) = ops::users::create(&st, &system, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+    if given.is_some() {
+        // A password chosen by whoever deployed Pupitre need not be changed.
+        let hash = pupitre_web::auth::hash_password(given.as_deref().unwrap_or_default())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        store
+            .set_password(&system.actor(), user.id, &hash, false)
+            .await?;
+        println!(
+            "created the first administrator `admin` with the password from PUPITRE_ADMIN_PASSWORD / admin_password"
+        );
+    } else if let Some(p) = generated {
+        println!(
+            "created the first administrator: login `admin`, password `{p}` (shown once; change it at first login)"
+        );
+    }
+    Ok(())
+}
+
+/// Purges expired sessions every hour until told to stop.
+async fn session_purge_worker(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+    loop {
+        match store.purge_expired_sessions(now_ms()).await {
+            Ok(n) if n > 0 => tracing::info!(
+                worker = "session_purge",
+                sessions = n,
+                "purged expired sessions"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(worker = "session_purge", error = %e, "purge failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
