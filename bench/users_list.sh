@@ -131,6 +131,14 @@ mkdir -p "$OUT_DIR"
   echo "| --- | ---: | ---: | ---: | ---: |"
   row api "GET /api/v1/users?limit=50"
   row static "GET /public/users50.json"
+  api_rps="$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/api.wrk")"
+  static_rps="$(awk '/^Requests\/sec:/ { print $2 }' "$TMP/static.wrk")"
+  if awk -v a="$api_rps" -v s="$static_rps" 'BEGIN { exit !(s < a) }'; then
+    echo
+    echo "**Warning:** the static file is slower than the API endpoint, so it is no ceiling here." \
+      "A static p50 near 40 ms points at Nagle's algorithm waiting for a delayed ACK:" \
+      "the server should set TCP_NODELAY on accepted connections."
+  fi
 } > "$OUT"
 echo
 cat "$OUT"

@@ -19,6 +19,11 @@ const LANGUAGES = { en: 'en', fr: 'fr' };
 // The server renders a missing translation as `??some.key??`.
 const MISSING_KEY_MARKER = '??';
 const MISSING_KEY_PATTERN = /\?\?[A-Za-z0-9_.:-]+\?\?/g;
+// Before leaving a page, wait until it has had no request in flight for this long, so that a
+// late sub-resource (Chromium asks for the favicon after `load`) is not cancelled by our own
+// navigation and reported as a failed request.
+const QUIET_MS = 150;
+const SETTLE_TIMEOUT_MS = 10000;
 
 function env(name, fallback) {
   const value = process.env[name];
@@ -72,6 +77,18 @@ function snippet(text, index, radius = 40) {
 
 /** Records every browser-side problem on the page, whatever the current step. */
 function watch(page) {
+  page.inflight = new Set();
+  page.lastActivity = Date.now();
+  page.on('request', (req) => {
+    page.inflight.add(req);
+    page.lastActivity = Date.now();
+  });
+  for (const done of ['requestfinished', 'requestfailed']) {
+    page.on(done, (req) => {
+      page.inflight.delete(req);
+      page.lastActivity = Date.now();
+    });
+  }
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const loc = msg.location();
@@ -92,6 +109,26 @@ function watch(page) {
   });
 }
 
+/** Waits until the page has had no request in flight for QUIET_MS; reports requests that hang. */
+async function settle(page) {
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  while (page.inflight.size > 0 || Date.now() - page.lastActivity < QUIET_MS) {
+    if (Date.now() > deadline) {
+      const pending = [...page.inflight].map((r) => `${r.method()} ${r.url()}`);
+      fail(`requests still pending ${SETTLE_TIMEOUT_MS} ms after ${pathOf(page.url())} loaded: ${pending.join(', ')}`);
+      page.inflight.clear();
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Leaves the current page once it has settled, and loads `path`. */
+async function go(page, path) {
+  await settle(page);
+  return page.goto(url(path), { waitUntil: 'load' });
+}
+
 /**
  * Clicks a submit button and waits for the resulting document to load (a form POST, usually
  * answered by a redirect and a GET). Returns the status of the POST's first response.
@@ -101,6 +138,7 @@ async function submit(page, buttonSelector) {
   if ((await button.count()) !== 1) {
     throw new Abort(`expected exactly one ${buttonSelector} on ${page.url()}, found ${await button.count()}`);
   }
+  await settle(page);
   let request;
   try {
     [request] = await Promise.all([
@@ -119,10 +157,9 @@ async function submit(page, buttonSelector) {
 
 /** Goes to a page and checks status, lang, translation markers and h1. Returns the h1 text. */
 async function checkPage(page, path, lang) {
-  const target = url(path);
   let response;
   try {
-    response = await page.goto(target, { waitUntil: 'load' });
+    response = await go(page, path);
   } catch (err) {
     fail(`${path}: navigation failed: ${err.message.split('\n')[0]}`);
     return null;
@@ -186,7 +223,7 @@ async function visitAll(page, links, lang) {
 }
 
 async function setLanguage(page, lang) {
-  const response = await page.goto(url('/settings'), { waitUntil: 'load' });
+  const response = await go(page, '/settings');
   if (!response || response.status() !== 200) {
     throw new Abort(`/settings: HTTP ${response ? response.status() : 'no response'} (expected 200)`);
   }
@@ -227,7 +264,7 @@ async function run() {
     watch(page);
 
     step = 'login';
-    const loginResp = await page.goto(url('/login'), { waitUntil: 'load' });
+    const loginResp = await go(page, '/login');
     if (!loginResp || loginResp.status() !== 200) {
       throw new Abort(`/login: HTTP ${loginResp ? loginResp.status() : 'no response'} (expected 200)`);
     }
@@ -265,7 +302,7 @@ async function run() {
     step = 'fr';
     const h1fr = await visitAll(page, pages, LANGUAGES.fr);
     pagesVisited.fr = pages.length;
-    await page.goto(url('/'), { waitUntil: 'load' });
+    await go(page, '/');
     const linksFr = await navLinks(page);
     const missing = links.filter((l) => !linksFr.includes(l));
     const extra = linksFr.filter((l) => !links.includes(l));
@@ -281,11 +318,12 @@ async function run() {
     inFrench = false;
 
     step = 'logout';
-    await page.goto(url('/'), { waitUntil: 'load' });
+    await go(page, '/');
     await submit(page, 'form#logout button[type=submit]');
     if (new URL(page.url()).pathname !== '/login') {
       fail(`after logging out, ended on ${page.url()} (expected ${url('/login')})`);
     }
+    await settle(page);
   } catch (err) {
     if (err instanceof Abort) fail(err.message);
     else fail(`unexpected error: ${err.stack || err}`);

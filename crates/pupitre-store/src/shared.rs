@@ -468,7 +468,8 @@ macro_rules! impl_store {
                     }
                 }
                 sqlx::query("DELETE FROM entities WHERE id = $1").bind(id).execute(&mut *tx).await?;
-                write_audit(&mut tx, actor, &event("entity.delete", "entity", id, &before.name, Some(id), Some(&before.audit_fields()), None)).await?;
+                // Filed under the parent, whose administrators keep seeing it.
+                write_audit(&mut tx, actor, &event("entity.delete", "entity", id, &before.name, before.parent_id, Some(&before.audit_fields()), None)).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1112,7 +1113,8 @@ macro_rules! impl_store {
                     push_in(&mut qb, "entity_id", &f.visible);
                 }
                 if f.global {
-                    qb.push(" OR entity_id IS NULL");
+                    // Records without an entity, or whose entity was deleted since.
+                    qb.push(" OR entity_id IS NULL OR entity_id NOT IN (SELECT id FROM entities)");
                 }
                 qb.push(")");
                 if let Some(after) = page.after {

@@ -399,18 +399,18 @@ async fn guard_inner(
         (_, &Method::GET | &Method::HEAD | &Method::OPTIONS) | (AuthKind::Token { .. }, _) => req,
         (AuthKind::Session { csrf, .. }, _) => check_csrf(st, req, csrf, kind).await?,
     };
-    if let Access::Domain(domain, level) = access {
-        if !caller.grants.allows_somewhere(domain, level) {
-            let e = AppError::forbidden(format!(
-                "your profile does not allow {} in {}",
-                level.key(),
-                domain.key()
-            ));
-            return Err(match kind {
-                Kind::Api => e.into_response(),
-                Kind::Page => crate::pages::error_page(&caller, &e),
-            });
-        }
+    if let Access::Domain(domain, level) = access
+        && !caller.grants.allows_somewhere(domain, level)
+    {
+        let e = AppError::forbidden(format!(
+            "your profile does not allow {} in {}",
+            level.key(),
+            domain.key()
+        ));
+        return Err(match kind {
+            Kind::Api => e.into_response(),
+            Kind::Page => crate::pages::error_page(&caller, &e),
+        });
     }
     let mut req = req;
     req.extensions_mut().insert(caller);

@@ -5,7 +5,7 @@ use askama_web::WebTemplate;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{AppendHeaders, IntoResponse, Response};
 use pupitre_core::permission::Access;
 use serde::Deserialize;
 
@@ -106,11 +106,11 @@ async fn login_submit(State(st): State<AppState>, req: Request) -> Response {
                 };
                 (
                     StatusCode::SEE_OTHER,
-                    [
+                    AppendHeaders([
                         (header::SET_COOKIE, c),
                         (header::SET_COOKIE, clear),
                         (header::LOCATION, to),
-                    ],
+                    ]),
                 )
                     .into_response()
             }

@@ -49,6 +49,14 @@ fn entity_name(choices: &Choices, id: i64) -> String {
 
 // ---------------------------------------------------------------- users
 
+/// The status and message of an error shown above a form (200 when there is none).
+fn split_error(error: Option<AppError>) -> (axum::http::StatusCode, Option<String>) {
+    match error {
+        Some(e) => (e.status, Some(e.to_string())),
+        None => (axum::http::StatusCode::OK, None),
+    }
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]
 struct UsersPage {
@@ -184,7 +192,7 @@ async fn user_page(
     caller: &Caller,
     id: i64,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
     new_password: Option<String>,
 ) -> PageResult {
     let err = |e| PageError(caller.clone(), e);
@@ -208,9 +216,7 @@ async fn user_page(
     let can_edit = caller.grants.allows(Administration, Edit, u.entity_id);
     let can_manage = caller.grants.allows(Administration, Manage, u.entity_id);
     let f = Frame::new(caller, "/admin/users", "users.edit").with_flash(done);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         UserPage {
@@ -266,7 +272,7 @@ async fn user_update(
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/admin/users/{id}?done=saved"))),
-        Err(e) => user_page(&st, &caller, id, None, Some(e.to_string()), None).await,
+        Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
     }
 }
 
@@ -312,7 +318,7 @@ async fn user_assign(
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/admin/users/{id}?done=saved"))),
-        Err(e) => user_page(&st, &caller, id, None, Some(e.to_string()), None).await,
+        Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
     }
 }
 
@@ -323,7 +329,7 @@ async fn user_reset_password(
 ) -> PageResult {
     match ops::users::reset_password(&st, &caller, id, None).await {
         Ok(p) => user_page(&st, &caller, id, Some("password"), None, p).await,
-        Err(e) => user_page(&st, &caller, id, None, Some(e.to_string()), None).await,
+        Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
     }
 }
 
@@ -334,7 +340,7 @@ async fn user_delete(
 ) -> PageResult {
     match ops::users::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/users?done=deleted")),
-        Err(e) => user_page(&st, &caller, id, None, Some(e.to_string()), None).await,
+        Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
     }
 }
 
@@ -398,13 +404,11 @@ async fn teams_page(
     st: &AppState,
     caller: &Caller,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let c = choices(st, caller).await?;
     let f = Frame::new(caller, "/admin/teams", "teams.title").with_flash(done);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         TeamsPage {
@@ -435,7 +439,7 @@ async fn team_create(State(st): State<AppState>, caller: Caller, body: Bytes) ->
     .await;
     match result {
         Ok(t) => Ok(see_other(&format!("/admin/teams/{}?done=created", t.id))),
-        Err(e) => teams_page(&st, &caller, None, Some(e.to_string())).await,
+        Err(e) => teams_page(&st, &caller, None, Some(e)).await,
     }
 }
 
@@ -455,7 +459,7 @@ async fn team_page(
     caller: &Caller,
     id: i64,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let t = ops::teams::get(st, caller, id, Read)
         .await
@@ -469,9 +473,7 @@ async fn team_page(
     }
     let f = Frame::new(caller, "/admin/teams", "teams.edit").with_flash(done);
     let can_edit = caller.grants.allows(Administration, Edit, t.entity_id);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         TeamPage {
@@ -523,7 +525,7 @@ async fn team_update(
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/admin/teams/{id}?done=saved"))),
-        Err(e) => team_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => team_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -534,7 +536,7 @@ async fn team_delete(
 ) -> PageResult {
     match ops::teams::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/teams?done=deleted")),
-        Err(e) => team_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => team_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -592,7 +594,7 @@ async fn profiles_page(
     st: &AppState,
     caller: &Caller,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let list = ops::profiles::list(st, caller)
         .await
@@ -603,9 +605,7 @@ async fn profiles_page(
     let f = Frame::new(caller, "/admin/profiles", "profiles.title").with_flash(done);
     let rows = profile_rows(&f, &list);
     let domains = domain_labels(&f);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     let can_manage = caller.grants.allows_somewhere(Administration, Manage);
     Ok((
         status,
@@ -651,7 +651,7 @@ async fn profile_create(State(st): State<AppState>, caller: Caller, body: Bytes)
     .await;
     match result {
         Ok(p) => Ok(see_other(&format!("/admin/profiles/{}?done=created", p.id))),
-        Err(e) => profiles_page(&st, &caller, None, Some(e.to_string())).await,
+        Err(e) => profiles_page(&st, &caller, None, Some(e)).await,
     }
 }
 
@@ -671,7 +671,7 @@ async fn profile_page(
     caller: &Caller,
     id: i64,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let p = ops::profiles::get(st, caller, id, Read)
         .await
@@ -682,9 +682,7 @@ async fn profile_page(
     let f = Frame::new(caller, "/admin/profiles", "profiles.edit").with_flash(done);
     let editable = !p.builtin && caller.grants.allows(Administration, Manage, p.entity_id);
     let row = profile_rows(&f, std::slice::from_ref(&p)).remove(0);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         ProfilePage {
@@ -728,7 +726,7 @@ async fn profile_update(
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/admin/profiles/{id}?done=saved"))),
-        Err(e) => profile_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => profile_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -739,7 +737,7 @@ async fn profile_delete(
 ) -> PageResult {
     match ops::profiles::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/profiles?done=deleted")),
-        Err(e) => profile_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => profile_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -805,15 +803,13 @@ async fn entities_page(
     st: &AppState,
     caller: &Caller,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let list = ops::entities::list(st, caller)
         .await
         .map_err(|e| PageError(caller.clone(), e))?;
     let f = Frame::new(caller, "/admin/entities", "entities.title").with_flash(done);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         EntitiesPage {
@@ -850,7 +846,7 @@ async fn entity_create(State(st): State<AppState>, caller: Caller, body: Bytes) 
     .await;
     match result {
         Ok(_) => Ok(see_other("/admin/entities?done=created")),
-        Err(e) => entities_page(&st, &caller, None, Some(e.to_string())).await,
+        Err(e) => entities_page(&st, &caller, None, Some(e)).await,
     }
 }
 
@@ -871,7 +867,7 @@ async fn entity_page(
     caller: &Caller,
     id: i64,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let e = ops::entities::get(st, caller, id, Read)
         .await
@@ -886,9 +882,7 @@ async fn entity_page(
         .collect();
     let f = Frame::new(caller, "/admin/entities", "entities.edit").with_flash(done);
     let can_manage = caller.grants.allows(Administration, Manage, id);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     let parent_id = e.parent_id.unwrap_or(0);
     Ok((
         status,
@@ -931,7 +925,7 @@ async fn entity_update(
     .await;
     match result {
         Ok(_) => Ok(see_other(&format!("/admin/entities/{id}?done=saved"))),
-        Err(e) => entity_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => entity_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -942,7 +936,7 @@ async fn entity_delete(
 ) -> PageResult {
     match ops::entities::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/entities?done=deleted")),
-        Err(e) => entity_page(&st, &caller, id, None, Some(e.to_string())).await,
+        Err(e) => entity_page(&st, &caller, id, None, Some(e)).await,
     }
 }
 
@@ -961,13 +955,11 @@ async fn templates_page(
     st: &AppState,
     caller: &Caller,
     done: Option<&str>,
-    error: Option<String>,
+    error: Option<AppError>,
 ) -> PageResult {
     let c = choices(st, caller).await?;
     let f = Frame::new(caller, "/admin/templates", "templates.title").with_flash(done);
-    let status = error.as_ref().map_or(axum::http::StatusCode::OK, |_| {
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY
-    });
+    let (status, error) = split_error(error);
     Ok((
         status,
         TemplatesPage {
@@ -1010,7 +1002,7 @@ async fn template_create(State(st): State<AppState>, caller: Caller, body: Bytes
     .await;
     match result {
         Ok(_) => Ok(see_other("/admin/templates?done=created")),
-        Err(e) => templates_page(&st, &caller, None, Some(e.to_string())).await,
+        Err(e) => templates_page(&st, &caller, None, Some(e)).await,
     }
 }
 
@@ -1021,7 +1013,7 @@ async fn template_delete(
 ) -> PageResult {
     match ops::templates::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/templates?done=deleted")),
-        Err(e) => templates_page(&st, &caller, None, Some(e.to_string())).await,
+        Err(e) => templates_page(&st, &caller, None, Some(e)).await,
     }
 }
 

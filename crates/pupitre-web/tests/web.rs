@@ -1,0 +1,1359 @@
+//! End-to-end tests of the HTTP layer against a real server on port 0 and a real SQLite
+//! file: the route matrix (authentication, permissions, entity isolation), one audit record
+//! per mutation, escaping, bad input, and concurrent load.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use axum::http::Method;
+use pupitre_core::audit::AuditRecord;
+use pupitre_core::model::{
+    EntityInput, ProfileInput, ROOT_ENTITY, TeamInput, UserInput, UserTemplateInput,
+};
+use pupitre_core::permission::{Access, Domain, Level, Levels};
+use pupitre_store::testing::TestDb;
+use pupitre_store::{AuditFilter, NewUser, Page};
+use pupitre_web::auth::{Caller, Kind, hash_password, resolve_user};
+use pupitre_web::routes::routes;
+use pupitre_web::{AppState, WebConfig, ops};
+use serde_json::{Value, json};
+
+const ADMIN_PASSWORD: &str = "a-long-Admin-passphrase";
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    st: AppState,
+    _db: TestDb,
+}
+
+/// Accounts and objects the tests act with and on.
+struct Fixture {
+    /// Administrator on the whole tree.
+    admin: String,
+    admin_id: i64,
+    /// Administrator of entity Y only: must not reach anything in X.
+    other: String,
+    /// An operator: no administration rights at all.
+    weak: String,
+    /// An account with no profile anywhere.
+    nobody: String,
+    x: i64,
+    user_x: i64,
+    team_x: i64,
+    profile_x: i64,
+    template_x: i64,
+    /// An entity under X with nothing in it, for deletions.
+    empty_x: i64,
+    token_admin: i64,
+}
+
+async fn start() -> App {
+    start_with(WebConfig::standard()).await
+}
+
+async fn start_with(mut config: WebConfig) -> App {
+    let db = TestDb::sqlite().await;
+    db.store.sync_builtin_profiles(0).await.unwrap();
+    config.metrics_token = Some("metrics-secret".into());
+    let st = AppState::new(db.store.clone(), config);
+    let app = pupitre_web::router(st.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    App {
+        base: format!("http://{addr}"),
+        http,
+        st,
+        _db: db,
+    }
+}
+
+fn system(tree: Vec<(i64, Option<i64>)>) -> Caller {
+    Caller::system(tree)
+}
+
+impl App {
+    async fn tree(&self) -> Vec<(i64, Option<i64>)> {
+        self.st
+            .store
+            .list_entities()
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| (e.id, e.parent_id))
+            .collect()
+    }
+
+    async fn profile_id(&self, name: &str) -> i64 {
+        self.st
+            .store
+            .list_profiles()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .id
+    }
+
+    /// A user without password (no hashing), with one assignment.
+    async fn user(&self, login: &str, entity: i64, profile: Option<(i64, i64)>) -> i64 {
+        let sys = system(self.tree().await);
+        let nu = NewUser {
+            input: UserInput {
+                login: login.into(),
+                display_name: format!("User {login}"),
+                email: String::new(),
+                phone: String::new(),
+                language: "en".into(),
+                time_zone: "UTC".into(),
+                active: true,
+                entity_id: entity,
+                notify_email: true,
+                notify_sms: false,
+            },
+            password_hash: None,
+            must_change_password: false,
+            assignments: profile
+                .map(|(p, e)| pupitre_core::model::Assignment {
+                    entity_id: e,
+                    profile_id: p,
+                    recursive: true,
+                })
+                .into_iter()
+                .collect(),
+            teams: vec![],
+        };
+        self.st
+            .store
+            .create_users(&sys.actor(), &[nu])
+            .await
+            .unwrap()[0]
+            .id
+    }
+
+    async fn token_for(&self, user_id: i64) -> (i64, String) {
+        let user = self.st.store.get_user(user_id).await.unwrap();
+        let caller = resolve_user(&self.st, user, "test".into()).await.unwrap();
+        let (t, secret) = ops::me::create_token(
+            &self.st,
+            &caller,
+            ops::me::CreateToken {
+                name: "t".into(),
+                expires_in_days: 1,
+                levels: None,
+            },
+        )
+        .await
+        .unwrap();
+        (t.id, secret)
+    }
+
+    async fn fixture(&self) -> Fixture {
+        let sys = system(self.tree().await);
+        let actor = sys.actor();
+        let s = &self.st.store;
+        let x = s
+            .create_entity(
+                &actor,
+                &EntityInput {
+                    parent_id: ROOT_ENTITY,
+                    name: format!("X{}", rand_suffix()),
+                    comment: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let y = s
+            .create_entity(
+                &actor,
+                &EntityInput {
+                    parent_id: ROOT_ENTITY,
+                    name: format!("Y{}", rand_suffix()),
+                    comment: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let admin_profile = self.profile_id("Administrator").await;
+        let operator = self.profile_id("Operator").await;
+        let sfx = rand_suffix();
+        let admin_id = self
+            .user(
+                &format!("admin{sfx}"),
+                ROOT_ENTITY,
+                Some((admin_profile, ROOT_ENTITY)),
+            )
+            .await;
+        s.set_password(
+            &actor,
+            admin_id,
+            &hash_password(ADMIN_PASSWORD).unwrap(),
+            false,
+        )
+        .await
+        .unwrap();
+        let other_id = self
+            .user(&format!("other{sfx}"), y, Some((admin_profile, y)))
+            .await;
+        let weak_id = self
+            .user(
+                &format!("weak{sfx}"),
+                ROOT_ENTITY,
+                Some((operator, ROOT_ENTITY)),
+            )
+            .await;
+        let user_x = self.user(&format!("userx{sfx}"), x, None).await;
+        let team_x = s
+            .create_team(
+                &actor,
+                &TeamInput {
+                    name: format!("Team{sfx}"),
+                    description: String::new(),
+                    entity_id: x,
+                    members: vec![user_x],
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let profile_x = s
+            .create_profile(
+                &actor,
+                &ProfileInput {
+                    name: format!("Custom{sfx}"),
+                    description: String::new(),
+                    levels: Levels::default().with(Domain::Jobs, Level::Read),
+                    assigned_only: false,
+                    entity_id: x,
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let template_x = s
+            .create_user_template(
+                &actor,
+                &UserTemplateInput {
+                    name: format!("Tpl{sfx}"),
+                    entity_id: x,
+                    profile_id: operator,
+                    recursive: false,
+                    team_id: Some(team_x),
+                    language: "fr".into(),
+                    time_zone: "Europe/Paris".into(),
+                    notify_email: true,
+                    notify_sms: false,
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let empty_x = s
+            .create_entity(
+                &actor,
+                &EntityInput {
+                    parent_id: x,
+                    name: format!("Empty{sfx}"),
+                    comment: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let (token_admin, admin) = self.token_for(admin_id).await;
+        let (_, other) = self.token_for(other_id).await;
+        let (_, weak) = self.token_for(weak_id).await;
+        let nobody_id = self.user(&format!("nobody{sfx}"), ROOT_ENTITY, None).await;
+        let (_, nobody) = self.token_for(nobody_id).await;
+        Fixture {
+            admin,
+            admin_id,
+            other,
+            weak,
+            nobody,
+            x,
+            user_x,
+            team_x,
+            profile_x,
+            template_x,
+            empty_x,
+            token_admin,
+        }
+    }
+
+    async fn audit(&self) -> Vec<AuditRecord> {
+        let tree = self.tree().await;
+        let f = AuditFilter {
+            visible: tree.iter().map(|t| t.0).collect(),
+            global: true,
+            ..Default::default()
+        };
+        self.st
+            .store
+            .list_audit(
+                &f,
+                Page {
+                    after: None,
+                    limit: 100_000,
+                },
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn send(
+        &self,
+        method: &Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Body>,
+    ) -> (u16, String) {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        match body {
+            Some(Body::Json(v)) => req = req.json(v),
+            Some(Body::Form(pairs)) => {
+                req = req
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(serde_urlencoded::to_string(pairs).unwrap())
+            }
+            Some(Body::Csv(text)) => {
+                req = req.header("content-type", "text/csv").body(text.clone())
+            }
+            None => {}
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{}", N.fetch_add(1, Ordering::Relaxed))
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Json(Value),
+    Form(Vec<(String, String)>),
+    Csv(String),
+}
+
+fn form(pairs: &[(&str, &str)]) -> Body {
+    Body::Form(
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
+}
+
+/// The concrete path and a valid request body for each registered route.
+fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Body>) {
+    let id = match def_path {
+        p if p.starts_with("/api/v1/users/") || p.starts_with("/admin/users/") => fx.user_x,
+        p if p.starts_with("/api/v1/teams/") || p.starts_with("/admin/teams/") => fx.team_x,
+        p if p.starts_with("/api/v1/profiles/") || p.starts_with("/admin/profiles/") => {
+            fx.profile_x
+        }
+        p if p.starts_with("/admin/entities/") && p.ends_with("/delete") => fx.empty_x,
+        p if p.starts_with("/api/v1/entities/") && *method == Method::DELETE => fx.empty_x,
+        p if p.starts_with("/api/v1/entities/") || p.starts_with("/admin/entities/") => fx.x,
+        p if p.starts_with("/api/v1/user-templates/") || p.starts_with("/admin/templates/") => {
+            fx.template_x
+        }
+        p if p.starts_with("/api/v1/me/tokens/") || p.starts_with("/settings/tokens/") => {
+            fx.token_admin
+        }
+        _ => 0,
+    };
+    let path = def_path
+        .replace("{id}", &id.to_string())
+        .replace("{*path}", "x.txt");
+    let x = fx.x.to_string();
+    let sfx = rand_suffix();
+    let body = match (method.as_str(), def_path) {
+        ("GET", _) | ("DELETE", _) => None,
+        ("POST", "/api/v1/users") => Some(Body::Json(
+            json!({"login": format!("new{sfx}"), "display_name": "New user", "email": "new@example.com", "entity_id": fx.x, "password": "a-good-long-password"}),
+        )),
+        ("POST", "/api/v1/users/import") => Some(Body::Csv(format!(
+            "login,display_name,email,entity_id\nimp{sfx},Imported,imp@example.com,{x}\n"
+        ))),
+        ("PATCH", "/api/v1/users/{id}") => Some(Body::Json(
+            json!({"display_name": "Renamed", "phone": "+33 1 23 45 67 89"}),
+        )),
+        ("POST", "/api/v1/users/{id}/password") => {
+            Some(Body::Json(json!({"password": "another-long-password"})))
+        }
+        ("PUT", "/api/v1/users/{id}/assignments") => Some(Body::Json(
+            json!([{"entity_id": fx.x, "profile_id": fx.profile_x, "recursive": false}]),
+        )),
+        ("POST", "/api/v1/user-templates") => Some(Body::Json(
+            json!({"name": format!("T{sfx}"), "entity_id": fx.x, "profile_id": fx.profile_x, "language": "fr", "time_zone": "Europe/Paris"}),
+        )),
+        ("PATCH", "/api/v1/user-templates/{id}") => Some(Body::Json(
+            json!({"name": format!("T{sfx}"), "language": "en"}),
+        )),
+        ("POST", "/api/v1/teams") => Some(Body::Json(
+            json!({"name": format!("Team {sfx}"), "description": "night shift", "entity_id": fx.x}),
+        )),
+        ("PATCH", "/api/v1/teams/{id}") => Some(Body::Json(json!({"description": "day shift"}))),
+        ("POST", "/api/v1/profiles") => Some(Body::Json(
+            json!({"name": format!("P{sfx}"), "description": "custom", "entity_id": fx.x, "levels": {"jobs": "operate"}}),
+        )),
+        ("PATCH", "/api/v1/profiles/{id}") => Some(Body::Json(json!({"description": "changed"}))),
+        ("POST", "/api/v1/entities") => Some(Body::Json(
+            json!({"parent_id": fx.x, "name": format!("Site {sfx}"), "comment": "lyon"}),
+        )),
+        ("PATCH", "/api/v1/entities/{id}") => Some(Body::Json(json!({"comment": "updated"}))),
+        ("PATCH", "/api/v1/me") => Some(Body::Json(json!({"phone": "0102030405"}))),
+        ("POST", "/api/v1/me/password") => Some(Body::Json(
+            json!({"current_password": ADMIN_PASSWORD, "new_password": "a-brand-new-passphrase"}),
+        )),
+        ("POST", "/api/v1/me/tokens") => {
+            Some(Body::Json(json!({"name": "ci", "expires_in_days": 30})))
+        }
+        ("POST", "/api/v1/me/logout-everywhere") => Some(Body::Json(json!({}))),
+        ("POST", "/admin/users/new") => Some(form(&[
+            ("login", &format!("form{sfx}")),
+            ("display_name", "Form user"),
+            ("entity_id", &x),
+            ("password", "a-good-long-password"),
+        ])),
+        ("POST", "/admin/users/import") => Some(form(&[(
+            "csv",
+            &format!("login,display_name\nfimp{sfx},Form import\n"),
+        )])),
+        ("POST", "/admin/users/{id}") => Some(form(&[
+            ("login", &format!("userx-renamed{sfx}")),
+            ("display_name", "Renamed by form"),
+            ("entity_id", &x),
+            ("language", "fr"),
+            ("time_zone", "Europe/Paris"),
+            ("active", "1"),
+        ])),
+        ("POST", "/admin/users/{id}/assignments") => Some(form(&[
+            ("profile_id", &fx.profile_x.to_string()),
+            ("entity_id", &x),
+        ])),
+        ("POST", "/admin/teams") => Some(form(&[
+            ("name", &format!("Form team {sfx}")),
+            ("entity_id", &x),
+        ])),
+        ("POST", "/admin/teams/{id}") => Some(form(&[
+            ("name", "Renamed team"),
+            ("description", "d"),
+            ("entity_id", &x),
+        ])),
+        ("POST", "/admin/profiles") => Some(form(&[
+            ("name", &format!("Form profile {sfx}")),
+            ("entity_id", &x),
+            ("level_jobs", "read"),
+        ])),
+        ("POST", "/admin/profiles/{id}") => Some(form(&[
+            ("name", &format!("Renamed profile {sfx}")),
+            ("entity_id", &x),
+            ("level_jobs", "operate"),
+        ])),
+        ("POST", "/admin/entities") => Some(form(&[
+            ("parent_id", &x),
+            ("name", &format!("Form site {sfx}")),
+        ])),
+        ("POST", "/admin/entities/{id}") => Some(form(&[
+            ("parent_id", "1"),
+            ("name", "Renamed entity"),
+            ("comment", "c"),
+        ])),
+        ("POST", "/admin/templates") => Some(form(&[
+            ("name", &format!("Form tpl {sfx}")),
+            ("profile_id", &fx.profile_x.to_string()),
+            ("entity_id", &x),
+            ("time_zone", "UTC"),
+        ])),
+        ("POST", "/settings") => Some(form(&[
+            ("display_name", "Me"),
+            ("language", "fr"),
+            ("time_zone", "Europe/Paris"),
+        ])),
+        ("POST", "/settings/tokens") => {
+            Some(form(&[("name", "from form"), ("expires_in_days", "7")]))
+        }
+        ("POST", "/password") => Some(form(&[
+            ("current_password", ADMIN_PASSWORD),
+            ("new_password", "a-brand-new-passphrase"),
+            ("confirm_password", "a-brand-new-passphrase"),
+        ])),
+        ("POST", _) => Some(form(&[])),
+        _ => None,
+    };
+    (path, body)
+}
+
+/// Public routes are few and named here, so that a new one is a deliberate choice.
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/login",
+    "/static/app.css",
+    "/static/app.js",
+    "/static/favicon.svg",
+    "/public/{*path}",
+];
+
+#[tokio::test]
+async fn route_matrix_denies_anonymous_unprivileged_and_other_entities() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let mut checked = 0;
+    for def in routes() {
+        let (path, body) = concrete(def.path, &def.method, &fx);
+        let what = format!("{} {}", def.method, def.path);
+        if def.access == Access::Public {
+            assert!(
+                PUBLIC.contains(&def.path),
+                "{what} is public but not in the PUBLIC list"
+            );
+            continue;
+        }
+        // Anonymous.
+        let (status, _) = app.send(&def.method, &path, None, body.as_ref()).await;
+        match def.kind {
+            Kind::Api => assert_eq!(status, 401, "{what} anonymous"),
+            Kind::Page => assert_eq!(status, 303, "{what} anonymous should redirect to /login"),
+        }
+        // A profile without the domain's permission.
+        // A profile without the route's permission: an operator for administration routes,
+        // an account with no profile at all for every domain route.
+        if let Access::Domain(domain, _) = def.access {
+            let mut refused = vec![&fx.nobody];
+            if domain == Domain::Administration {
+                refused.push(&fx.weak);
+            }
+            for token in refused {
+                let before = app.audit().await.len();
+                let (status, _) = app
+                    .send(&def.method, &path, Some(token), body.as_ref())
+                    .await;
+                assert_eq!(status, 403, "{what} without permission");
+                assert_eq!(
+                    app.audit().await.len(),
+                    before,
+                    "{what}: a refused request writes nothing"
+                );
+            }
+        }
+        // Another entity's administrator, on an object of entity X.
+        if def.path.contains("{id}") {
+            let before = app.audit().await.len();
+            let (status, text) = app
+                .send(&def.method, &path, Some(&fx.other), body.as_ref())
+                .await;
+            assert!(
+                status == 404 || status == 403,
+                "{what} from another entity: {status} {text}"
+            );
+            assert_eq!(
+                app.audit().await.len(),
+                before,
+                "{what}: a refused request writes nothing"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked > 60, "only {checked} routes checked");
+    // The public list does not hide anything: each one exists.
+    for p in PUBLIC {
+        assert!(
+            routes().iter().any(|d| d.path == *p),
+            "{p} is not a route any more"
+        );
+    }
+}
+
+/// Request fields that are not stored as such (the token's lifetime becomes `expires_at`).
+const INPUT_ONLY: &[&str] = &["expires_in_days"];
+
+fn scalar(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_mutating_route_leaves_exactly_one_audit_record_with_its_values() {
+    let app = start().await;
+    let mut checked = 0;
+    for def in routes() {
+        if def.method == Method::GET || def.access == Access::Public {
+            continue;
+        }
+        let fx = app.fixture().await;
+        let (path, body) = concrete(def.path, &def.method, &fx);
+        let what = format!("{} {}", def.method, def.path);
+        // The object as it was, for the `before` values.
+        let api_get = path.starts_with("/api/v1/") && def.path.ends_with("{id}");
+        let before_obj: Option<Value> = if api_get {
+            let (s, text) = app.send(&Method::GET, &path, Some(&fx.admin), None).await;
+            (s == 200).then(|| serde_json::from_str(&text).unwrap())
+        } else {
+            None
+        };
+        let before = app.audit().await;
+        let (status, text) = app
+            .send(&def.method, &path, Some(&fx.admin), body.as_ref())
+            .await;
+        assert!(status < 400, "{what} as admin: {status} {text}");
+        let after = app.audit().await;
+        assert_eq!(
+            after.len(),
+            before.len() + 1,
+            "{what} must leave exactly one audit record; response {status} {text}"
+        );
+        let rec = &after[0];
+        assert_eq!(rec.actor_id, Some(fx.admin_id), "{what}: audit actor");
+        if let Some(Body::Json(Value::Object(map))) = &body {
+            for (k, v) in map {
+                let Some(v) = scalar(v) else { continue };
+                if INPUT_ONLY.contains(&k.as_str()) {
+                    continue;
+                }
+                if k.contains("password") {
+                    assert!(
+                        !rec.event
+                            .changes
+                            .iter()
+                            .any(|c| c.after.as_deref() == Some(v.as_str())),
+                        "{what}: a secret leaked into the audit log"
+                    );
+                    continue;
+                }
+                let change = rec.event.changes.iter().find(|c| c.field == *k);
+                let change = change.unwrap_or_else(|| {
+                    panic!(
+                        "{what}: no audited change for `{k}` in {:?}",
+                        rec.event.changes
+                    )
+                });
+                assert_eq!(
+                    change.after.as_deref(),
+                    Some(v.as_str()),
+                    "{what}: after value of {k}"
+                );
+                if let Some(obj) = &before_obj {
+                    assert_eq!(
+                        change.before,
+                        obj.get(k).and_then(scalar),
+                        "{what}: before value of {k}"
+                    );
+                }
+            }
+        }
+        // DELETE on a token revokes it (it stays listed, revoked): only true deletions here.
+        if rec.event.action.ends_with(".delete") {
+            assert!(
+                rec.event.changes.iter().all(|c| c.after.is_none()),
+                "{what}: a deletion has no after values"
+            );
+            if let Some(obj) = &before_obj {
+                let name = obj.get("name").or(obj.get("login")).and_then(scalar);
+                let field = if obj.get("login").is_some() {
+                    "login"
+                } else {
+                    "name"
+                };
+                let change = rec.event.changes.iter().find(|c| c.field == field).unwrap();
+                assert_eq!(change.before, name, "{what}: before value on deletion");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 30, "only {checked} mutating routes checked");
+}
+
+#[tokio::test]
+async fn openapi_documents_every_api_route() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let (status, text) = app
+        .send(&Method::GET, "/api/v1/openapi.json", Some(&fx.admin), None)
+        .await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "OpenAPI 3.1"
+    );
+    for def in routes()
+        .iter()
+        .filter(|d| d.path.starts_with("/api/v1/") && d.path != "/api/v1/openapi.json")
+    {
+        let m = def.method.as_str().to_lowercase();
+        assert!(
+            doc["paths"][def.path][&m].is_object(),
+            "{} {} missing from the OpenAPI document",
+            def.method,
+            def.path
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let x = fx.x;
+    let cases: Vec<(Method, &str, Body, u16, &str)> = vec![
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Csv("{\"login\": ".into()),
+            415,
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "a", "display_name": 5})),
+            422,
+            "display_name",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "a", "display_name": "A", "shoe_size": 44})),
+            422,
+            "shoe_size",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "a", "display_name": "A", "entity_id": 9999})),
+            422,
+            "entity_id",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(
+                json!({"login": "a", "display_name": "A", "assignments": [{"entity_id": x, "profile_id": 9999}]}),
+            ),
+            422,
+            "assignments[0].profile_id",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(
+                json!({"login": "a", "display_name": "A", "assignments": [{"entity_id": 9999, "profile_id": fx.profile_x}]}),
+            ),
+            422,
+            "assignments[0].entity_id",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "a", "display_name": "A", "time_zone": "Mars/Olympus"})),
+            422,
+            "time_zone",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "a", "display_name": "A", "password": "short"})),
+            422,
+            "password",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users",
+            Body::Json(json!({"login": "<b>", "display_name": "A"})),
+            422,
+            "login",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/teams/999999",
+            Body::Json(json!({"name": "x"})),
+            404,
+            "",
+        ),
+        (
+            Method::POST,
+            "/api/v1/profiles",
+            Body::Json(json!({"name": "P", "levels": {"jobs": "superuser"}})),
+            422,
+            "levels.jobs",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/import",
+            Body::Csv("login,display_name,hat\na,A,red\n".into()),
+            422,
+            "column hat",
+        ),
+        (
+            Method::POST,
+            "/api/v1/users/import",
+            Body::Csv("login,display_name\nok1,A\nok1,B\n".into()),
+            422,
+            "row 2: login",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users?limit=100000",
+            Body::Json(json!(null)),
+            422,
+            "limit",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users?cursor=zzz",
+            Body::Json(json!(null)),
+            422,
+            "cursor",
+        ),
+        (
+            Method::GET,
+            "/api/v1/users?active=maybe",
+            Body::Json(json!(null)),
+            422,
+            "active",
+        ),
+    ];
+    for (method, path, body, want, field) in cases {
+        let users_before = app.st.store.count_users().await.unwrap();
+        let audit_before = app.audit().await.len();
+        let body = if method == Method::GET {
+            None
+        } else {
+            Some(&body)
+        };
+        let (status, text) = app.send(&method, path, Some(&fx.admin), body).await;
+        assert_eq!(status, want, "{method} {path}: {text}");
+        if !field.is_empty() {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(
+                v["error"]["field"].as_str(),
+                Some(field),
+                "{method} {path}: {text}"
+            );
+            assert!(!v["error"]["message"].as_str().unwrap().is_empty());
+        }
+        assert_eq!(
+            app.st.store.count_users().await.unwrap(),
+            users_before,
+            "{method} {path} wrote a user"
+        );
+        assert_eq!(
+            app.audit().await.len(),
+            audit_before,
+            "{method} {path} wrote an audit record"
+        );
+    }
+    // Malformed JSON, invalid UTF-8 in a CSV, a duplicate login, an oversized body.
+    let raw = |ct: &'static str, bytes: Vec<u8>| {
+        app.http
+            .post(format!("{}/api/v1/users", app.base))
+            .bearer_auth(&fx.admin)
+            .header("content-type", ct)
+            .body(bytes)
+    };
+    let r = raw("application/json", b"{\"login\": ".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["error"]["code"],
+        "bad_request"
+    );
+    let r = app
+        .http
+        .post(format!("{}/api/v1/users/import", app.base))
+        .bearer_auth(&fx.admin)
+        .header("content-type", "text/csv")
+        .body(b"login,display_name\nab\xff\xfe,Bad\n".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "line 2");
+    let existing = app.st.store.get_user(fx.user_x).await.unwrap().login;
+    let (s, text) = app
+        .send(
+            &Method::POST,
+            "/api/v1/users",
+            Some(&fx.admin),
+            Some(&Body::Json(
+                json!({"login": existing.to_uppercase(), "display_name": "Dup"}),
+            )),
+        )
+        .await;
+    assert_eq!(s, 409, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["field"],
+        "login"
+    );
+    let big = vec![b'a'; 3 * 1024 * 1024];
+    let r = raw("application/json", big).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+}
+
+#[tokio::test]
+async fn markup_and_sql_metacharacters_round_trip_and_are_escaped_on_every_page() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let evil = "<img src=x onerror=alert(1)> Robert'); DROP TABLE users;--";
+    let (s, text) = app
+        .send(
+            &Method::PATCH,
+            "/api/v1/me",
+            Some(&fx.admin),
+            Some(&Body::Json(json!({"display_name": evil}))),
+        )
+        .await;
+    assert_eq!(s, 200, "{text}");
+    let (s, text) = app
+        .send(
+            &Method::PATCH,
+            &format!("/api/v1/users/{}", fx.user_x),
+            Some(&fx.admin),
+            Some(&Body::Json(json!({"display_name": evil}))),
+        )
+        .await;
+    assert_eq!(s, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["display_name"], evil, "text comes back intact");
+    let mut pages = 0;
+    for def in routes()
+        .iter()
+        .filter(|d| d.method == Method::GET && d.kind == Kind::Page && d.access != Access::Public)
+    {
+        let (path, _) = concrete(def.path, &def.method, &fx);
+        let (status, html) = app.send(&Method::GET, &path, Some(&fx.admin), None).await;
+        assert_eq!(status, 200, "GET {path}");
+        assert!(
+            !html.contains("<img src=x"),
+            "GET {path} shows the display name unescaped"
+        );
+        assert!(
+            html.contains("&#60;img src=x") || html.contains("&lt;img src=x"),
+            "GET {path} does not show the display name"
+        );
+        assert!(!html.contains("??"), "GET {path} has an untranslated key");
+        pages += 1;
+    }
+    assert!(pages > 20, "{pages} pages checked");
+}
+
+#[tokio::test]
+async fn login_sessions_csrf_and_throttling() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let login = app.st.store.get_user(fx.admin_id).await.unwrap().login;
+    let login_once = |password: &'static str| {
+        let app = &app;
+        let login = login.clone();
+        async move {
+            let page = app
+                .http
+                .get(format!("{}/login", app.base))
+                .send()
+                .await
+                .unwrap();
+            let cookie = page.headers()["set-cookie"]
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let html = page.text().await.unwrap();
+            let csrf = html
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            app.http
+                .post(format!("{}/login", app.base))
+                .header("cookie", cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(
+                    serde_urlencoded::to_string([
+                        ("csrf", csrf.as_str()),
+                        ("login", login.as_str()),
+                        ("password", password),
+                    ])
+                    .unwrap(),
+                )
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = login_once(ADMIN_PASSWORD).await;
+    assert_eq!(ok.status().as_u16(), 303);
+    let session = ok
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("pupitre_session="))
+        .unwrap()
+        .to_owned();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+    let cookie = session.split(';').next().unwrap().to_owned();
+    let me = app
+        .http
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    // A browser write without the CSRF token is refused.
+    let w = app
+        .http
+        .patch(format!("{}/api/v1/me", app.base))
+        .header("cookie", &cookie)
+        .json(&json!({"phone": "1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status().as_u16(), 403);
+    let w = app
+        .http
+        .post(format!("{}/settings", app.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("display_name=x&language=en&time_zone=UTC")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(w.status().as_u16(), 403);
+    // Log out everywhere ends the session.
+    let html = app
+        .http
+        .get(format!("{}/settings", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = app
+        .http
+        .post(format!("{}/settings/logout-everywhere", app.base))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status().as_u16(), 303);
+    let me = app
+        .http
+        .get(format!("{}/api/v1/me", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 401);
+    // Five failures lock the account for the window, even with the right password.
+    for _ in 0..5 {
+        assert_eq!(login_once("wrong-password").await.status().as_u16(), 401);
+    }
+    assert_eq!(login_once(ADMIN_PASSWORD).await.status().as_u16(), 429);
+    let failures = app
+        .audit()
+        .await
+        .iter()
+        .filter(|r| r.event.action == "session.login_failed")
+        .count();
+    assert_eq!(failures, 5);
+}
+
+#[tokio::test]
+async fn tokens_carry_a_subset_of_rights_and_expire_or_revoke() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let (s, text) = app
+        .send(
+            &Method::POST,
+            "/api/v1/me/tokens",
+            Some(&fx.admin),
+            Some(&Body::Json(
+                json!({"name": "ro", "expires_in_days": 1, "levels": {"administration": "read"}}),
+            )),
+        )
+        .await;
+    assert_eq!(s, 201, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let ro = v["secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.send(&Method::GET, "/api/v1/users", Some(&ro), None)
+            .await
+            .0,
+        200
+    );
+    let (s, _) = app
+        .send(
+            &Method::POST,
+            "/api/v1/teams",
+            Some(&ro),
+            Some(&Body::Json(json!({"name": "no"}))),
+        )
+        .await;
+    assert_eq!(s, 403, "a read-only token cannot write");
+    let listed = app
+        .send(&Method::GET, "/api/v1/me/tokens", Some(&fx.admin), None)
+        .await
+        .1;
+    assert!(!listed.contains(&ro), "the secret is never listed");
+    let (s, _) = app
+        .send(
+            &Method::POST,
+            "/api/v1/me/tokens",
+            Some(&fx.weak),
+            Some(&Body::Json(
+                json!({"name": "up", "expires_in_days": 1, "levels": {"administration": "manage"}}),
+            )),
+        )
+        .await;
+    assert_eq!(s, 422, "a token cannot exceed its owner's rights");
+    let id = v["token"]["id"].as_i64().unwrap();
+    assert_eq!(
+        app.send(
+            &Method::DELETE,
+            &format!("/api/v1/me/tokens/{id}"),
+            Some(&fx.admin),
+            None
+        )
+        .await
+        .0,
+        204
+    );
+    assert_eq!(
+        app.send(&Method::GET, "/api/v1/users", Some(&ro), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.send(&Method::GET, "/api/v1/users", Some("pup_not_a_token"), None)
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn users_by_template_and_bulk_csv_with_dry_run() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let (s, text) = app.send(&Method::POST, "/api/v1/users", Some(&fx.admin), Some(&Body::Json(json!({"login": "tpl.user", "display_name": "From template", "template_id": fx.template_x})))).await;
+    assert_eq!(s, 201, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert!(v["initial_password"].as_str().unwrap().len() >= 16);
+    assert_eq!(v["user"]["entity_id"], fx.x);
+    assert_eq!(v["user"]["language"], "fr");
+    assert_eq!(v["user"]["must_change_password"], true);
+    let id = v["user"]["id"].as_i64().unwrap();
+    let a: Value = serde_json::from_str(
+        &app.send(
+            &Method::GET,
+            &format!("/api/v1/users/{id}/assignments"),
+            Some(&fx.admin),
+            None,
+        )
+        .await
+        .1,
+    )
+    .unwrap();
+    assert_eq!(a[0]["profile_id"], app.profile_id("Operator").await);
+    let team: Value = serde_json::from_str(
+        &app.send(
+            &Method::GET,
+            &format!("/api/v1/teams/{}", fx.team_x),
+            Some(&fx.admin),
+            None,
+        )
+        .await
+        .1,
+    )
+    .unwrap();
+    assert!(team["member_ids"].as_array().unwrap().contains(&json!(id)));
+    let csv = "login,display_name,email,profile_id,entity_id\nc1,Csv One,c1@example.com,,\nc2,Csv Two,,{p},{x}\n".replace("{p}", &fx.profile_x.to_string()).replace("{x}", &fx.x.to_string());
+    let before = app.st.store.count_users().await.unwrap();
+    let (s, text) = app
+        .send(
+            &Method::POST,
+            "/api/v1/users/import?dry_run=true",
+            Some(&fx.admin),
+            Some(&Body::Csv(csv.clone())),
+        )
+        .await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["created"], 2);
+    assert_eq!(
+        app.st.store.count_users().await.unwrap(),
+        before,
+        "a dry run writes nothing"
+    );
+    let (s, text) = app
+        .send(
+            &Method::POST,
+            "/api/v1/users/import",
+            Some(&fx.admin),
+            Some(&Body::Csv(csv)),
+        )
+        .await;
+    assert_eq!(s, 200, "{text}");
+    assert_eq!(app.st.store.count_users().await.unwrap(), before + 2);
+}
+
+#[tokio::test]
+async fn fifty_concurrent_clients_create_and_read_users_without_errors() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let mut tasks = Vec::new();
+    for c in 0..50 {
+        let http = app.http.clone();
+        let base = app.base.clone();
+        let token = fx.admin.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut errors = Vec::new();
+            for i in 0..4 {
+                let r = http.post(format!("{base}/api/v1/users")).bearer_auth(&token).json(&json!({"login": format!("load{c}-{i}"), "display_name": format!("Load {c} {i}")})).send().await.unwrap();
+                if r.status().as_u16() != 201 {
+                    errors.push(format!("create: {} {}", r.status(), r.text().await.unwrap_or_default()));
+                    continue;
+                }
+                let id = r.json::<Value>().await.unwrap()["user"]["id"].as_i64().unwrap();
+                let r = http.get(format!("{base}/api/v1/users/{id}")).bearer_auth(&token).send().await.unwrap();
+                if r.status().as_u16() != 200 {
+                    errors.push(format!("read: {}", r.status()));
+                }
+                let r = http.get(format!("{base}/api/v1/users?limit=50")).bearer_auth(&token).send().await.unwrap();
+                if r.status().as_u16() != 200 {
+                    errors.push(format!("list: {}", r.status()));
+                }
+            }
+            errors
+        }));
+    }
+    let mut errors = Vec::new();
+    for t in tasks {
+        errors.extend(t.await.unwrap());
+    }
+    assert!(
+        errors.is_empty(),
+        "{} errors, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    let users = app.st.store.count_users().await.unwrap();
+    assert!(users >= 200, "{users}");
+}
+
+#[tokio::test]
+async fn health_readiness_metrics_and_headers() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let r = app
+        .http
+        .get(format!("{}/readyz", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("frame-ancestors 'none'")
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(app.send(&Method::GET, "/healthz", None, None).await.0, 200);
+    app.send(&Method::GET, "/api/v1/users", Some(&fx.admin), None)
+        .await;
+    assert_eq!(app.send(&Method::GET, "/metrics", None, None).await.0, 401);
+    let r = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .bearer_auth("metrics-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.headers()["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains(
+            "pupitre_http_requests_total{method=\"GET\",route=\"/api/v1/users\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("pupitre_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/users\",le=\"+Inf\"}"));
+    assert!(text.contains("pupitre_db_connections{state=\"open\"}"));
+    assert!(text.contains("pupitre_build_info{"));
+    let r = app
+        .http
+        .get(format!("{}/nowhere", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    let _: BTreeMap<(), ()> = BTreeMap::new();
+}

@@ -1,0 +1,377 @@
+//! The `pupitre` binary as a user runs it: first start, login with the printed password,
+//! configuration errors, migrations on PostgreSQL, the admin commands, graceful shutdown,
+//! and the headless-browser smoke test.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pupitre_store::testing::TestDb;
+
+const BIN: &str = env!("CARGO_BIN_EXE_pupitre");
+
+/// A running `pupitre serve`, stopped with SIGTERM when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    lines: Vec<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("serve")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        cmd.env("PUPITRE_LISTEN", "127.0.0.1:0")
+            .env_remove("PUPITRE_ADMIN_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut lines = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "pupitre exited early: {lines:?}"
+            );
+            if let Some(addr) = line.trim().strip_prefix("pupitre listening on ") {
+                break addr.to_owned();
+            }
+            lines.push(line.trim().to_owned());
+            assert!(Instant::now() < deadline, "no listening line");
+        };
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in reader.lines() {});
+        Server { child, base, lines }
+    }
+
+    fn stop(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "pupitre did not stop within 20 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in through the HTML form; returns the response to the form post.
+async fn form_login(base: &str, login: &str, password: &str) -> reqwest::Response {
+    let http = client();
+    let page = http.get(format!("{base}/login")).send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let body = format!(
+        "csrf={csrf}&login={login}&password={}",
+        password.replace('!', "%21")
+    );
+    http.post(format!("{base}/login"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn first_start_creates_the_schema_and_an_admin_whose_printed_password_logs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), &[], &[]);
+    assert!(
+        dir.path().join("pupitre-data/pupitre.db").exists(),
+        "the default data directory holds the SQLite file"
+    );
+    let line = server
+        .lines
+        .iter()
+        .find(|l| l.contains("first administrator"))
+        .unwrap()
+        .clone();
+    let password = line
+        .split("password `")
+        .nth(1)
+        .unwrap()
+        .split('`')
+        .next()
+        .unwrap()
+        .to_owned();
+    let ready = client()
+        .get(format!("{}/readyz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status().as_u16(), 200);
+    let r = form_login(&server.base, "admin", &password).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/password",
+        "a printed password must be changed at first login"
+    );
+    assert!(server.stop().success(), "SIGTERM ends pupitre cleanly");
+    // A second start keeps the data and prints no new password.
+    let mut again = Server::start(dir.path(), &[], &[]);
+    assert!(
+        !again
+            .lines
+            .iter()
+            .any(|l| l.contains("first administrator")),
+        "{:?}",
+        again.lines
+    );
+    assert!(again.stop().success());
+}
+
+#[tokio::test]
+async fn admin_password_from_the_environment_and_tokens_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &[],
+        &[("PUPITRE_ADMIN_PASSWORD", "env-Admin-passphrase")],
+    );
+    let r = form_login(&server.base, "admin", "env-Admin-passphrase").await;
+    assert_eq!(r.headers()["location"], "/");
+    let out = Command::new(BIN)
+        .args([
+            "admin", "tokens", "create", "--login", "admin", "--name", "ci",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    assert!(token.starts_with("pup_"));
+    let me = client()
+        .get(format!("{}/api/v1/me", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status().as_u16(), 200);
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "users",
+            "create",
+            "--login",
+            "night.op",
+            "--display-name",
+            "Night operator",
+            "--profile",
+            "operator",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let password = text
+        .split("initial password (change at first login): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    assert_eq!(
+        form_login(&server.base, "night.op", &password)
+            .await
+            .headers()["location"],
+        "/password"
+    );
+    let out = Command::new(BIN)
+        .args(["admin", "users", "list"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8(out.stdout).unwrap().contains("night.op"));
+    let out = Command::new(BIN)
+        .args([
+            "admin",
+            "users",
+            "create",
+            "--login",
+            "night.op",
+            "--display-name",
+            "Again",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("login: is already taken"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["admin", "users", "reset-password", "--login", "night.op"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("new password: ")
+    );
+    assert!(server.stop().success());
+}
+
+#[test]
+fn configuration_errors_name_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("pupitre.toml"),
+        "listen = \"127.0.0.1:0\"\nlisen = 1\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config", "pupitre.toml"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("lisen"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(BIN)
+        .args(["serve"])
+        .env("PUPITRE_LISTN", "x")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PUPITRE_LISTN"));
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "nowhere"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("listen:"));
+}
+
+#[tokio::test]
+async fn migrate_and_serve_on_postgresql() {
+    let db = TestDb::postgres().await;
+    // TestDb migrated the schema already; a fresh one shows `migrate` applying it.
+    let fresh = TestDb::postgres().await;
+    let url = fresh.url();
+    let out = Command::new(BIN)
+        .args(["migrate", "--database-url", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("0 migration(s) applied"),
+        "TestDb had migrated it"
+    );
+    drop(fresh);
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &["--database-url", &db.url()],
+        &[("PUPITRE_ADMIN_PASSWORD", "pg-Admin-passphrase")],
+    );
+    assert!(
+        !dir.path().join("pupitre-data").exists(),
+        "PostgreSQL needs no data directory"
+    );
+    let r = form_login(&server.base, "admin", "pg-Admin-passphrase").await;
+    assert_eq!(r.headers()["location"], "/");
+    assert!(server.stop().success());
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+#[tokio::test]
+async fn browser_smoke_test_in_english_and_french() {
+    let dir = browser_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").exists()
+            && Path::new("/usr/bin/chromium").exists(),
+        "the browser test needs Debian's chromium and `npm ci` in tests/browser: run .ci/run, or see README"
+    );
+    let data = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        data.path(),
+        &[],
+        &[("PUPITRE_ADMIN_PASSWORD", "smoke-Admin-Passw0rd!")],
+    );
+    let out = tokio::process::Command::new("node")
+        .arg("smoke.js")
+        .current_dir(&dir)
+        .env("BASE_URL", &server.base)
+        .env("LOGIN", "admin")
+        .env("PASSWORD", "smoke-Admin-Passw0rd!")
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser smoke test failed:\n{stdout}\n{stderr}"
+    );
+    println!("{stdout}");
+    assert!(server.stop().success());
+}
