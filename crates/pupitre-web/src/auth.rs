@@ -120,6 +120,20 @@ impl Caller {
         }
     }
 
+    /// Checks that an entity named in input exists and that the caller may see it; otherwise
+    /// a field error, worded the same whether it does not exist or is hidden.
+    pub fn visible_entity(&self, id: EntityId, field: &str) -> Result<(), AppError> {
+        let exists = self.tree.iter().any(|&(e, _)| e == id);
+        if exists && self.grants.allows(Domain::Administration, Level::Read, id) {
+            Ok(())
+        } else {
+            Err(AppError::invalid(
+                field,
+                format!("entity {id} does not exist"),
+            ))
+        }
+    }
+
     pub fn visible(&self, domain: Domain) -> Vec<EntityId> {
         self.grants.entities_with(domain, Level::Read)
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use pupitre_core::builtin::ADMINISTRATOR;
 use pupitre_core::model::ROOT_ENTITY;
 use pupitre_store::Store;
@@ -23,10 +24,17 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
 
     let state = pupitre_web::AppState::new(store.clone(), cfg.web());
     let app = pupitre_web::router(state);
+    // Signal handlers are in place before anyone can learn the address and send one.
+    let shutdown = shutdown_signal()?;
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    // Responses leave in more than one write; without TCP_NODELAY, Nagle's algorithm holds
+    // the last one until the client's delayed ACK (about 40 ms on a kept-alive connection).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     println!("pupitre listening on http://{addr}");
     tracing::info!(%addr, "listening");
 
@@ -41,7 +49,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         let _ = server_stop.wait_for(|stop| *stop).await;
     });
     let signals = tokio::spawn(async move {
-        shutdown_signal().await;
+        shutdown.await;
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stop_tx.send(true);
     });
@@ -127,23 +135,19 @@ async fn session_purge_worker(store: Arc<dyn Store>, mut stop: watch::Receiver<b
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    let ctrl_c = tokio::signal::ctrl_c();
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = term => {}
-    }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+    })
 }

@@ -270,6 +270,67 @@ async fn admin_password_from_the_environment_and_tokens_from_the_cli() {
     assert!(server.stop().success());
 }
 
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(
+        dir.path(),
+        &[],
+        &[("PUPITRE_ADMIN_PASSWORD", "term-Admin-passphrase")],
+    );
+    let out = Command::new(BIN)
+        .args([
+            "admin", "tokens", "create", "--login", "admin", "--name", "t",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    // An import whose rows carry passwords takes a while: each one is hashed with Argon2id.
+    let mut csv = String::from("login,display_name,password\n");
+    for i in 0..40 {
+        csv.push_str(&format!("slow{i},Slow {i},a-long-enough-password-{i}\n"));
+    }
+    let request = tokio::spawn({
+        let base = server.base.clone();
+        async move {
+            client()
+                .post(format!("{base}/api/v1/users/import"))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = Instant::now();
+    assert!(server.stop().success());
+    assert_eq!(
+        request.await.unwrap().unwrap(),
+        200,
+        "the in-flight import completed before the server stopped"
+    );
+    eprintln!(
+        "stopped {} ms after SIGTERM",
+        stopping.elapsed().as_millis()
+    );
+    // And its rows were committed.
+    let out = Command::new(BIN)
+        .args(["admin", "users", "list"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .matches("slow")
+            .count(),
+        40
+    );
+}
+
 #[test]
 fn configuration_errors_name_the_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -54,15 +54,7 @@ pub async fn get(
 }
 
 fn check_parent(caller: &Caller, parent: i64) -> Result<(), AppError> {
-    if !caller
-        .grants
-        .allows(Domain::Administration, Level::Read, parent)
-    {
-        return Err(AppError::invalid(
-            "parent_id",
-            format!("entity {parent} does not exist"),
-        ));
-    }
+    caller.visible_entity(parent, "parent_id")?;
     caller.check(Domain::Administration, Level::Manage, parent, "entity")
 }
 

@@ -98,16 +98,7 @@ pub async fn get(
 }
 
 fn check_input(caller: &Caller, input: &ProfileInput) -> Result<(), AppError> {
-    if !caller.tree.iter().any(|&(e, _)| e == input.entity_id)
-        || !caller
-            .grants
-            .allows(Domain::Administration, Level::Read, input.entity_id)
-    {
-        return Err(AppError::invalid(
-            "entity_id",
-            format!("entity {} does not exist", input.entity_id),
-        ));
-    }
+    caller.visible_entity(input.entity_id, "entity_id")?;
     caller.check(
         Domain::Administration,
         Level::Manage,

@@ -49,16 +49,7 @@ pub async fn get(st: &AppState, caller: &Caller, id: i64, level: Level) -> Resul
 }
 
 async fn check_input(st: &AppState, caller: &Caller, input: &TeamInput) -> Result<(), AppError> {
-    if !caller.tree.iter().any(|&(e, _)| e == input.entity_id)
-        || !caller
-            .grants
-            .allows(Domain::Administration, Level::Read, input.entity_id)
-    {
-        return Err(AppError::invalid(
-            "entity_id",
-            format!("entity {} does not exist", input.entity_id),
-        ));
-    }
+    caller.visible_entity(input.entity_id, "entity_id")?;
     caller.check(
         Domain::Administration,
         Level::Edit,

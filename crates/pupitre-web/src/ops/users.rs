@@ -189,7 +189,7 @@ pub async fn prepare(
     let input =
         validate::user_input(input).map_err(|e| AppError::invalid(f(&e.field), e.message))?;
     check_time_zone(&f("time_zone"), &input.time_zone)?;
-    check_entity(st, caller, input.entity_id, &f("entity_id")).await?;
+    check_entity(caller, input.entity_id, &f("entity_id"))?;
     let assignments = check_assignments(st, caller, &req.assignments, &f("assignments")).await?;
     for (i, t) in req.team_ids.iter().enumerate() {
         let ok = st.store.get_team(*t).await.is_ok_and(|team| {
@@ -256,23 +256,8 @@ pub async fn create(
 }
 
 /// The entity exists and the caller may edit accounts in it.
-pub async fn check_entity(
-    st: &AppState,
-    caller: &Caller,
-    id: i64,
-    field: &str,
-) -> Result<(), AppError> {
-    let exists = caller.tree.iter().any(|&(e, _)| e == id);
-    if !exists
-        || !caller
-            .grants
-            .allows(Domain::Administration, Level::Read, id)
-    {
-        return Err(AppError::invalid(
-            field,
-            format!("entity {id} does not exist"),
-        ));
-    }
+fn check_entity(caller: &Caller, id: i64, field: &str) -> Result<(), AppError> {
+    caller.visible_entity(id, field)?;
     if !caller
         .grants
         .allows(Domain::Administration, Level::Edit, id)
@@ -281,7 +266,6 @@ pub async fn check_entity(
             "your profile does not allow editing accounts in entity {id}"
         )));
     }
-    let _ = st;
     Ok(())
 }
 
@@ -296,16 +280,7 @@ pub async fn check_assignments(
     let mut out = Vec::with_capacity(list.len());
     for (i, a) in list.iter().enumerate() {
         let at = format!("{field}[{i}]");
-        if !caller.tree.iter().any(|&(e, _)| e == a.entity_id)
-            || !caller
-                .grants
-                .allows(Domain::Administration, Level::Read, a.entity_id)
-        {
-            return Err(AppError::invalid(
-                format!("{at}.entity_id"),
-                format!("entity {} does not exist", a.entity_id),
-            ));
-        }
+        caller.visible_entity(a.entity_id, &format!("{at}.entity_id"))?;
         let profile = st
             .store
             .get_profile(a.profile_id)
@@ -373,7 +348,7 @@ pub async fn update(
     let input = validate::user_input(input)?;
     check_time_zone("time_zone", &input.time_zone)?;
     if input.entity_id != current.entity_id {
-        check_entity(st, caller, input.entity_id, "entity_id").await?;
+        check_entity(caller, input.entity_id, "entity_id")?;
     }
     if id == caller.user.id && !input.active {
         return Err(AppError::invalid(

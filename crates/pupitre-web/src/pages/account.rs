@@ -124,22 +124,24 @@ async fn login_submit(State(st): State<AppState>, req: Request) -> Response {
     }
 }
 
-fn clear_session(st: &AppState) -> String {
-    set_cookie(SESSION_COOKIE, "", 0, st.config.secure_cookies)
+/// Ends the browser's session cookie and sends it to the login page.
+fn to_login(st: &AppState) -> Response {
+    let clear = set_cookie(SESSION_COOKIE, "", 0, st.config.secure_cookies);
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, clear),
+            (header::LOCATION, "/login".to_owned()),
+        ],
+    )
+        .into_response()
 }
 
 async fn logout(State(st): State<AppState>, caller: Caller) -> PageResult {
     ops::me::logout(&st, &caller)
         .await
         .map_err(|e| PageError(caller.clone(), e))?;
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, clear_session(&st)),
-            (header::LOCATION, "/login".to_owned()),
-        ],
-    )
-        .into_response())
+    Ok(to_login(&st))
 }
 
 #[derive(Template, WebTemplate)]
@@ -299,14 +301,7 @@ async fn logout_everywhere(State(st): State<AppState>, caller: Caller) -> PageRe
     ops::me::logout_everywhere(&st, &caller)
         .await
         .map_err(|e| PageError(caller.clone(), e))?;
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::SET_COOKIE, clear_session(&st)),
-            (header::LOCATION, "/login".to_owned()),
-        ],
-    )
-        .into_response())
+    Ok(to_login(&st))
 }
 
 /// One operation of the OpenAPI document, for the API docs page.
