@@ -195,6 +195,8 @@ pub trait SessionStore: Send + Sync {
         user_agent: &str,
     ) -> Result<()>;
     async fn get_session(&self, token_hash: &str) -> Result<Option<Session>>;
+    /// The session and its user in one query: the hot path of every browser request.
+    async fn session_user(&self, token_hash: &str) -> Result<Option<(Session, User)>>;
     async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
     /// "Log out everywhere": returns how many sessions ended.
@@ -207,6 +209,8 @@ pub trait TokenStore: Send + Sync {
     async fn create_token(&self, actor: &Actor, token: &NewToken) -> Result<ApiToken>;
     async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
     async fn find_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
+    /// The token and its owner in one query: the hot path of every API request.
+    async fn token_user(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>>;
     async fn touch_token(&self, id: i64, now: i64) -> Result<()>;
     async fn revoke_token(&self, actor: &Actor, user_id: i64, id: i64) -> Result<()>;
 }

@@ -63,6 +63,14 @@ macro_rules! user_cols {
     must_change_password, notify_email, notify_sms, created_at, updated_at, last_login_at"
     };
 }
+/// User columns qualified by the `u` alias, for joins.
+macro_rules! user_cols_u {
+    () => {
+        "u.id, u.login, u.display_name, u.email, u.phone, u.language, u.time_zone, u.active, u.entity_id, \
+         u.must_change_password, u.notify_email, u.notify_sms, u.created_at, u.updated_at, u.last_login_at"
+    };
+}
+
 macro_rules! profile_cols {
     () => {
         "id, name, description, levels, assigned_only, builtin, entity_id, created_at, updated_at"
@@ -1000,6 +1008,29 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            async fn session_user(&self, token_hash: &str) -> Result<Option<(Session, User)>> {
+                let row = sqlx::query(concat!(
+                    "SELECT s.csrf_token AS s_csrf, s.created_at AS s_created, s.last_seen_at AS s_seen, s.expires_at AS s_expires, ",
+                    user_cols_u!(),
+                    " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| {
+                    let user = user_from(&r)?;
+                    let session = Session {
+                        user_id: user.id,
+                        csrf_token: r.try_get("s_csrf")?,
+                        created_at: r.try_get("s_created")?,
+                        last_seen_at: r.try_get("s_seen")?,
+                        expires_at: r.try_get("s_expires")?,
+                    };
+                    Ok((session, user))
+                })
+                .transpose()
+            }
+
             async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()> {
                 sqlx::query("UPDATE sessions SET last_seen_at = $1, expires_at = $2 WHERE token_hash = $3")
                     .bind(now)
@@ -1067,6 +1098,34 @@ macro_rules! impl_store {
                     .fetch_optional(&self.read)
                     .await?;
                 row.as_ref().map(token_from).transpose()
+            }
+
+            async fn token_user(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>> {
+                let row = sqlx::query(concat!(
+                    "SELECT t.id AS t_id, t.name AS t_name, t.prefix AS t_prefix, t.levels AS t_levels, t.created_at AS t_created, \
+                     t.expires_at AS t_expires, t.last_used_at AS t_used, t.revoked_at AS t_revoked, ",
+                    user_cols_u!(),
+                    " FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = $1"
+                ))
+                .bind(token_hash)
+                .fetch_optional(&self.read)
+                .await?;
+                row.map(|r| {
+                    let user = user_from(&r)?;
+                    let token = ApiToken {
+                        id: r.try_get("t_id")?,
+                        user_id: user.id,
+                        name: r.try_get("t_name")?,
+                        prefix: r.try_get("t_prefix")?,
+                        levels: levels_col(&r, "t_levels")?,
+                        created_at: r.try_get("t_created")?,
+                        expires_at: r.try_get("t_expires")?,
+                        last_used_at: r.try_get("t_used")?,
+                        revoked_at: r.try_get("t_revoked")?,
+                    };
+                    Ok((token, user))
+                })
+                .transpose()
             }
 
             async fn touch_token(&self, id: i64, now: i64) -> Result<()> {

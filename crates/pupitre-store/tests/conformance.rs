@@ -501,6 +501,12 @@ async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
             .unwrap();
     }
     assert!(s.get_session("h1").await.unwrap().is_some());
+    let (sess, user) = s.session_user("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (sess.user_id, user.login.as_str(), sess.expires_at),
+        (u.id, "s1", 100)
+    );
+    assert!(s.session_user("nope").await.unwrap().is_none());
     s.touch_session("h1", 50, 500).await.unwrap();
     assert_eq!(s.get_session("h1").await.unwrap().unwrap().expires_at, 500);
     assert_eq!(s.purge_expired_sessions(600).await.unwrap(), 1);
@@ -531,6 +537,8 @@ async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(s.find_token("th").await.unwrap().unwrap().levels, levels);
+    let (tok, owner) = s.token_user("th").await.unwrap().unwrap();
+    assert_eq!((tok.id, tok.levels, owner.id), (t.id, levels, u.id));
     s.touch_token(t.id, 5).await.unwrap();
     assert_eq!(s.list_tokens(u.id).await.unwrap()[0].last_used_at, Some(5));
     assert!(matches!(

@@ -261,12 +261,12 @@ pub async fn resolve(
     source: String,
 ) -> Result<Option<Caller>, AppError> {
     let now = now_ms();
-    let (user_id, auth, cap) = if let Some(bearer) = headers
+    let (user, auth, cap) = if let Some(bearer) = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
     {
-        let Some(token) = st.store.find_token(&sha256_hex(bearer.trim())).await? else {
+        let Some((token, user)) = st.store.token_user(&sha256_hex(bearer.trim())).await? else {
             return Ok(None);
         };
         if token.revoked_at.is_some() || token.expires_at <= now {
@@ -275,14 +275,10 @@ pub async fn resolve(
         if token.last_used_at.is_none_or(|t| now - t > 60_000) {
             st.store.touch_token(token.id, now).await?;
         }
-        (
-            token.user_id,
-            AuthKind::Token { id: token.id },
-            Some(token.levels),
-        )
+        (user, AuthKind::Token { id: token.id }, Some(token.levels))
     } else if let Some(raw) = cookie(headers, SESSION_COOKIE) {
         let token_hash = sha256_hex(&raw);
-        let Some(session) = st.store.get_session(&token_hash).await? else {
+        let Some((session, user)) = st.store.session_user(&token_hash).await? else {
             return Ok(None);
         };
         if session.expires_at <= now {
@@ -294,7 +290,7 @@ pub async fn resolve(
             st.store.touch_session(&token_hash, now, expires).await?;
         }
         (
-            session.user_id,
+            user,
             AuthKind::Session {
                 token_hash,
                 csrf: session.csrf_token,
@@ -304,11 +300,9 @@ pub async fn resolve(
     } else {
         return Ok(None);
     };
-    let user = match st.store.get_user(user_id).await {
-        Ok(u) if u.active => u,
-        Ok(_) | Err(pupitre_store::StoreError::NotFound) => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
+    if !user.active {
+        return Ok(None);
+    }
     caller_for(st, user, auth, cap, source).await.map(Some)
 }
 
@@ -324,13 +318,7 @@ async fn caller_for(
     cap: Option<Levels>,
     source: String,
 ) -> Result<Caller, AppError> {
-    let tree: Vec<(EntityId, Option<EntityId>)> = st
-        .store
-        .list_entities()
-        .await?
-        .iter()
-        .map(|e| (e.id, e.parent_id))
-        .collect();
+    let tree = st.entity_tree().await?;
     let grants: Vec<Grant> = st
         .store
         .user_grants(user.id)

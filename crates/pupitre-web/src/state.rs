@@ -1,10 +1,11 @@
 //! What every handler can reach: the store, the web settings, metrics and translations.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
 
 use pupitre_core::password::PasswordPolicy;
+use pupitre_core::permission::EntityId;
 use pupitre_store::Store;
 
 use crate::metrics::Metrics;
@@ -66,7 +67,15 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub config: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
+    tree: Arc<RwLock<Option<(Instant, Tree)>>>,
 }
+
+/// The entity tree as `(id, parent)` pairs.
+pub type Tree = Vec<(EntityId, Option<EntityId>)>;
+
+/// How long another server's change to the entity tree may take to be seen here. Changes made
+/// through this process are seen at once. Grants themselves are never cached.
+const TREE_TTL: Duration = Duration::from_secs(5);
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, config: WebConfig) -> AppState {
@@ -74,6 +83,35 @@ impl AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
+            tree: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// The entity tree, read from the database at most every few seconds.
+    pub async fn entity_tree(&self) -> Result<Tree, pupitre_store::StoreError> {
+        if let Ok(guard) = self.tree.read()
+            && let Some((at, tree)) = guard.as_ref()
+            && at.elapsed() < TREE_TTL
+        {
+            return Ok(tree.clone());
+        }
+        let tree: Tree = self
+            .store
+            .list_entities()
+            .await?
+            .iter()
+            .map(|e| (e.id, e.parent_id))
+            .collect();
+        if let Ok(mut guard) = self.tree.write() {
+            *guard = Some((Instant::now(), tree.clone()));
+        }
+        Ok(tree)
+    }
+
+    /// Forgets the cached tree after this process changed it.
+    pub fn entity_tree_changed(&self) {
+        if let Ok(mut guard) = self.tree.write() {
+            *guard = None;
         }
     }
 }

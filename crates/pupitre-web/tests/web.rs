@@ -279,6 +279,8 @@ impl App {
             .await
             .unwrap()
             .id;
+        // The fixture wrote entities behind the server's back: drop its cached tree.
+        self.st.entity_tree_changed();
         let (token_admin, admin) = self.token_for(admin_id).await;
         let (_, other) = self.token_for(other_id).await;
         let (_, weak) = self.token_for(weak_id).await;

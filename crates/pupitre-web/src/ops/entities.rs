@@ -65,10 +65,13 @@ pub async fn create(st: &AppState, caller: &Caller, req: CreateEntity) -> Result
         name: req.name,
         comment: req.comment,
     })?;
-    st.store
+    let e = st
+        .store
         .create_entity(&caller.actor(), &input)
         .await
-        .map_err(|e| AppError::from_store("entity", e))
+        .map_err(|e| AppError::from_store("entity", e))?;
+    st.entity_tree_changed();
+    Ok(e)
 }
 
 pub async fn update(
@@ -99,10 +102,13 @@ pub async fn update(
         name: req.name.unwrap_or(current.name),
         comment: req.comment.unwrap_or(current.comment),
     })?;
-    st.store
+    let e = st
+        .store
         .update_entity(&caller.actor(), id, &input)
         .await
-        .map_err(|e| AppError::from_store("entity", e))
+        .map_err(|e| AppError::from_store("entity", e))?;
+    st.entity_tree_changed();
+    Ok(e)
 }
 
 pub async fn delete(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppError> {
@@ -110,5 +116,7 @@ pub async fn delete(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppEr
     st.store
         .delete_entity(&caller.actor(), id)
         .await
-        .map_err(|e| AppError::from_store("entity", e))
+        .map_err(|e| AppError::from_store("entity", e))?;
+    st.entity_tree_changed();
+    Ok(())
 }
