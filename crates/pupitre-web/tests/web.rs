@@ -956,6 +956,41 @@ async fn markup_and_sql_metacharacters_round_trip_and_are_escaped_on_every_page(
     assert_eq!(s, 200, "{text}");
     let v: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["display_name"], evil, "text comes back intact");
+    // Every other free-text field that pages show carries markup too.
+    let more = [
+        (
+            format!("/api/v1/teams/{}", fx.team_x),
+            json!({"name": format!("{evil} team"), "description": evil}),
+        ),
+        (
+            format!("/api/v1/entities/{}", fx.x),
+            json!({"name": format!("{evil} entity"), "comment": evil}),
+        ),
+        (
+            format!("/api/v1/profiles/{}", fx.profile_x),
+            json!({"name": format!("{evil} profile"), "description": evil}),
+        ),
+        (
+            format!("/api/v1/user-templates/{}", fx.template_x),
+            json!({"name": format!("{evil} template")}),
+        ),
+    ];
+    for (path, body) in more {
+        let (s, text) = app
+            .send(
+                &Method::PATCH,
+                &path,
+                Some(&fx.admin),
+                Some(&Body::Json(body.clone())),
+            )
+            .await;
+        assert_eq!(s, 200, "PATCH {path}: {text}");
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            back["name"], body["name"],
+            "PATCH {path}: text comes back intact"
+        );
+    }
     let mut pages = 0;
     for def in routes()
         .iter()

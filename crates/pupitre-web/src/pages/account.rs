@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
-use pupitre_core::permission::Access;
+use pupitre_core::permission::{Access, Level};
 use serde::Deserialize;
 
 use super::{FormData, Frame, PageError, PageResult, see_other};
@@ -275,10 +275,17 @@ async fn token_create(State(st): State<AppState>, caller: Caller, body: Bytes) -
         .int("expires_in_days")
         .map_err(|e| PageError(caller.clone(), e))?
         .unwrap_or(90);
+    // "Read only" caps every domain at read; otherwise the token carries the owner's rights.
+    let levels = form.checked("read_only").then(|| {
+        auth::best_levels(&caller)
+            .iter()
+            .map(|(d, l)| (d.key().to_owned(), l.min(Level::Read).key().to_owned()))
+            .collect()
+    });
     let req = ops::me::CreateToken {
         name: form.get("name"),
         expires_in_days: days,
-        levels: None,
+        levels,
     };
     match ops::me::create_token(&st, &caller, req).await {
         Ok((_, secret)) => settings_page(&st, &caller, Some("created"), Some(secret), None).await,
