@@ -285,11 +285,12 @@ pub fn subtree(root: EntityId, tree: &[(EntityId, Option<EntityId>)]) -> Vec<Ent
     let mut i = 0;
     while i < out.len() {
         let cur = out[i];
-        out.extend(
-            tree.iter()
-                .filter(|&&(_, p)| p == Some(cur))
-                .map(|&(id, _)| id),
-        );
+        for &(id, parent) in tree {
+            // The visited check keeps a corrupt (cyclic) tree from looping forever.
+            if parent == Some(cur) && !out.contains(&id) {
+                out.push(id);
+            }
+        }
         i += 1;
     }
     out
@@ -356,5 +357,7 @@ mod tests {
     fn subtree_lists_descendants() {
         assert_eq!(subtree(2, TREE), vec![2, 4]);
         assert_eq!(subtree(1, TREE).len(), 4);
+        let cyclic = [(1, Some(2)), (2, Some(1))];
+        assert_eq!(subtree(1, &cyclic), vec![1, 2]);
     }
 }

@@ -76,7 +76,7 @@ pub struct AuditFilter {
 }
 
 /// A user to create, with everything that makes the account usable in one transaction.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewUser {
     pub input: UserInput,
     /// `None` leaves the account without a password until one is set.
@@ -86,14 +86,33 @@ pub struct NewUser {
     pub teams: Vec<i64>,
 }
 
+/// A new password and what else changes with it, in one transaction.
+pub struct PasswordChange {
+    pub password_hash: String,
+    pub must_change: bool,
+    /// The session (hash) that stays logged in; every other session of the account ends.
+    pub keep_session: Option<String>,
+    /// Revoke the account's API tokens too (an administrator's reset after a compromise).
+    pub revoke_tokens: bool,
+}
+
+impl std::fmt::Debug for PasswordChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChange")
+            .field("must_change", &self.must_change)
+            .field("revoke_tokens", &self.revoke_tokens)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The credentials stored for a login.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Credentials {
     pub user: User,
     pub password_hash: Option<String>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NewToken {
     pub user_id: i64,
     pub name: String,
@@ -101,6 +120,33 @@ pub struct NewToken {
     pub token_hash: String,
     pub levels: Levels,
     pub expires_at: i64,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("input", &self.input)
+            .field("assignments", &self.assignments)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for NewToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewToken")
+            .field("user_id", &self.user_id)
+            .field("name", &self.name)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
 }
 
 #[async_trait]
@@ -125,6 +171,9 @@ pub trait ProfileStore: Send + Sync {
     async fn update_profile(&self, actor: &Actor, id: i64, input: &ProfileInput)
     -> Result<Profile>;
     async fn delete_profile(&self, actor: &Actor, id: i64) -> Result<()>;
+    /// Where the profile is in use: (entity, recursive) of every assignment and account
+    /// template that names it.
+    async fn profile_uses(&self, id: i64) -> Result<Vec<(EntityId, bool)>>;
     /// Creates missing built-in profiles and brings existing ones to the binary's definition.
     async fn sync_builtin_profiles(&self, now: i64) -> Result<()>;
 }
@@ -138,13 +187,9 @@ pub trait UserStore: Send + Sync {
     async fn create_users(&self, actor: &Actor, users: &[NewUser]) -> Result<Vec<User>>;
     async fn update_user(&self, actor: &Actor, id: i64, input: &UserInput) -> Result<User>;
     async fn delete_user(&self, actor: &Actor, id: i64) -> Result<()>;
-    async fn set_password(
-        &self,
-        actor: &Actor,
-        id: i64,
-        password_hash: &str,
-        must_change: bool,
-    ) -> Result<()>;
+    /// Sets the password hash, ends sessions (all but `keep_session`), optionally revokes the
+    /// account's API tokens, and records it all in one audit record.
+    async fn set_password(&self, actor: &Actor, id: i64, change: &PasswordChange) -> Result<()>;
     async fn record_login(&self, id: i64, at: i64) -> Result<()>;
     async fn list_assignments(&self, user_id: i64) -> Result<Vec<Assignment>>;
     async fn set_assignments(

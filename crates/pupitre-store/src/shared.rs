@@ -107,7 +107,7 @@ macro_rules! impl_store {
 
         use crate::shared::{conflict_on, decode_changes, encode_changes, like_pattern};
         use crate::{
-            AuditFilter, AuditStore, Credentials, EntityStore, NewToken, NewUser, Page,
+            AuditFilter, AuditStore, Credentials, EntityStore, NewToken, NewUser, Page, PasswordChange,
             ProfileStore, Result, SessionStore, StoreError, TeamStore, TokenStore, UserFilter,
             UserStore, UserTemplateStore,
         };
@@ -429,6 +429,11 @@ macro_rules! impl_store {
                 }
                 let parent = before.parent_id.map(|_| input.parent_id);
                 if let Some(p) = parent {
+                    // Moves are serialised on the root's row, so that two concurrent moves
+                    // cannot both pass the cycle check (PostgreSQL; SQLite has one writer).
+                    sqlx::query("UPDATE entities SET updated_at = updated_at WHERE parent_id IS NULL")
+                        .execute(&mut *tx)
+                        .await?;
                     let tree: Vec<(i64, Option<i64>)> = sqlx::query("SELECT id, parent_id FROM entities")
                         .fetch_all(&mut *tx)
                         .await?
@@ -566,6 +571,17 @@ macro_rules! impl_store {
                 write_audit(&mut tx, actor, &event("profile.delete", "profile", id, &before.name, Some(before.entity_id), Some(&before.audit_fields()), None)).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn profile_uses(&self, id: i64) -> Result<Vec<(EntityId, bool)>> {
+                let rows = sqlx::query(
+                    "SELECT entity_id, recursive FROM assignments WHERE profile_id = $1 \
+                     UNION SELECT entity_id, recursive FROM user_templates WHERE profile_id = $1",
+                )
+                .bind(id)
+                .fetch_all(&self.read)
+                .await?;
+                rows.iter().map(|r| Ok((r.try_get("entity_id")?, r.try_get("recursive")?))).collect()
             }
 
             async fn sync_builtin_profiles(&self, now: i64) -> Result<()> {
@@ -743,18 +759,39 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn set_password(&self, actor: &Actor, id: i64, password_hash: &str, must_change: bool) -> Result<()> {
+            async fn set_password(&self, actor: &Actor, id: i64, change: &PasswordChange) -> Result<()> {
                 let mut tx = self.write.begin().await?;
                 let before = user_in(&mut tx, id).await?;
                 sqlx::query("UPDATE users SET password_hash = $1, must_change_password = $2, updated_at = $3 WHERE id = $4")
-                    .bind(password_hash)
-                    .bind(must_change)
+                    .bind(&change.password_hash)
+                    .bind(change.must_change)
                     .bind(actor.at)
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                    .bind(id)
+                    .bind(change.keep_session.as_deref().unwrap_or(""))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                let revoked = if change.revoke_tokens {
+                    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
+                        .bind(actor.at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected()
+                } else {
+                    0
+                };
                 let b = [core_audit::Field::new("must_change_password", before.must_change_password.to_string())];
-                let a = [core_audit::Field::new("must_change_password", must_change.to_string()), core_audit::Field::secret("password")];
+                let a = [
+                    core_audit::Field::new("must_change_password", change.must_change.to_string()),
+                    core_audit::Field::secret("password"),
+                    core_audit::Field::new("sessions_ended", ended.to_string()),
+                    core_audit::Field::new("tokens_revoked", revoked.to_string()),
+                ];
                 write_audit(&mut tx, actor, &event("user.set_password", "user", id, &before.login, Some(before.entity_id), Some(&b), Some(&a))).await?;
                 tx.commit().await?;
                 Ok(())

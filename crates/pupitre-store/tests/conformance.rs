@@ -11,6 +11,7 @@ use pupitre_core::model::{
     Assignment, EntityInput, ProfileInput, ROOT_ENTITY, Session, TeamInput, UserInput,
 };
 use pupitre_core::permission::{Domain, Level, Levels};
+use pupitre_store::PasswordChange;
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewToken, NewUser, Page, Store, StoreError, UserFilter};
 
@@ -285,9 +286,18 @@ async fn users_round_trip_text_and_reject_duplicates(db: TestDb) {
     input.active = false;
     let updated = s.update_user(&actor(3), u.id, &input).await.unwrap();
     assert!(!updated.active);
-    s.set_password(&actor(4), u.id, "hash2", false)
-        .await
-        .unwrap();
+    s.set_password(
+        &actor(4),
+        u.id,
+        &PasswordChange {
+            password_hash: "hash2".into(),
+            must_change: false,
+            keep_session: None,
+            revoke_tokens: false,
+        },
+    )
+    .await
+    .unwrap();
     let creds = s.find_credentials("o'brien").await.unwrap().unwrap();
     assert_eq!(creds.password_hash.as_deref(), Some("hash2"));
     assert!(!creds.user.must_change_password);
@@ -415,6 +425,10 @@ async fn grants_join_profiles(db: TestDb) {
         recursive: true,
     }];
     let u = s.create_users(&actor(1), &[nu]).await.unwrap().remove(0);
+    assert_eq!(
+        s.profile_uses(op.id).await.unwrap(),
+        vec![(ROOT_ENTITY, true)]
+    );
     let grants = s.user_grants(u.id).await.unwrap();
     assert_eq!(grants.len(), 1);
     assert_eq!(grants[0].1.get(Domain::Jobs), Level::Operate);

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use pupitre_core::audit::Actor;
 use pupitre_core::model::{Session, User};
-use pupitre_core::permission::{Access, Domain, EntityId, Grant, Grants, Level, Levels};
+use pupitre_core::permission::{Access, Domain, EntityId, Grant, Grants, Level, Levels, subtree};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -36,10 +36,28 @@ pub enum Kind {
     Page,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum AuthKind {
-    Session { token_hash: String, csrf: String },
-    Token { id: i64 },
+    Session {
+        token_hash: String,
+        csrf: String,
+    },
+    Token {
+        id: i64,
+        expires_at: i64,
+    },
+    /// `pupitre admin` on the server itself.
+    Local,
+}
+
+impl std::fmt::Debug for AuthKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuthKind::Session { .. } => f.write_str("Session(<redacted>)"),
+            AuthKind::Token { id, .. } => write!(f, "Token({id})"),
+            AuthKind::Local => f.write_str("Local"),
+        }
+    }
 }
 
 /// The authenticated caller of a request, with the levels they hold on every entity.
@@ -50,6 +68,10 @@ pub struct Caller {
     pub auth: AuthKind,
     pub source: String,
     pub tree: Vec<(EntityId, Option<EntityId>)>,
+    /// The assignments `grants` was resolved from, and the token's cap: what it takes to
+    /// recompute the caller's rights over a changed tree.
+    pub raw: Vec<Grant>,
+    pub cap: Option<Levels>,
 }
 
 impl Caller {
@@ -76,8 +98,14 @@ impl Caller {
                 last_login_at: None,
             },
             grants: Grants::everywhere(Levels::uniform(Level::Manage), &tree),
-            auth: AuthKind::Token { id: 0 },
+            auth: AuthKind::Local,
             source: "local".to_owned(),
+            raw: vec![Grant {
+                entity_id: pupitre_core::model::ROOT_ENTITY,
+                levels: Levels::uniform(Level::Manage),
+                recursive: true,
+            }],
+            cap: None,
             tree,
         }
     }
@@ -94,7 +122,7 @@ impl Caller {
     pub fn csrf(&self) -> &str {
         match &self.auth {
             AuthKind::Session { csrf, .. } => csrf,
-            AuthKind::Token { .. } => "",
+            AuthKind::Token { .. } | AuthKind::Local => "",
         }
     }
 
@@ -134,6 +162,33 @@ impl Caller {
         }
     }
 
+    /// The entities an assignment at `entity` reaches.
+    pub fn reach(&self, entity: EntityId, recursive: bool) -> Vec<EntityId> {
+        if recursive {
+            subtree(entity, &self.tree)
+        } else {
+            vec![entity]
+        }
+    }
+
+    /// True when the caller could grant `levels` on each of `entities` themselves: they hold
+    /// administration=manage and at least `levels` on every one.
+    pub fn may_grant(&self, levels: &Levels, entities: &[EntityId]) -> bool {
+        entities.iter().all(|&e| {
+            self.grants.allows(Domain::Administration, Level::Manage, e)
+                && levels.within(&self.grants.levels_on(e))
+        })
+    }
+
+    /// The caller's levels if the tree were `tree` (an entity about to move).
+    pub fn grants_over(&self, tree: &[(EntityId, Option<EntityId>)]) -> Grants {
+        let g = Grants::resolve(&self.raw, tree);
+        match self.cap {
+            Some(cap) => g.capped(cap),
+            None => g,
+        }
+    }
+
     pub fn visible(&self, domain: Domain) -> Vec<EntityId> {
         self.grants.entities_with(domain, Level::Read)
     }
@@ -159,6 +214,29 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
             tracing::error!(error = %e, "password hashing failed");
             AppError::internal()
         })
+}
+
+/// Hashes off the async workers: Argon2id takes tens of milliseconds of CPU.
+pub async fn hash(password: &str) -> Result<String, AppError> {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|_| AppError::internal())?
+}
+
+/// Verifies off the async workers. Without a hash, a dummy hash is verified so that the
+/// answer takes the same time.
+pub async fn verify(hash: Option<String>, password: &str) -> bool {
+    let password = password.to_owned();
+    tokio::task::spawn_blocking(move || match hash {
+        Some(h) => verify_password(&h, &password),
+        None => {
+            dummy_verify(&password);
+            false
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 pub fn verify_password(hash: &str, password: &str) -> bool {
@@ -275,7 +353,14 @@ pub async fn resolve(
         if token.last_used_at.is_none_or(|t| now - t > 60_000) {
             st.store.touch_token(token.id, now).await?;
         }
-        (user, AuthKind::Token { id: token.id }, Some(token.levels))
+        (
+            user,
+            AuthKind::Token {
+                id: token.id,
+                expires_at: token.expires_at,
+            },
+            Some(token.levels),
+        )
     } else if let Some(raw) = cookie(headers, SESSION_COOKIE) {
         let token_hash = sha256_hex(&raw);
         let Some((session, user)) = st.store.session_user(&token_hash).await? else {
@@ -308,7 +393,7 @@ pub async fn resolve(
 
 /// The caller of a command-line action taken on behalf of `user`.
 pub async fn resolve_user(st: &AppState, user: User, source: String) -> Result<Caller, AppError> {
-    caller_for(st, user, AuthKind::Token { id: 0 }, None, source).await
+    caller_for(st, user, AuthKind::Local, None, source).await
 }
 
 async fn caller_for(
@@ -330,16 +415,18 @@ async fn caller_for(
             recursive: a.recursive,
         })
         .collect();
-    let mut grants = Grants::resolve(&grants, &tree);
+    let mut resolved = Grants::resolve(&grants, &tree);
     if let Some(cap) = cap {
-        grants = grants.capped(cap);
+        resolved = resolved.capped(cap);
     }
     Ok(Caller {
         user,
-        grants,
+        grants: resolved,
         auth,
         source,
         tree,
+        raw: grants,
+        cap,
     })
 }
 
@@ -386,7 +473,10 @@ async fn guard_inner(
         Err(e) => return Err(e.into_response()),
     };
     let path = req.uri().path().to_owned();
-    if caller.user.must_change_password && !PASSWORD_CHANGE_PATHS.contains(&path.as_str()) {
+    let allowed = PASSWORD_CHANGE_PATHS
+        .iter()
+        .any(|(m, p)| *m == req.method().as_str() && *p == path);
+    if caller.user.must_change_password && !allowed {
         return Err(match kind {
             Kind::Page => Redirect::to("/password").into_response(),
             Kind::Api => AppError::new(
@@ -398,7 +488,8 @@ async fn guard_inner(
         });
     }
     let req = match (&caller.auth, req.method()) {
-        (_, &Method::GET | &Method::HEAD | &Method::OPTIONS) | (AuthKind::Token { .. }, _) => req,
+        (_, &Method::GET | &Method::HEAD | &Method::OPTIONS)
+        | (AuthKind::Token { .. } | AuthKind::Local, _) => req,
         (AuthKind::Session { csrf, .. }, _) => check_csrf(st, req, csrf, kind).await?,
     };
     if let Access::Domain(domain, level) = access
@@ -420,8 +511,13 @@ async fn guard_inner(
 }
 
 /// Paths a user who must change their password may still reach.
-const PASSWORD_CHANGE_PATHS: &[&str] =
-    &["/password", "/logout", "/api/v1/me", "/api/v1/me/password"];
+const PASSWORD_CHANGE_PATHS: &[(&str, &str)] = &[
+    ("GET", "/password"),
+    ("POST", "/password"),
+    ("POST", "/logout"),
+    ("GET", "/api/v1/me"),
+    ("POST", "/api/v1/me/password"),
+];
 
 /// Browser-session writes must carry the session's CSRF token: in the `x-csrf-token` header,
 /// or as the `csrf` field of a url-encoded form.

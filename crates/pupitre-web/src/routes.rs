@@ -129,7 +129,7 @@ pub fn routes() -> Vec<RouteDef> {
         route(
             M::POST,
             "/api/v1/user-templates",
-            admin(Edit),
+            admin(Manage),
             Api,
             admin::create_template,
         ),
@@ -143,14 +143,14 @@ pub fn routes() -> Vec<RouteDef> {
         route(
             M::PATCH,
             "/api/v1/user-templates/{id}",
-            admin(Edit),
+            admin(Manage),
             Api,
             admin::update_template,
         ),
         route(
             M::DELETE,
             "/api/v1/user-templates/{id}",
-            admin(Edit),
+            admin(Manage),
             Api,
             admin::delete_template,
         ),

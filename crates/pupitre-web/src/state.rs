@@ -1,7 +1,8 @@
 //! What every handler can reach: the store, the web settings, metrics and translations.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use pupitre_core::password::PasswordPolicy;
@@ -68,6 +69,49 @@ pub struct AppState {
     pub config: Arc<WebConfig>,
     pub metrics: Arc<Metrics>,
     tree: Arc<RwLock<Option<(Instant, Tree)>>>,
+    /// Serialises login attempts per account.
+    pub login_locks: Arc<KeyedLocks>,
+}
+
+/// One async lock per key, created on demand and dropped when nobody holds or waits for it.
+#[derive(Default)]
+pub struct KeyedLocks {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Held while the key is locked; releases (and forgets an idle key) when dropped.
+pub struct KeyedGuard<'a> {
+    owner: &'a KeyedLocks,
+    key: String,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl KeyedLocks {
+    pub async fn lock(&self, key: &str) -> KeyedGuard<'_> {
+        let lock = match self.locks.lock() {
+            Ok(mut map) => map.entry(key.to_owned()).or_default().clone(),
+            Err(_) => Arc::new(tokio::sync::Mutex::new(())),
+        };
+        let guard = lock.lock_owned().await;
+        KeyedGuard {
+            owner: self,
+            key: key.to_owned(),
+            guard: Some(guard),
+        }
+    }
+}
+
+impl Drop for KeyedGuard<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        if let Ok(mut map) = self.owner.locks.lock()
+            && map
+                .get(&self.key)
+                .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            map.remove(&self.key);
+        }
+    }
 }
 
 /// The entity tree as `(id, parent)` pairs.
@@ -84,6 +128,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::default()),
             tree: Arc::new(RwLock::new(None)),
+            login_locks: Arc::new(KeyedLocks::default()),
         }
     }
 

@@ -203,14 +203,13 @@ impl App {
                 Some((admin_profile, ROOT_ENTITY)),
             )
             .await;
-        s.set_password(
-            &actor,
-            admin_id,
-            &hash_password(ADMIN_PASSWORD).unwrap(),
-            false,
-        )
-        .await
-        .unwrap();
+        let change = pupitre_store::PasswordChange {
+            password_hash: hash_password(ADMIN_PASSWORD).unwrap(),
+            must_change: false,
+            keep_session: None,
+            revoke_tokens: false,
+        };
+        s.set_password(&actor, admin_id, &change).await.unwrap();
         let other_id = self
             .user(&format!("other{sfx}"), y, Some((admin_profile, y)))
             .await;

@@ -103,7 +103,16 @@ async fn bootstrap_admin(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<
         let hash = pupitre_web::auth::hash_password(given.as_deref().unwrap_or_default())
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         store
-            .set_password(&system.actor(), user.id, &hash, false)
+            .set_password(
+                &system.actor(),
+                user.id,
+                &pupitre_store::PasswordChange {
+                    password_hash: hash,
+                    must_change: false,
+                    keep_session: None,
+                    revoke_tokens: false,
+                },
+            )
             .await?;
         println!(
             "created the first administrator `admin` with the password from PUPITRE_ADMIN_PASSWORD / admin_password"

@@ -1,7 +1,7 @@
 //! The entity tree: customers, subsidiaries and sites.
 
 use pupitre_core::model::{Entity, EntityInput};
-use pupitre_core::permission::{Domain, Level};
+use pupitre_core::permission::{Domain, Level, subtree};
 use pupitre_core::validate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -58,6 +58,42 @@ fn check_parent(caller: &Caller, parent: i64) -> Result<(), AppError> {
     caller.check(Domain::Administration, Level::Manage, parent, "entity")
 }
 
+/// Moving an entity needs administration=manage on its old and new parent, and must not
+/// raise the mover's own rights anywhere in the moved subtree (recursive grants on the new
+/// parent flow into it).
+fn check_move(caller: &Caller, id: i64, old_parent: i64, new_parent: i64) -> Result<(), AppError> {
+    check_parent(caller, new_parent)?;
+    caller.check(Domain::Administration, Level::Manage, old_parent, "entity")?;
+    let moved = subtree(id, &caller.tree);
+    if moved.contains(&new_parent) {
+        return Err(AppError::invalid(
+            "parent_id",
+            "would put the entity inside itself",
+        ));
+    }
+    let tree: Vec<(i64, Option<i64>)> = caller
+        .tree
+        .iter()
+        .map(|&(e, p)| {
+            if e == id {
+                (e, Some(new_parent))
+            } else {
+                (e, p)
+            }
+        })
+        .collect();
+    let after = caller.grants_over(&tree);
+    if moved
+        .iter()
+        .any(|&e| !after.levels_on(e).within(&caller.grants.levels_on(e)))
+    {
+        return Err(AppError::forbidden(
+            "this move would give you more rights on the moved entities than you hold today",
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(st: &AppState, caller: &Caller, req: CreateEntity) -> Result<Entity, AppError> {
     check_parent(caller, req.parent_id)?;
     let input = validate::entity_input(EntityInput {
@@ -92,7 +128,7 @@ pub async fn update(
         (Some(p), new) => {
             let new = new.unwrap_or(p);
             if new != p {
-                check_parent(caller, new)?;
+                check_move(caller, id, p, new)?;
             }
             new
         }

@@ -6,17 +6,18 @@ use axum::http::StatusCode;
 use pupitre_core::audit::{Actor, AuditEvent, Change};
 use pupitre_core::model::{ApiToken, User, UserInput};
 use pupitre_core::validate;
-use pupitre_store::NewToken;
+use pupitre_store::{NewToken, PasswordChange};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::auth::{self, AuthKind, Caller, TOKEN_PREFIX, random_hex, sha256_hex, verify_password};
+use crate::auth::{self, AuthKind, Caller, TOKEN_PREFIX, random_hex, sha256_hex};
 use crate::error::AppError;
 use crate::ops::check_time_zone;
 use crate::ops::profiles::parse_levels;
 use crate::state::{AppState, now_ms};
 
 pub const LOGIN_FAILED: &str = "session.login_failed";
+pub const LOGIN_THROTTLED: &str = "session.login_throttled";
 
 /// Checks a login and password, with throttling per account and per source address.
 /// Every outcome is audited; the error never says whether the login exists.
@@ -26,9 +27,13 @@ pub async fn check_login(
     password: &str,
     source: &str,
 ) -> Result<User, AppError> {
+    // What is counted and recorded is bounded: a login is at most 64 characters.
+    let key: String = login.trim().to_lowercase().chars().take(64).collect();
+    // Attempts on one account run one at a time, so that parallel guesses cannot all read
+    // the failure count before any of them is recorded.
+    let _turn = st.login_locks.lock(&key).await;
     let now = now_ms();
     let since = now - st.config.login_window.as_millis() as i64;
-    let key = login.trim().to_lowercase();
     let by_account = st
         .store
         .count_recent(LOGIN_FAILED, &key, false, since)
@@ -45,19 +50,23 @@ pub async fn check_login(
     };
     if by_account >= st.config.login_max_per_account || by_source >= st.config.login_max_per_source
     {
-        st.store
-            .record_event(
-                &actor,
-                &AuditEvent {
-                    action: "session.login_throttled".into(),
-                    object_type: "session".into(),
-                    object_id: None,
-                    object_label: key,
-                    entity_id: None,
-                    changes: vec![],
-                },
-            )
-            .await?;
+        // One record per account and window is enough to show the attack.
+        if st
+            .store
+            .count_recent(LOGIN_THROTTLED, &key, false, since)
+            .await?
+            == 0
+        {
+            let ev = AuditEvent {
+                action: LOGIN_THROTTLED.into(),
+                object_type: "session".into(),
+                object_id: None,
+                object_label: key,
+                entity_id: None,
+                changes: vec![],
+            };
+            st.store.record_event(&actor, &ev).await?;
+        }
         return Err(AppError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "throttled",
@@ -68,18 +77,12 @@ pub async fn check_login(
         ));
     }
     let creds = st.store.find_credentials(&key).await?;
-    let ok = match &creds {
-        Some(c) => {
-            c.user.active
-                && c.password_hash
-                    .as_deref()
-                    .is_some_and(|h| verify_password(h, password))
-        }
-        None => {
-            auth::dummy_verify(password);
-            false
-        }
-    };
+    // Argon2 runs whatever the account's state, so that timing reveals nothing.
+    let hash = creds
+        .as_ref()
+        .filter(|c| c.user.active)
+        .and_then(|c| c.password_hash.clone());
+    let ok = auth::verify(hash, password).await;
     match creds {
         Some(c) if ok => {
             st.store.record_login(c.user.id, now).await?;
@@ -88,35 +91,27 @@ pub async fn check_login(
                 login: c.user.login.clone(),
                 ..actor
             };
-            st.store
-                .record_event(
-                    &actor,
-                    &AuditEvent {
-                        action: "session.login".into(),
-                        object_type: "user".into(),
-                        object_id: Some(c.user.id),
-                        object_label: key,
-                        entity_id: Some(c.user.entity_id),
-                        changes: vec![],
-                    },
-                )
-                .await?;
+            let ev = AuditEvent {
+                action: "session.login".into(),
+                object_type: "user".into(),
+                object_id: Some(c.user.id),
+                object_label: key,
+                entity_id: Some(c.user.entity_id),
+                changes: vec![],
+            };
+            st.store.record_event(&actor, &ev).await?;
             Ok(c.user)
         }
         _ => {
-            st.store
-                .record_event(
-                    &actor,
-                    &AuditEvent {
-                        action: LOGIN_FAILED.into(),
-                        object_type: "session".into(),
-                        object_id: None,
-                        object_label: key,
-                        entity_id: None,
-                        changes: vec![],
-                    },
-                )
-                .await?;
+            let ev = AuditEvent {
+                action: LOGIN_FAILED.into(),
+                object_type: "session".into(),
+                object_id: None,
+                object_label: key,
+                entity_id: None,
+                changes: vec![],
+            };
+            st.store.record_event(&actor, &ev).await?;
             Err(AppError::new(
                 StatusCode::UNAUTHORIZED,
                 "login_failed",
@@ -214,11 +209,7 @@ pub async fn change_password(
         .find_credentials(&caller.user.login)
         .await?
         .ok_or_else(AppError::unauthenticated)?;
-    if !creds
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| verify_password(h, &req.current_password))
-    {
+    if !auth::verify(creds.password_hash, &req.current_password).await {
         return Err(AppError::invalid("current_password", "is wrong"));
     }
     if req.new_password == req.current_password {
@@ -231,24 +222,20 @@ pub async fn change_password(
         .password_policy
         .check(&caller.user.login, &req.new_password)
         .map_err(|m| AppError::invalid("new_password", m))?;
-    st.store
-        .set_password(
-            &caller.actor(),
-            caller.user.id,
-            &auth::hash_password(&req.new_password)?,
-            false,
-        )
-        .await?;
     // Other browsers lose their session; this one stays logged in.
-    if let AuthKind::Session { token_hash, .. } = &caller.auth {
-        let keep = st.store.get_session(token_hash).await?;
-        st.store.delete_user_sessions(caller.user.id).await?;
-        if let Some(s) = keep {
-            st.store
-                .create_session(token_hash, &s, &caller.source, "")
-                .await?;
-        }
-    }
+    let keep_session = match &caller.auth {
+        AuthKind::Session { token_hash, .. } => Some(token_hash.clone()),
+        _ => None,
+    };
+    let change = PasswordChange {
+        password_hash: auth::hash(&req.new_password).await?,
+        must_change: false,
+        keep_session,
+        revoke_tokens: false,
+    };
+    st.store
+        .set_password(&caller.actor(), caller.user.id, &change)
+        .await?;
     Ok(())
 }
 
@@ -287,6 +274,14 @@ pub async fn create_token(
             "a token cannot hold more than your own profile",
         ));
     }
+    // A token never outlives the token that created it.
+    let mut expires_at = now_ms() + req.expires_in_days * 86_400_000;
+    if let AuthKind::Token {
+        expires_at: parent, ..
+    } = caller.auth
+    {
+        expires_at = expires_at.min(parent);
+    }
     let secret = format!("{TOKEN_PREFIX}{}", random_hex(24));
     let token = NewToken {
         user_id: caller.user.id,
@@ -294,7 +289,7 @@ pub async fn create_token(
         prefix: secret[..12].to_owned(),
         token_hash: sha256_hex(&secret),
         levels,
-        expires_at: now_ms() + req.expires_in_days * 86_400_000,
+        expires_at,
     };
     let t = st.store.create_token(&caller.actor(), &token).await?;
     Ok((t, secret))

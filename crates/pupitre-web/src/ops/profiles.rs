@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use pupitre_core::model::{Profile, ProfileInput, ROOT_ENTITY};
-use pupitre_core::permission::{Domain, Level, Levels};
+use pupitre_core::permission::{Domain, Level, Levels, subtree};
 use pupitre_core::validate;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -97,20 +97,35 @@ pub async fn get(
     Ok(p)
 }
 
-fn check_input(caller: &Caller, input: &ProfileInput) -> Result<(), AppError> {
+/// A profile may be created or changed only by someone who could grant its levels on its
+/// entity and everything below it, and on every place it is already in use.
+async fn check_input(
+    st: &AppState,
+    caller: &Caller,
+    input: &ProfileInput,
+    id: Option<i64>,
+) -> Result<(), AppError> {
     caller.visible_entity(input.entity_id, "entity_id")?;
-    caller.check(
-        Domain::Administration,
-        Level::Manage,
-        input.entity_id,
-        "entity",
-    )?;
-    if !input
-        .levels
-        .within(&caller.grants.levels_on(input.entity_id))
-    {
+    let mut reach = subtree(input.entity_id, &caller.tree);
+    if let Some(id) = id {
+        let scope = reach.clone();
+        for (entity, recursive) in st.store.profile_uses(id).await? {
+            let used = caller.reach(entity, recursive);
+            if !used.iter().all(|e| scope.contains(e)) {
+                return Err(AppError::invalid(
+                    "entity_id",
+                    format!(
+                        "the profile is in use at entity {entity}, outside entity {}",
+                        input.entity_id
+                    ),
+                ));
+            }
+            reach.extend(used);
+        }
+    }
+    if !caller.may_grant(&input.levels, &reach) {
         return Err(AppError::forbidden(
-            "a profile cannot grant more than you hold on its entity",
+            "a profile cannot grant more than you hold, with administration=manage, on its entity, the entities below it and wherever it is used",
         ));
     }
     Ok(())
@@ -128,7 +143,7 @@ pub async fn create(
         assigned_only: req.assigned_only,
         entity_id: req.entity_id.unwrap_or(ROOT_ENTITY),
     })?;
-    check_input(caller, &input)?;
+    check_input(st, caller, &input, None).await?;
     st.store
         .create_profile(&caller.actor(), &input)
         .await
@@ -157,7 +172,7 @@ pub async fn update(
         assigned_only: req.assigned_only.unwrap_or(current.assigned_only),
         entity_id: req.entity_id.unwrap_or(current.entity_id),
     })?;
-    check_input(caller, &input)?;
+    check_input(st, caller, &input, Some(id)).await?;
     st.store
         .update_profile(&caller.actor(), id, &input)
         .await

@@ -98,7 +98,7 @@ async fn check(st: &AppState, caller: &Caller, input: &UserTemplateInput) -> Res
         let ok = st.store.get_team(t).await.is_ok_and(|team| {
             caller
                 .grants
-                .allows(Domain::Administration, Level::Read, team.entity_id)
+                .allows(Domain::Administration, Level::Edit, team.entity_id)
         });
         if !ok {
             return Err(AppError::invalid(
@@ -141,7 +141,7 @@ pub async fn update(
     id: i64,
     req: UpdateUserTemplate,
 ) -> Result<UserTemplate, AppError> {
-    let c = get(st, caller, id, Level::Edit).await?;
+    let c = get(st, caller, id, Level::Manage).await?;
     let input = validate::user_template_input(UserTemplateInput {
         name: req.name.unwrap_or(c.name),
         entity_id: req.entity_id.unwrap_or(c.entity_id),
@@ -161,7 +161,7 @@ pub async fn update(
 }
 
 pub async fn delete(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppError> {
-    get(st, caller, id, Level::Edit).await?;
+    get(st, caller, id, Level::Manage).await?;
     st.store
         .delete_user_template(&caller.actor(), id)
         .await

@@ -2,13 +2,13 @@
 //! resets and (entity, profile) assignments.
 
 use pupitre_core::model::{Assignment, ROOT_ENTITY, User, UserInput};
-use pupitre_core::permission::{Domain, Level};
+use pupitre_core::permission::{Domain, Level, subtree};
 use pupitre_core::validate;
-use pupitre_store::{NewUser, UserFilter};
+use pupitre_store::{NewUser, PasswordChange, UserFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, hash_password, random_password};
+use crate::auth::{self, Caller, random_password};
 use crate::error::AppError;
 use crate::ops::{PageParams, check_time_zone, next_cursor};
 use crate::state::AppState;
@@ -219,7 +219,7 @@ pub async fn prepare(
         (None, MissingPassword::Leave) => (None, None),
     };
     let password_hash = match (password, hashing) {
-        (Some(p), Hashing::Hash) => Some(hash_password(&p)?),
+        (Some(p), Hashing::Hash) => Some(auth::hash(&p).await?),
         _ => None,
     };
     let new = NewUser {
@@ -298,19 +298,23 @@ pub async fn check_assignments(
                     format!("profile {} does not exist", a.profile_id),
                 )
             })?;
-        if !caller
-            .grants
-            .allows(Domain::Administration, Level::Manage, a.entity_id)
-        {
-            return Err(AppError::forbidden(format!(
-                "assigning profiles in entity {} needs administration=manage there",
-                a.entity_id
-            )));
+        if !profile.builtin && !subtree(profile.entity_id, &caller.tree).contains(&a.entity_id) {
+            return Err(AppError::invalid(
+                format!("{at}.entity_id"),
+                format!(
+                    "profile `{}` belongs to entity {} and can only be assigned there or below",
+                    profile.name, profile.entity_id
+                ),
+            ));
         }
-        if !profile.levels.within(&caller.grants.levels_on(a.entity_id)) {
+        // A recursive assignment reaches every descendant: the caller must hold the profile's
+        // levels, and the right to hand them out, on all of them.
+        if !caller.may_grant(&profile.levels, &caller.reach(a.entity_id, a.recursive)) {
             return Err(AppError::forbidden(format!(
-                "profile `{}` grants more than you hold on entity {}",
-                profile.name, a.entity_id
+                "assigning `{}` at entity {}{} needs administration=manage and at least the profile's levels on every entity it reaches",
+                profile.name,
+                a.entity_id,
+                if a.recursive { " and below" } else { "" }
             )));
         }
         let item = Assignment {
@@ -326,6 +330,19 @@ pub async fn check_assignments(
     Ok(out)
 }
 
+/// Only someone who holds every right of an account may change, reset or delete it: an
+/// administrator of a site cannot take over a root administrator whose home is that site.
+pub async fn check_dominates(st: &AppState, caller: &Caller, user_id: i64) -> Result<(), AppError> {
+    for (a, levels) in st.store.user_grants(user_id).await? {
+        if !caller.may_grant(&levels, &caller.reach(a.entity_id, a.recursive)) {
+            return Err(AppError::forbidden(
+                "this account holds rights you do not hold; only someone who holds them may change it",
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub async fn update(
     st: &AppState,
     caller: &Caller,
@@ -333,6 +350,7 @@ pub async fn update(
     req: UpdateUser,
 ) -> Result<User, AppError> {
     let current = get(st, caller, id, Level::Edit).await?;
+    check_dominates(st, caller, id).await?;
     let input = UserInput {
         login: req.login.unwrap_or(current.login.clone()),
         display_name: req.display_name.unwrap_or(current.display_name.clone()),
@@ -367,6 +385,7 @@ pub async fn delete(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppEr
     if id == caller.user.id {
         return Err(AppError::conflict("you cannot delete your own account"));
     }
+    check_dominates(st, caller, id).await?;
     st.store
         .delete_user(&caller.actor(), id)
         .await
@@ -382,6 +401,7 @@ pub async fn reset_password(
     password: Option<String>,
 ) -> Result<Option<String>, AppError> {
     let user = get(st, caller, id, Level::Edit).await?;
+    check_dominates(st, caller, id).await?;
     let (password, generated) = match password {
         Some(p) => {
             st.config
@@ -395,10 +415,13 @@ pub async fn reset_password(
             (p.clone(), Some(p))
         }
     };
-    st.store
-        .set_password(&caller.actor(), id, &hash_password(&password)?, true)
-        .await?;
-    st.store.delete_user_sessions(id).await?;
+    let change = PasswordChange {
+        password_hash: auth::hash(&password).await?,
+        must_change: true,
+        keep_session: None,
+        revoke_tokens: true,
+    };
+    st.store.set_password(&caller.actor(), id, &change).await?;
     Ok(generated)
 }
 
@@ -409,6 +432,7 @@ pub async fn set_assignments(
     list: &[AssignmentInput],
 ) -> Result<Vec<Assignment>, AppError> {
     let user = get(st, caller, id, Level::Manage).await?;
+    check_dominates(st, caller, id).await?;
     let assignments = check_assignments(st, caller, list, "assignments").await?;
     // Assignments the caller cannot see or manage are kept as they are.
     let kept: Vec<Assignment> = st

@@ -34,8 +34,15 @@ struct NextParam {
 
 /// Only local paths are followed after login (no open redirect).
 fn safe_next(next: Option<&str>) -> String {
+    let ok = |n: &str| {
+        let b = n.as_bytes();
+        b.first() == Some(&b'/')
+            && !matches!(b.get(1), Some(b'/' | b'\\'))
+            && n.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"/-_.~?=&%+:,".contains(&c))
+    };
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_owned(),
+        Some(n) if ok(n) => n.to_owned(),
         _ => "/".to_owned(),
     }
 }
@@ -142,6 +149,25 @@ async fn logout(State(st): State<AppState>, caller: Caller) -> PageResult {
         .await
         .map_err(|e| PageError(caller.clone(), e))?;
     Ok(to_login(&st))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_followed_after_login() {
+        for (next, want) in [
+            ("/admin/users?q=x", "/admin/users?q=x"),
+            ("//evil.com", "/"),
+            ("/\\evil.com", "/"),
+            ("/\t/evil.com", "/"),
+            ("/%0d%0aSet-Cookie:x", "/%0d%0aSet-Cookie:x"),
+            ("/a\r\nb", "/"),
+            ("https://evil.com", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(super::safe_next(Some(next)), want, "{next:?}");
+        }
+    }
 }
 
 #[derive(Template, WebTemplate)]

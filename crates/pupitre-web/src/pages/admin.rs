@@ -965,7 +965,7 @@ async fn templates_page(
         TemplatesPage {
             f,
             c,
-            can_edit: caller.grants.allows_somewhere(Administration, Edit),
+            can_edit: caller.grants.allows_somewhere(Administration, Manage),
             error,
         },
     )
@@ -1108,11 +1108,11 @@ pub fn routes() -> Vec<RouteDef> {
             entity_delete,
         ),
         page(M::GET, "/admin/templates", a(Read), templates),
-        page(M::POST, "/admin/templates", a(Edit), template_create),
+        page(M::POST, "/admin/templates", a(Manage), template_create),
         page(
             M::POST,
             "/admin/templates/{id}/delete",
-            a(Edit),
+            a(Manage),
             template_delete,
         ),
         page(M::GET, "/admin/audit", a(Read), audit),
