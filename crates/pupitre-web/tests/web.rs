@@ -1393,3 +1393,236 @@ async fn health_readiness_metrics_and_headers() {
     assert_eq!(r.status().as_u16(), 404);
     let _: BTreeMap<(), ()> = BTreeMap::new();
 }
+
+#[tokio::test]
+async fn sub_administrators_cannot_raise_their_rights_or_take_over_accounts() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let sys = system(app.tree().await);
+    let actor = sys.actor();
+    let s = &app.st.store;
+    let e = s
+        .create_entity(
+            &actor,
+            &EntityInput {
+                parent_id: ROOT_ENTITY,
+                name: "Site E".into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let e1 = s
+        .create_entity(
+            &actor,
+            &EntityInput {
+                parent_id: e,
+                name: "Room E1".into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    let x2 = s
+        .create_entity(
+            &actor,
+            &EntityInput {
+                parent_id: ROOT_ENTITY,
+                name: "Site X2".into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    app.st.entity_tree_changed();
+    let admin_p = app.profile_id("Administrator").await;
+    // `sub` administers E itself, not what is below it, and X2.
+    let sub_id = app.user("sub", e, None).await;
+    let direct = |entity_id| pupitre_core::model::Assignment {
+        entity_id,
+        profile_id: admin_p,
+        recursive: false,
+    };
+    s.set_assignments(&actor, sub_id, &[direct(e), direct(x2)])
+        .await
+        .unwrap();
+    let (_, sub) = app.token_for(sub_id).await;
+    // `boss` is a root administrator whose home entity is E.
+    let boss = app.user("boss", e, Some((admin_p, ROOT_ENTITY))).await;
+
+    let json_req = |m: Method, path: String, body: Value| (m, path, Some(Body::Json(body)));
+    let refused = [
+        json_req(
+            Method::PUT,
+            format!("/api/v1/users/{sub_id}/assignments"),
+            json!([{"entity_id": e, "profile_id": admin_p, "recursive": true}]),
+        ),
+        json_req(
+            Method::POST,
+            "/api/v1/users".into(),
+            json!({"login": "helper", "display_name": "H", "entity_id": e, "assignments": [{"entity_id": e, "profile_id": admin_p, "recursive": true}]}),
+        ),
+        json_req(
+            Method::POST,
+            format!("/api/v1/users/{boss}/password"),
+            json!({"password": "taken-over-passphrase"}),
+        ),
+        json_req(
+            Method::PATCH,
+            format!("/api/v1/users/{boss}"),
+            json!({"email": "sub@evil.example"}),
+        ),
+        (Method::DELETE, format!("/api/v1/users/{boss}"), None),
+        json_req(
+            Method::PATCH,
+            format!("/api/v1/entities/{x2}"),
+            json!({"parent_id": e}),
+        ),
+    ];
+    for (method, path, body) in &refused {
+        let before = app.audit().await.len();
+        let (status, text) = app.send(method, path, Some(&sub), body.as_ref()).await;
+        assert!(
+            status == 403 || status == 404,
+            "{method} {path} by a sub-administrator: {status} {text}"
+        );
+        assert_eq!(
+            app.audit().await.len(),
+            before,
+            "{method} {path} wrote something"
+        );
+    }
+    // What sub may do: a non-recursive assignment on E.
+    let (status, text) = app.send(&Method::POST, "/api/v1/users", Some(&sub), Some(&Body::Json(json!({"login": "helper", "display_name": "H", "entity_id": e, "assignments": [{"entity_id": e, "profile_id": admin_p}]})))).await;
+    assert_eq!(status, 201, "{text}");
+    // The root administrator may reset boss.
+    let (status, _) = app
+        .send(
+            &Method::POST,
+            &format!("/api/v1/users/{boss}/password"),
+            Some(&fx.admin),
+            Some(&Body::Json(json!({}))),
+        )
+        .await;
+    assert_eq!(status, 200);
+
+    // A custom profile of E can only be assigned within E, and sub cannot raise it.
+    let (status, text) = app
+        .send(
+            &Method::POST,
+            "/api/v1/profiles",
+            Some(&fx.admin),
+            Some(&Body::Json(
+                json!({"name": "Site viewer", "entity_id": e, "levels": {"jobs": "read"}}),
+            )),
+        )
+        .await;
+    assert_eq!(status, 201, "{text}");
+    let p: i64 = serde_json::from_str::<Value>(&text).unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let (status, text) = app
+        .send(
+            &Method::PUT,
+            &format!("/api/v1/users/{}/assignments", fx.user_x),
+            Some(&fx.admin),
+            Some(&Body::Json(
+                json!([{"entity_id": ROOT_ENTITY, "profile_id": p}]),
+            )),
+        )
+        .await;
+    assert_eq!(status, 422, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["field"],
+        "assignments[0].entity_id"
+    );
+    let all_manage: BTreeMap<&str, &str> =
+        Domain::ALL.iter().map(|d| (d.key(), "manage")).collect();
+    let (status, text) = app
+        .send(
+            &Method::PATCH,
+            &format!("/api/v1/profiles/{p}"),
+            Some(&sub),
+            Some(&Body::Json(json!({"levels": all_manage}))),
+        )
+        .await;
+    assert_eq!(
+        status, 403,
+        "a profile reaching E1, where sub has no rights: {text}"
+    );
+    let _ = e1;
+}
+
+#[tokio::test]
+async fn teams_and_assignments_do_not_reveal_other_entities() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let sys = system(app.tree().await);
+    let s = &app.st.store;
+    // A team of X also holds the `other` administrator's colleague from Y.
+    let y_user = app.user("y-colleague", ROOT_ENTITY, None).await;
+    let team = s.get_team(fx.team_x).await.unwrap();
+    let members = [team.members.clone(), vec![y_user]].concat();
+    s.update_team(
+        &sys.actor(),
+        fx.team_x,
+        &TeamInput {
+            name: team.name.clone(),
+            description: String::new(),
+            entity_id: fx.x,
+            members,
+        },
+    )
+    .await
+    .unwrap();
+    // An administrator of X only sees X's members; renaming the team keeps the others.
+    let x_admin = app
+        .user(
+            "x-admin",
+            fx.x,
+            Some((app.profile_id("Administrator").await, fx.x)),
+        )
+        .await;
+    let (_, tok) = app.token_for(x_admin).await;
+    let (status, text) = app
+        .send(
+            &Method::GET,
+            &format!("/api/v1/teams/{}", fx.team_x),
+            Some(&tok),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["member_ids"], json!([fx.user_x]), "{text}");
+    let (status, text) = app
+        .send(
+            &Method::PATCH,
+            &format!("/api/v1/teams/{}", fx.team_x),
+            Some(&tok),
+            Some(&Body::Json(json!({"name": "Renamed by X"}))),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        s.get_team(fx.team_x)
+            .await
+            .unwrap()
+            .members
+            .contains(&y_user),
+        "hidden members stay"
+    );
+    // Filtering users by a team the caller cannot see is refused.
+    let (status, _) = app
+        .send(
+            &Method::GET,
+            &format!("/api/v1/users?team_id={}", fx.team_x),
+            Some(&fx.other),
+            None,
+        )
+        .await;
+    assert_eq!(status, 422);
+}

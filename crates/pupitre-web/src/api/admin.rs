@@ -114,7 +114,20 @@ pub async fn get_assignments(
     Path(id): Path<i64>,
 ) -> ApiResult<Vec<AssignmentView>> {
     let user = ops::users::get(&st, &caller, id, Level::Read).await?;
-    let list = st.store.list_assignments(user.id).await?;
+    // Assignments on entities the caller cannot read are not shown.
+    let list: Vec<_> = st
+        .store
+        .list_assignments(user.id)
+        .await?
+        .into_iter()
+        .filter(|a| {
+            caller.grants.allows(
+                pupitre_core::permission::Domain::Administration,
+                Level::Read,
+                a.entity_id,
+            )
+        })
+        .collect();
     Ok(Json(list.iter().map(AssignmentView::from).collect()))
 }
 

@@ -32,10 +32,37 @@ pub struct UpdateTeam {
 }
 
 pub async fn list(st: &AppState, caller: &Caller) -> Result<Vec<Team>, AppError> {
-    Ok(st
+    let mut teams = st
         .store
         .list_teams(&caller.visible(Domain::Administration))
-        .await?)
+        .await?;
+    for t in &mut teams {
+        t.members = visible_members(st, caller, &t.members).await?;
+    }
+    Ok(teams)
+}
+
+/// The members whose accounts the caller may read; a team can hold people of other entities.
+async fn visible_members(
+    st: &AppState,
+    caller: &Caller,
+    members: &[i64],
+) -> Result<Vec<i64>, AppError> {
+    let mut out = Vec::with_capacity(members.len());
+    for &m in members {
+        match st.store.get_user(m).await {
+            Ok(u)
+                if caller
+                    .grants
+                    .allows(Domain::Administration, Level::Read, u.entity_id) =>
+            {
+                out.push(m)
+            }
+            Ok(_) | Err(pupitre_store::StoreError::NotFound) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
 }
 
 pub async fn get(st: &AppState, caller: &Caller, id: i64, level: Level) -> Result<Team, AppError> {
@@ -45,10 +72,17 @@ pub async fn get(st: &AppState, caller: &Caller, id: i64, level: Level) -> Resul
         .await
         .map_err(|e| AppError::from_store("team", e))?;
     caller.check(Domain::Administration, level, t.entity_id, "team")?;
-    Ok(t)
+    let members = visible_members(st, caller, &t.members).await?;
+    Ok(Team { members, ..t })
 }
 
-async fn check_input(st: &AppState, caller: &Caller, input: &TeamInput) -> Result<(), AppError> {
+/// Checks a team's fields; members already in `known` are not checked again.
+async fn check_input(
+    st: &AppState,
+    caller: &Caller,
+    input: &TeamInput,
+    known: &[i64],
+) -> Result<(), AppError> {
     caller.visible_entity(input.entity_id, "entity_id")?;
     caller.check(
         Domain::Administration,
@@ -57,6 +91,9 @@ async fn check_input(st: &AppState, caller: &Caller, input: &TeamInput) -> Resul
         "entity",
     )?;
     for (i, m) in input.members.iter().enumerate() {
+        if known.contains(m) {
+            continue;
+        }
         let ok = st.store.get_user(*m).await.is_ok_and(|u| {
             caller
                 .grants
@@ -79,7 +116,7 @@ pub async fn create(st: &AppState, caller: &Caller, req: CreateTeam) -> Result<T
         entity_id: req.entity_id.unwrap_or(ROOT_ENTITY),
         members: req.member_ids,
     })?;
-    check_input(st, caller, &input).await?;
+    check_input(st, caller, &input, &[]).await?;
     st.store
         .create_team(&caller.actor(), &input)
         .await
@@ -93,13 +130,22 @@ pub async fn update(
     req: UpdateTeam,
 ) -> Result<Team, AppError> {
     let current = get(st, caller, id, Level::Edit).await?;
+    // Members the caller cannot see stay, whatever the request says.
+    let all = st.store.get_team(id).await?.members;
+    let hidden: Vec<i64> = all
+        .iter()
+        .copied()
+        .filter(|m| !current.members.contains(m))
+        .collect();
+    let mut members = req.member_ids.unwrap_or(current.members);
+    members.extend(hidden);
     let input = validate::team_input(TeamInput {
         name: req.name.unwrap_or(current.name),
         description: req.description.unwrap_or(current.description),
         entity_id: req.entity_id.unwrap_or(current.entity_id),
-        members: req.member_ids.unwrap_or(current.members),
+        members,
     })?;
-    check_input(st, caller, &input).await?;
+    check_input(st, caller, &input, &all).await?;
     st.store
         .update_team(&caller.actor(), id, &input)
         .await

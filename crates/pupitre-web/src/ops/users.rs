@@ -89,6 +89,12 @@ pub async fn list(
         cursor: p.cursor.clone(),
     }
     .page()?;
+    if let Some(team) = p.team_id {
+        // Filtering by a team reveals its members: the team must be visible.
+        crate::ops::teams::get(st, caller, team, Level::Read)
+            .await
+            .map_err(|_| AppError::invalid("team_id", format!("team {team} does not exist")))?;
+    }
     let filter = UserFilter {
         visible: caller.visible(Domain::Administration),
         entity_id: p.entity_id,

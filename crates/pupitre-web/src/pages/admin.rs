@@ -174,13 +174,22 @@ async fn user_create(State(st): State<AppState>, caller: Caller, body: Bytes) ->
     })
 }
 
+/// One (entity, profile) assignment as the user page shows it.
+struct AssignmentRow {
+    profile: String,
+    entity: String,
+    recursive: bool,
+    /// `entity:profile`, what the remove button sends.
+    key: String,
+}
+
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/user.html")]
 struct UserPage {
     f: Frame,
     u: User,
     c: Choices,
-    assignments: Vec<(String, String, bool)>,
+    assignments: Vec<AssignmentRow>,
     can_edit: bool,
     can_manage: bool,
     error: Option<String>,
@@ -204,13 +213,19 @@ async fn user_page(
         .await
         .map_err(|e| err(e.into()))?
         .iter()
+        .filter(|a| caller.grants.allows(Administration, Read, a.entity_id))
         .map(|a| {
             let profile = c
                 .profiles
                 .iter()
                 .find(|p| p.id == a.profile_id)
                 .map_or_else(|| format!("#{}", a.profile_id), |p| p.name.clone());
-            (profile, entity_name(&c, a.entity_id), a.recursive)
+            AssignmentRow {
+                profile,
+                entity: entity_name(&c, a.entity_id),
+                recursive: a.recursive,
+                key: format!("{}:{}", a.entity_id, a.profile_id),
+            }
         })
         .collect();
     let can_edit = caller.grants.allows(Administration, Edit, u.entity_id);
@@ -295,11 +310,9 @@ async fn user_assign(
                 recursive: a.recursive,
             })
             .collect();
-        let remove = form.int("remove")?;
-        if let Some(i) = remove {
-            if i >= 0 && (i as usize) < list.len() {
-                list.remove(i as usize);
-            }
+        if let Some(key) = form.opt("remove") {
+            let (e, p) = key.split_once(':').unwrap_or_default();
+            list.retain(|a| format!("{}:{}", a.entity_id, a.profile_id) != format!("{e}:{p}"));
         } else {
             let profile_id = form
                 .int("profile_id")?
@@ -511,6 +524,7 @@ async fn team_update(
                 .store
                 .find_credentials(&login)
                 .await?
+                .filter(|c| caller.grants.allows(Administration, Read, c.user.entity_id))
                 .ok_or_else(|| AppError::invalid("add_login", format!("no user `{login}`")))?;
             members.push(u.user.id);
         }

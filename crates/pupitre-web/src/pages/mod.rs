@@ -248,7 +248,10 @@ struct DashboardPage {
 }
 
 async fn dashboard(State(st): State<AppState>, caller: Caller) -> PageResult {
-    let users = if caller.grants.allows_somewhere(Administration, Read) {
+    let users = if caller
+        .grants
+        .allows(Administration, Read, pupitre_core::model::ROOT_ENTITY)
+    {
         st.store
             .count_users()
             .await
