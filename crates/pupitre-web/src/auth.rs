@@ -327,7 +327,7 @@ pub async fn start_session(
     Ok(set_cookie(
         SESSION_COOKIE,
         &token,
-        st.config.session_idle.as_secs() as i64,
+        st.config.session_max.as_secs() as i64,
         st.config.secure_cookies,
     ))
 }
@@ -366,7 +366,8 @@ pub async fn resolve(
         let Some((session, user)) = st.store.session_user(&token_hash).await? else {
             return Ok(None);
         };
-        if session.expires_at <= now {
+        let max_age = st.config.session_max.as_millis() as i64;
+        if session.expires_at <= now || now - session.created_at >= max_age {
             st.store.delete_session(&token_hash).await?;
             return Ok(None);
         }

@@ -18,6 +18,8 @@ pub struct WebConfig {
     pub secure_cookies: bool,
     /// Idle lifetime of a browser session.
     pub session_idle: Duration,
+    /// Absolute lifetime of a browser session, however active (also the cookie's Max-Age).
+    pub session_max: Duration,
     pub password_policy: PasswordPolicy,
     /// Bearer token that `/metrics` requires; `None` leaves it open to loopback callers only.
     pub metrics_token: Option<String>,
@@ -51,6 +53,7 @@ impl WebConfig {
         WebConfig {
             secure_cookies: false,
             session_idle: Duration::from_secs(12 * 3600),
+            session_max: Duration::from_secs(24 * 3600),
             password_policy: PasswordPolicy::default(),
             metrics_token: None,
             public_dir: None,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 /// Every key, as written in `pupitre.toml`; the environment variable is `PUPITRE_` + the key
 /// in upper case. Keys ending in `_file` name a file holding a secret.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[derive(Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
     pub data_dir: Option<PathBuf>,
@@ -27,6 +27,7 @@ pub struct RawConfig {
     pub metrics_token_file: Option<PathBuf>,
     pub log: Option<String>,
     pub session_idle_minutes: Option<u64>,
+    pub session_max_hours: Option<u64>,
     pub password_min_length: Option<usize>,
     pub login_max_per_account: Option<i64>,
     pub login_max_per_source: Option<i64>,
@@ -49,6 +50,7 @@ const KEYS: &[&str] = &[
     "metrics_token_file",
     "log",
     "session_idle_minutes",
+    "session_max_hours",
     "password_min_length",
     "login_max_per_account",
     "login_max_per_source",
@@ -57,9 +59,22 @@ const KEYS: &[&str] = &[
     "request_timeout_seconds",
 ];
 
+impl std::fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Secrets are never shown, set or not.
+        f.debug_struct("RawConfig")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("log", &self.log)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Keys whose values are numbers (all others are strings).
 const NUMERIC: &[&str] = &[
     "session_idle_minutes",
+    "session_max_hours",
     "password_min_length",
     "login_max_per_account",
     "login_max_per_source",
@@ -124,6 +139,7 @@ impl RawConfig {
             metrics_token_file,
             log,
             session_idle_minutes,
+            session_max_hours,
             password_min_length,
             login_max_per_account,
             login_max_per_source,
@@ -174,6 +190,7 @@ impl RawConfig {
             metrics_token: secret("metrics_token", self.metrics_token, self.metrics_token_file)?,
             log: self.log.unwrap_or_else(|| "info".to_owned()),
             session_idle: Duration::from_secs(60 * self.session_idle_minutes.unwrap_or(720).max(1)),
+            session_max: Duration::from_secs(3600 * self.session_max_hours.unwrap_or(24).max(1)),
             password_min_length: min_len,
             login_max_per_account: self.login_max_per_account.unwrap_or(5).max(1),
             login_max_per_source: self.login_max_per_source.unwrap_or(30).max(1),
@@ -224,6 +241,7 @@ pub struct Config {
     pub metrics_token: Option<String>,
     pub log: String,
     pub session_idle: Duration,
+    pub session_max: Duration,
     pub password_min_length: usize,
     pub login_max_per_account: i64,
     pub login_max_per_source: i64,
@@ -271,6 +289,7 @@ impl Config {
         let mut web = pupitre_web::WebConfig::standard();
         web.secure_cookies = self.secure_cookies;
         web.session_idle = self.session_idle;
+        web.session_max = self.session_max;
         web.password_policy.min_length = self.password_min_length;
         web.metrics_token = self.metrics_token.clone();
         web.public_dir = self.public_dir.clone();

@@ -191,11 +191,17 @@ pub async fn update(st: &AppState, caller: &Caller, req: UpdateMe) -> Result<Use
     Ok(st.store.update_user(&caller.actor(), u.id, &input).await?)
 }
 
-#[derive(Clone, Debug, Deserialize, ToSchema)]
+#[derive(Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePassword {
     pub current_password: String,
     pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChangePassword(<redacted>)")
+    }
 }
 
 /// Changes the caller's password after checking the current one; other sessions end.

@@ -26,7 +26,7 @@ pub struct AssignmentInput {
 
 /// A new account. With `template_id`, the template supplies entity, profile, team,
 /// language, time zone and notification settings; fields given here win.
-#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+#[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     pub login: String,
@@ -49,6 +49,17 @@ pub struct CreateUser {
     pub team_ids: Vec<i64>,
     pub notify_email: Option<bool>,
     pub notify_sms: Option<bool>,
+}
+
+impl std::fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("login", &self.login)
+            .field("entity_id", &self.entity_id)
+            .field("template_id", &self.template_id)
+            .field("assignments", &self.assignments)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Changes to an account; absent fields keep their value.
