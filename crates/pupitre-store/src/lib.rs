@@ -190,7 +190,8 @@ pub trait UserStore: Send + Sync {
     /// Sets the password hash, ends sessions (all but `keep_session`), optionally revokes the
     /// account's API tokens, and records it all in one audit record.
     async fn set_password(&self, actor: &Actor, id: i64, change: &PasswordChange) -> Result<()>;
-    async fn record_login(&self, id: i64, at: i64) -> Result<()>;
+    /// Stamps a successful login and records `event`, in one transaction.
+    async fn record_login(&self, actor: &Actor, id: i64, event: &AuditEvent) -> Result<()>;
     async fn list_assignments(&self, user_id: i64) -> Result<Vec<Assignment>>;
     async fn set_assignments(
         &self,
@@ -246,6 +247,15 @@ pub trait SessionStore: Send + Sync {
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
     /// "Log out everywhere": returns how many sessions ended.
     async fn delete_user_sessions(&self, user_id: i64) -> Result<u64>;
+    /// Ends one session of `user_id` (by hash) or all of them, and records `event` with a
+    /// `sessions_ended` change, in one transaction. Returns how many ended.
+    async fn end_sessions(
+        &self,
+        actor: &Actor,
+        user_id: i64,
+        only: Option<&str>,
+        event: &AuditEvent,
+    ) -> Result<u64>;
     async fn purge_expired_sessions(&self, now: i64) -> Result<u64>;
 }
 

@@ -797,8 +797,11 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn record_login(&self, id: i64, at: i64) -> Result<()> {
-                sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2").bind(at).bind(id).execute(&self.write).await?;
+            async fn record_login(&self, actor: &Actor, id: i64, ev: &AuditEvent) -> Result<()> {
+                let mut tx = self.write.begin().await?;
+                sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2").bind(actor.at).bind(id).execute(&mut *tx).await?;
+                write_audit(&mut tx, actor, ev).await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -1085,6 +1088,20 @@ macro_rules! impl_store {
 
             async fn delete_user_sessions(&self, user_id: i64) -> Result<u64> {
                 Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.write).await?.rows_affected())
+            }
+
+            async fn end_sessions(&self, actor: &Actor, user_id: i64, only: Option<&str>, ev: &AuditEvent) -> Result<u64> {
+                let mut tx = self.write.begin().await?;
+                let ended = match only {
+                    Some(hash) => sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash = $2").bind(user_id).bind(hash).execute(&mut *tx).await?,
+                    None => sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?,
+                }
+                .rows_affected();
+                let mut ev = ev.clone();
+                ev.changes.push(core_audit::Change { field: "sessions_ended".into(), before: None, after: Some(ended.to_string()) });
+                write_audit(&mut tx, actor, &ev).await?;
+                tx.commit().await?;
+                Ok(ended)
             }
 
             async fn purge_expired_sessions(&self, now: i64) -> Result<u64> {

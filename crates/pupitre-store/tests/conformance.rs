@@ -524,6 +524,33 @@ async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
     s.touch_session("h1", 50, 500).await.unwrap();
     assert_eq!(s.get_session("h1").await.unwrap().unwrap().expires_at, 500);
     assert_eq!(s.purge_expired_sessions(600).await.unwrap(), 1);
+    let ev = AuditEvent {
+        action: "session.logout_everywhere".into(),
+        object_type: "user".into(),
+        object_id: Some(u.id),
+        object_label: "s1".into(),
+        entity_id: Some(ROOT_ENTITY),
+        changes: vec![],
+    };
+    let before = audit_count(s).await;
+    assert_eq!(
+        s.end_sessions(&actor(601), u.id, Some("not-a-session"), &ev)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(audit_count(s).await, before + 1);
+    s.record_login(
+        &actor(602),
+        u.id,
+        &AuditEvent {
+            action: "session.login".into(),
+            ..ev.clone()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.get_user(u.id).await.unwrap().last_login_at, Some(602));
     assert_eq!(s.delete_user_sessions(u.id).await.unwrap(), 1);
     assert!(s.get_session("h2").await.unwrap().is_none());
 }

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use axum::http::StatusCode;
-use pupitre_core::audit::{Actor, AuditEvent, Change};
+use pupitre_core::audit::{Actor, AuditEvent};
 use pupitre_core::model::{ApiToken, User, UserInput};
 use pupitre_core::validate;
 use pupitre_store::{NewToken, PasswordChange};
@@ -85,7 +85,6 @@ pub async fn check_login(
     let ok = auth::verify(hash, password).await;
     match creds {
         Some(c) if ok => {
-            st.store.record_login(c.user.id, now).await?;
             let actor = Actor {
                 user_id: Some(c.user.id),
                 login: c.user.login.clone(),
@@ -99,7 +98,7 @@ pub async fn check_login(
                 entity_id: Some(c.user.entity_id),
                 changes: vec![],
             };
-            st.store.record_event(&actor, &ev).await?;
+            st.store.record_login(&actor, c.user.id, &ev).await?;
             Ok(c.user)
         }
         _ => {
@@ -122,44 +121,36 @@ pub async fn check_login(
 }
 
 pub async fn logout(st: &AppState, caller: &Caller) -> Result<(), AppError> {
-    if let AuthKind::Session { token_hash, .. } = &caller.auth {
-        st.store.delete_session(token_hash).await?;
+    let ev = own_event(caller, "session.logout");
+    match &caller.auth {
+        AuthKind::Session { token_hash, .. } => {
+            st.store
+                .end_sessions(&caller.actor(), caller.user.id, Some(token_hash), &ev)
+                .await?;
+        }
+        _ => st.store.record_event(&caller.actor(), &ev).await?,
     }
-    record(st, caller, "session.logout", vec![]).await
+    Ok(())
 }
 
 /// Ends every session of the caller, including the current one.
 pub async fn logout_everywhere(st: &AppState, caller: &Caller) -> Result<u64, AppError> {
-    let n = st.store.delete_user_sessions(caller.user.id).await?;
-    record(
-        st,
-        caller,
-        "session.logout_everywhere",
-        vec![Change {
-            field: "sessions".into(),
-            before: Some(n.to_string()),
-            after: Some("0".into()),
-        }],
-    )
-    .await?;
-    Ok(n)
+    let ev = own_event(caller, "session.logout_everywhere");
+    Ok(st
+        .store
+        .end_sessions(&caller.actor(), caller.user.id, None, &ev)
+        .await?)
 }
 
-async fn record(
-    st: &AppState,
-    caller: &Caller,
-    action: &str,
-    changes: Vec<Change>,
-) -> Result<(), AppError> {
-    let ev = AuditEvent {
+fn own_event(caller: &Caller, action: &str) -> AuditEvent {
+    AuditEvent {
         action: action.into(),
         object_type: "user".into(),
         object_id: Some(caller.user.id),
         object_label: caller.user.login.clone(),
         entity_id: Some(caller.user.entity_id),
-        changes,
-    };
-    Ok(st.store.record_event(&caller.actor(), &ev).await?)
+        changes: vec![],
+    }
 }
 
 /// What a person may change about themselves.
