@@ -104,3 +104,25 @@ fn strip_position(message: &str) -> String {
         None => message.to_owned(),
     }
 }
+
+/// The `{id}` segment of a route. Anything but a whole number is a 404 in the error envelope
+/// (axum's own rejection would be plain text).
+pub struct Id(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, AppError> {
+        match axum::extract::Path::<i64>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(id)) => Ok(Id(id)),
+            Err(_) => Err(AppError {
+                field: Some("id".to_owned()),
+                ..AppError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    "the id in the path is not a whole number",
+                )
+            }),
+        }
+    }
+}

@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     let timeout = state.config.request_timeout;
     router
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -75,6 +76,15 @@ async fn fallback(req: Request) -> Response {
     } else {
         pages::not_found_page(req.headers())
     }
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    let e = error::AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {}", req.method(), req.uri().path()),
+    );
+    e.into_response()
 }
 
 /// Records each request's route, status and latency.

@@ -925,6 +925,23 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
         serde_json::from_str::<Value>(&text).unwrap()["error"]["field"],
         "login"
     );
+    // Path and method mistakes use the same envelope.
+    let (s, text) = app
+        .send(&Method::GET, "/api/v1/users/abc", Some(&fx.admin), None)
+        .await;
+    assert_eq!(s, 404, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["field"],
+        "id"
+    );
+    let (s, text) = app
+        .send(&Method::PUT, "/api/v1/users", Some(&fx.admin), None)
+        .await;
+    assert_eq!(s, 405, "{text}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&text).unwrap()["error"]["code"],
+        "method_not_allowed"
+    );
     let big = vec![b'a'; 3 * 1024 * 1024];
     let r = raw("application/json", big).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 413);

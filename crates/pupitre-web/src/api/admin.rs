@@ -1,7 +1,7 @@
 //! Administration endpoints: users, account templates, teams, profiles, entities, audit log.
 
 use axum::Json;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use pupitre_core::permission::Level;
 use serde::Deserialize;
@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 use super::views::*;
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::extract::{ApiJson, ApiQuery, body_bytes};
+use crate::extract::{ApiJson, ApiQuery, Id, body_bytes};
 use crate::ops::audit::AuditParams;
 use crate::ops::entities::{CreateEntity, UpdateEntity};
 use crate::ops::profiles::{CreateProfile, UpdateProfile};
@@ -57,7 +57,7 @@ pub async fn create_user(
 pub async fn get_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<UserView> {
     Ok(Json(UserView::from(
         &ops::users::get(&st, &caller, id, Level::Read).await?,
@@ -69,7 +69,7 @@ pub async fn get_user(
 pub async fn update_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<UpdateUser>,
 ) -> ApiResult<UserView> {
     Ok(Json(UserView::from(
@@ -81,7 +81,7 @@ pub async fn update_user(
 pub async fn delete_user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::users::delete(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -99,7 +99,7 @@ pub struct ResetPassword {
 pub async fn reset_password(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<ResetPassword>,
 ) -> ApiResult<PasswordReset> {
     let password = ops::users::reset_password(&st, &caller, id, req.password).await?;
@@ -111,7 +111,7 @@ pub async fn reset_password(
 pub async fn get_assignments(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<Vec<AssignmentView>> {
     let user = ops::users::get(&st, &caller, id, Level::Read).await?;
     // Assignments on entities the caller cannot read are not shown.
@@ -136,7 +136,7 @@ pub async fn get_assignments(
 pub async fn set_assignments(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(list): ApiJson<Vec<AssignmentInput>>,
 ) -> ApiResult<Vec<AssignmentView>> {
     let all = ops::users::set_assignments(&st, &caller, id, &list).await?;
@@ -196,7 +196,7 @@ pub async fn create_template(
 pub async fn get_template(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<UserTemplateView> {
     Ok(Json(UserTemplateView::from(
         &ops::templates::get(&st, &caller, id, Level::Read).await?,
@@ -208,7 +208,7 @@ pub async fn get_template(
 pub async fn update_template(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<UpdateUserTemplate>,
 ) -> ApiResult<UserTemplateView> {
     Ok(Json(UserTemplateView::from(
@@ -220,7 +220,7 @@ pub async fn update_template(
 pub async fn delete_template(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::templates::delete(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -251,7 +251,7 @@ pub async fn create_team(
 pub async fn get_team(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<TeamView> {
     Ok(Json(TeamView::from(
         &ops::teams::get(&st, &caller, id, Level::Read).await?,
@@ -262,7 +262,7 @@ pub async fn get_team(
 pub async fn update_team(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<UpdateTeam>,
 ) -> ApiResult<TeamView> {
     Ok(Json(TeamView::from(
@@ -274,7 +274,7 @@ pub async fn update_team(
 pub async fn delete_team(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::teams::delete(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -308,7 +308,7 @@ pub async fn create_profile(
 pub async fn get_profile(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<ProfileView> {
     Ok(Json(ProfileView::from(
         &ops::profiles::get(&st, &caller, id, Level::Read).await?,
@@ -319,7 +319,7 @@ pub async fn get_profile(
 pub async fn update_profile(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<UpdateProfile>,
 ) -> ApiResult<ProfileView> {
     Ok(Json(ProfileView::from(
@@ -331,7 +331,7 @@ pub async fn update_profile(
 pub async fn delete_profile(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::profiles::delete(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -365,7 +365,7 @@ pub async fn create_entity(
 pub async fn get_entity(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> ApiResult<EntityView> {
     Ok(Json(EntityView::from(
         &ops::entities::get(&st, &caller, id, Level::Read).await?,
@@ -376,7 +376,7 @@ pub async fn get_entity(
 pub async fn update_entity(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     ApiJson(req): ApiJson<UpdateEntity>,
 ) -> ApiResult<EntityView> {
     Ok(Json(EntityView::from(
@@ -388,7 +388,7 @@ pub async fn update_entity(
 pub async fn delete_entity(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::entities::delete(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,13 +1,13 @@
 //! The caller's own account over the API.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::views::*;
 use crate::auth::{Caller, best_levels};
 use crate::error::AppError;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, Id};
 use crate::ops::me::{ChangePassword, CreateToken, UpdateMe};
 use crate::ops::{self};
 use crate::state::AppState;
@@ -87,7 +87,7 @@ pub async fn create_token(
 pub async fn revoke_token(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
 ) -> Result<StatusCode, AppError> {
     ops::me::revoke_token(&st, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{AppendHeaders, IntoResponse, Response};
 use pupitre_core::permission::{Access, Level};
@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{FormData, Frame, PageError, PageResult, see_other};
 use crate::api::views::TokenView;
 use crate::auth::{self, Caller, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, set_cookie, source_of};
+use crate::extract::Id;
 use crate::i18n::Tr;
 use crate::ops;
 use crate::routes::{RouteDef, page};
@@ -319,11 +320,7 @@ async fn token_create(State(st): State<AppState>, caller: Caller, body: Bytes) -
     }
 }
 
-async fn token_revoke(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn token_revoke(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     ops::me::revoke_token(&st, &caller, id)
         .await
         .map_err(|e| PageError(caller.clone(), e))?;

@@ -3,7 +3,7 @@
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use pupitre_core::model::{Entity, Profile, Team, User, UserTemplate};
@@ -15,6 +15,7 @@ use super::{FormData, Frame, PageError, PageResult, see_other};
 use crate::api::views::AuditView;
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::extract::Id;
 use crate::ops::audit::AuditParams;
 use crate::ops::users::{AssignmentInput, CreateUser, ImportReport, UpdateUser, UserListParams};
 use crate::ops::{self};
@@ -256,7 +257,7 @@ struct Done {
 async fn user(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(d): Query<Done>,
 ) -> PageResult {
     user_page(&st, &caller, id, d.done.as_deref(), None, None).await
@@ -265,7 +266,7 @@ async fn user(
 async fn user_update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
@@ -294,7 +295,7 @@ async fn user_update(
 async fn user_assign(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
@@ -335,22 +336,14 @@ async fn user_assign(
     }
 }
 
-async fn user_reset_password(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn user_reset_password(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::users::reset_password(&st, &caller, id, None).await {
         Ok(p) => user_page(&st, &caller, id, Some("password"), None, p).await,
         Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
     }
 }
 
-async fn user_delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn user_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::users::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/users?done=deleted")),
         Err(e) => user_page(&st, &caller, id, None, Some(e), None).await,
@@ -504,7 +497,7 @@ async fn team_page(
 async fn team(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(d): Query<Done>,
 ) -> PageResult {
     team_page(&st, &caller, id, d.done.as_deref(), None).await
@@ -513,7 +506,7 @@ async fn team(
 async fn team_update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
@@ -543,11 +536,7 @@ async fn team_update(
     }
 }
 
-async fn team_delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn team_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::teams::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/teams?done=deleted")),
         Err(e) => team_page(&st, &caller, id, None, Some(e)).await,
@@ -714,7 +703,7 @@ async fn profile_page(
 async fn profile(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(d): Query<Done>,
 ) -> PageResult {
     profile_page(&st, &caller, id, d.done.as_deref(), None).await
@@ -723,7 +712,7 @@ async fn profile(
 async fn profile_update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
@@ -744,11 +733,7 @@ async fn profile_update(
     }
 }
 
-async fn profile_delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn profile_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::profiles::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/profiles?done=deleted")),
         Err(e) => profile_page(&st, &caller, id, None, Some(e)).await,
@@ -915,7 +900,7 @@ async fn entity_page(
 async fn entity(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(d): Query<Done>,
 ) -> PageResult {
     entity_page(&st, &caller, id, d.done.as_deref(), None).await
@@ -924,7 +909,7 @@ async fn entity(
 async fn entity_update(
     State(st): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    Id(id): Id,
     body: Bytes,
 ) -> PageResult {
     let form = FormData::parse(&body);
@@ -943,11 +928,7 @@ async fn entity_update(
     }
 }
 
-async fn entity_delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn entity_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::entities::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/entities?done=deleted")),
         Err(e) => entity_page(&st, &caller, id, None, Some(e)).await,
@@ -1020,11 +1001,7 @@ async fn template_create(State(st): State<AppState>, caller: Caller, body: Bytes
     }
 }
 
-async fn template_delete(
-    State(st): State<AppState>,
-    caller: Caller,
-    Path(id): Path<i64>,
-) -> PageResult {
+async fn template_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     match ops::templates::delete(&st, &caller, id).await {
         Ok(()) => Ok(see_other("/admin/templates?done=deleted")),
         Err(e) => templates_page(&st, &caller, None, Some(e)).await,
