@@ -80,4 +80,14 @@ impl crate::Store for PgStore {
     }
 }
 
+impl PgStore {
+    /// A page of users is read one row per user.
+    const USER_PAGE_HEAD: &'static str = concat!("SELECT ", user_cols!(), " FROM users WHERE ");
+    const USER_PAGE_TAIL: &'static str = "";
+
+    fn user_page(rows: &[sqlx::postgres::PgRow]) -> crate::Result<Vec<pupitre_core::model::User>> {
+        user_rows(rows)
+    }
+}
+
 impl_store!(PgStore, sqlx::Postgres);
