@@ -69,8 +69,46 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-pub async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn openapi_json() -> Json<serde_json::Value> {
+    Json(document())
+}
+
+/// The OpenAPI document: what utoipa generates from the handlers, plus the error envelope
+/// that every operation may answer with (`4XX`, `5XX`).
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    doc["components"]["schemas"]["Error"] = serde_json::json!({
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "Machine-readable: invalid, not_found, forbidden, conflict, unauthenticated, throttled, …"},
+                "message": {"type": "string", "description": "What is wrong, for a person."},
+                "field": {"type": ["string", "null"], "description": "The input field at fault, when there is one."}
+            }
+        }}
+    });
+    let error = serde_json::json!({
+        "description": "The error envelope",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    });
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut() {
+            for op in item
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|m| m.values_mut())
+            {
+                if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    responses.insert("4XX".to_owned(), error.clone());
+                    responses.insert("5XX".to_owned(), error.clone());
+                }
+            }
+        }
+    }
+    doc
 }
 
 struct BearerAuth;

@@ -350,9 +350,7 @@ struct ApiDocsPage {
 }
 
 async fn api_docs(caller: Caller) -> Response {
-    use utoipa::OpenApi;
-    let doc = crate::api::system::ApiDoc::openapi();
-    let json = serde_json::to_value(&doc).unwrap_or_default();
+    let json = crate::api::system::document();
     let mut operations = Vec::new();
     if let Some(paths) = json["paths"].as_object() {
         for (path, item) in paths {
