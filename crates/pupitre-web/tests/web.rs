@@ -725,6 +725,36 @@ async fn openapi_documents_every_api_route() {
             def.method,
             def.path
         );
+        let op = &doc["paths"][def.path][&m];
+        let params: Vec<&Value> = op["parameters"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        if def.path.contains("{id}") {
+            assert!(
+                params
+                    .iter()
+                    .any(|p| p["name"] == "id" && p["in"] == "path"),
+                "{} {}: the id parameter is not declared",
+                def.method,
+                def.path
+            );
+        }
+        for p in &params {
+            if p["name"] != "id" {
+                assert_eq!(
+                    p["in"], "query",
+                    "{} {}: {} must be a query parameter",
+                    def.method, def.path, p["name"]
+                );
+            }
+        }
+        assert!(
+            op["responses"]["4XX"].is_object(),
+            "{} {}: the error envelope is not documented",
+            def.method,
+            def.path
+        );
     }
 }
 
@@ -1503,7 +1533,7 @@ async fn sub_administrators_cannot_raise_their_rights_or_take_over_accounts() {
         let before = app.audit().await.len();
         let (status, text) = app.send(method, path, Some(&sub), body.as_ref()).await;
         assert!(
-            status == 403 || status == 404,
+            matches!(status, 403 | 404 | 409),
             "{method} {path} by a sub-administrator: {status} {text}"
         );
         assert_eq!(
@@ -1642,4 +1672,45 @@ async fn teams_and_assignments_do_not_reveal_other_entities() {
         )
         .await;
     assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn administrators_cannot_lock_themselves_out() {
+    let app = start().await;
+    let fx = app.fixture().await;
+    let me = fx.admin_id;
+    let cases = [
+        (
+            Method::PUT,
+            format!("/api/v1/users/{me}/assignments"),
+            Some(Body::Json(json!([]))),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/users/{me}/password"),
+            Some(Body::Json(json!({}))),
+        ),
+        (Method::DELETE, format!("/api/v1/users/{me}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/users/{me}"),
+            Some(Body::Json(json!({"active": false}))),
+        ),
+    ];
+    for (method, path, body) in cases {
+        let (status, text) = app
+            .send(&method, &path, Some(&fx.admin), body.as_ref())
+            .await;
+        assert!(
+            matches!(status, 409 | 422),
+            "{method} {path}: {status} {text}"
+        );
+    }
+    assert_eq!(
+        app.send(&Method::GET, "/api/v1/users", Some(&fx.admin), None)
+            .await
+            .0,
+        200,
+        "still an administrator"
+    );
 }

@@ -53,7 +53,8 @@ pub async fn create_user(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", responses((status = 200, body = UserView)))]
+#[utoipa::path(get, path = "/api/v1/users/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", responses((status = 200, body = UserView)))]
 pub async fn get_user(
     State(st): State<AppState>,
     caller: Caller,
@@ -64,7 +65,8 @@ pub async fn get_user(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", request_body = UpdateUser,
+#[utoipa::path(patch, path = "/api/v1/users/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", request_body = UpdateUser,
     responses((status = 200, body = UserView)))]
 pub async fn update_user(
     State(st): State<AppState>,
@@ -77,7 +79,8 @@ pub async fn update_user(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/users/{id}", tag = "users", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/users/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", responses((status = 204)))]
 pub async fn delete_user(
     State(st): State<AppState>,
     caller: Caller,
@@ -94,7 +97,8 @@ pub struct ResetPassword {
     pub password: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/users/{id}/password", tag = "users", request_body = ResetPassword,
+#[utoipa::path(post, path = "/api/v1/users/{id}/password", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", request_body = ResetPassword,
     responses((status = 200, body = PasswordReset)))]
 pub async fn reset_password(
     State(st): State<AppState>,
@@ -106,7 +110,8 @@ pub async fn reset_password(
     Ok(Json(PasswordReset { password }))
 }
 
-#[utoipa::path(get, path = "/api/v1/users/{id}/assignments", tag = "users",
+#[utoipa::path(get, path = "/api/v1/users/{id}/assignments", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users",
     responses((status = 200, body = Vec<AssignmentView>)))]
 pub async fn get_assignments(
     State(st): State<AppState>,
@@ -131,7 +136,8 @@ pub async fn get_assignments(
     Ok(Json(list.iter().map(AssignmentView::from).collect()))
 }
 
-#[utoipa::path(put, path = "/api/v1/users/{id}/assignments", tag = "users", request_body = Vec<AssignmentInput>,
+#[utoipa::path(put, path = "/api/v1/users/{id}/assignments", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", request_body = Vec<AssignmentInput>,
     responses((status = 200, body = Vec<AssignmentView>)))]
 pub async fn set_assignments(
     State(st): State<AppState>,
@@ -145,6 +151,7 @@ pub async fn set_assignments(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
     /// Validate every row and report, writing nothing.
     #[serde(default)]
@@ -192,7 +199,8 @@ pub async fn create_template(
     Ok((StatusCode::CREATED, Json(UserTemplateView::from(&t))))
 }
 
-#[utoipa::path(get, path = "/api/v1/user-templates/{id}", tag = "users", responses((status = 200, body = UserTemplateView)))]
+#[utoipa::path(get, path = "/api/v1/user-templates/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", responses((status = 200, body = UserTemplateView)))]
 pub async fn get_template(
     State(st): State<AppState>,
     caller: Caller,
@@ -203,7 +211,8 @@ pub async fn get_template(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/user-templates/{id}", tag = "users", request_body = UpdateUserTemplate,
+#[utoipa::path(patch, path = "/api/v1/user-templates/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", request_body = UpdateUserTemplate,
     responses((status = 200, body = UserTemplateView)))]
 pub async fn update_template(
     State(st): State<AppState>,
@@ -216,7 +225,8 @@ pub async fn update_template(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/user-templates/{id}", tag = "users", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/user-templates/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "users", responses((status = 204)))]
 pub async fn delete_template(
     State(st): State<AppState>,
     caller: Caller,
@@ -247,7 +257,8 @@ pub async fn create_team(
     Ok((StatusCode::CREATED, Json(TeamView::from(&t))))
 }
 
-#[utoipa::path(get, path = "/api/v1/teams/{id}", tag = "teams", responses((status = 200, body = TeamView)))]
+#[utoipa::path(get, path = "/api/v1/teams/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "teams", responses((status = 200, body = TeamView)))]
 pub async fn get_team(
     State(st): State<AppState>,
     caller: Caller,
@@ -258,7 +269,8 @@ pub async fn get_team(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/teams/{id}", tag = "teams", request_body = UpdateTeam, responses((status = 200, body = TeamView)))]
+#[utoipa::path(patch, path = "/api/v1/teams/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "teams", request_body = UpdateTeam, responses((status = 200, body = TeamView)))]
 pub async fn update_team(
     State(st): State<AppState>,
     caller: Caller,
@@ -270,7 +282,8 @@ pub async fn update_team(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/teams/{id}", tag = "teams", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/teams/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "teams", responses((status = 204)))]
 pub async fn delete_team(
     State(st): State<AppState>,
     caller: Caller,
@@ -304,7 +317,8 @@ pub async fn create_profile(
     Ok((StatusCode::CREATED, Json(ProfileView::from(&p))))
 }
 
-#[utoipa::path(get, path = "/api/v1/profiles/{id}", tag = "profiles", responses((status = 200, body = ProfileView)))]
+#[utoipa::path(get, path = "/api/v1/profiles/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "profiles", responses((status = 200, body = ProfileView)))]
 pub async fn get_profile(
     State(st): State<AppState>,
     caller: Caller,
@@ -315,7 +329,8 @@ pub async fn get_profile(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/profiles/{id}", tag = "profiles", request_body = UpdateProfile, responses((status = 200, body = ProfileView)))]
+#[utoipa::path(patch, path = "/api/v1/profiles/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "profiles", request_body = UpdateProfile, responses((status = 200, body = ProfileView)))]
 pub async fn update_profile(
     State(st): State<AppState>,
     caller: Caller,
@@ -327,7 +342,8 @@ pub async fn update_profile(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/profiles/{id}", tag = "profiles", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/profiles/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "profiles", responses((status = 204)))]
 pub async fn delete_profile(
     State(st): State<AppState>,
     caller: Caller,
@@ -361,7 +377,8 @@ pub async fn create_entity(
     Ok((StatusCode::CREATED, Json(EntityView::from(&e))))
 }
 
-#[utoipa::path(get, path = "/api/v1/entities/{id}", tag = "entities", responses((status = 200, body = EntityView)))]
+#[utoipa::path(get, path = "/api/v1/entities/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "entities", responses((status = 200, body = EntityView)))]
 pub async fn get_entity(
     State(st): State<AppState>,
     caller: Caller,
@@ -372,7 +389,8 @@ pub async fn get_entity(
     )))
 }
 
-#[utoipa::path(patch, path = "/api/v1/entities/{id}", tag = "entities", request_body = UpdateEntity, responses((status = 200, body = EntityView)))]
+#[utoipa::path(patch, path = "/api/v1/entities/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "entities", request_body = UpdateEntity, responses((status = 200, body = EntityView)))]
 pub async fn update_entity(
     State(st): State<AppState>,
     caller: Caller,
@@ -384,7 +402,8 @@ pub async fn update_entity(
     )))
 }
 
-#[utoipa::path(delete, path = "/api/v1/entities/{id}", tag = "entities", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/entities/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "entities", responses((status = 204)))]
 pub async fn delete_entity(
     State(st): State<AppState>,
     caller: Caller,

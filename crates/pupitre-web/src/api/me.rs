@@ -83,7 +83,8 @@ pub async fn create_token(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", tag = "me", responses((status = 204)))]
+#[utoipa::path(delete, path = "/api/v1/me/tokens/{id}", params(("id" = i64, Path, description = "The object's id")),
+    tag = "me", responses((status = 204)))]
 pub async fn revoke_token(
     State(st): State<AppState>,
     caller: Caller,

@@ -102,6 +102,15 @@ pub fn document() -> serde_json::Value {
                 .flat_map(|m| m.values_mut())
             {
                 if let Some(responses) = op.get_mut("responses").and_then(|r| r.as_object_mut()) {
+                    for (status, r) in responses.iter_mut() {
+                        if r.get("description").is_none() {
+                            r["description"] = serde_json::Value::from(match status.as_str() {
+                                "201" => "Created",
+                                "204" => "Done; no content",
+                                _ => "OK",
+                            });
+                        }
+                    }
                     responses.insert("4XX".to_owned(), error.clone());
                     responses.insert("5XX".to_owned(), error.clone());
                 }

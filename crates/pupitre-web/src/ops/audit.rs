@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditParams {
     /// e.g. `user.update`, `session.login_failed`.
     pub action: Option<String>,
@@ -26,6 +27,8 @@ pub struct AuditParams {
     pub since: Option<String>,
     /// RFC 3339 timestamp, exclusive.
     pub until: Option<String>,
+    /// At most this many records (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

@@ -21,6 +21,7 @@ pub const MAX_LIMIT: i64 = 500;
 
 /// Cursor pagination parameters shared by every list.
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// At most this many items (1–500, default 50).
     pub limit: Option<i64>,

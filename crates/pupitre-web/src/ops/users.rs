@@ -80,12 +80,15 @@ pub struct UpdateUser {
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UserListParams {
     /// Substring of login, display name or e-mail (case-insensitive).
     pub q: Option<String>,
     pub entity_id: Option<i64>,
     pub active: Option<bool>,
     pub team_id: Option<i64>,
+    /// At most this many users (1–500, default 50).
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -418,6 +421,11 @@ pub async fn reset_password(
     password: Option<String>,
 ) -> Result<Option<String>, AppError> {
     let user = get(st, caller, id, Level::Edit).await?;
+    if id == caller.user.id {
+        return Err(AppError::conflict(
+            "to change your own password use POST /api/v1/me/password (a reset would revoke your own tokens)",
+        ));
+    }
     check_dominates(st, caller, id).await?;
     let (password, generated) = match password {
         Some(p) => {
@@ -449,6 +457,13 @@ pub async fn set_assignments(
     list: &[AssignmentInput],
 ) -> Result<Vec<Assignment>, AppError> {
     let user = get(st, caller, id, Level::Manage).await?;
+    if id == caller.user.id {
+        // Nobody can raise their own rights (see check_assignments), and lowering them is
+        // how an administrator locks themselves out: another administrator does it.
+        return Err(AppError::conflict(
+            "you cannot change your own profiles; ask another administrator",
+        ));
+    }
     check_dominates(st, caller, id).await?;
     let assignments = check_assignments(st, caller, list, "assignments").await?;
     // Assignments the caller cannot see or manage are kept as they are.
