@@ -110,19 +110,23 @@ fn strip_position(message: &str) -> String {
 pub struct Id(pub i64);
 
 impl<S: Send + Sync> FromRequestParts<S> for Id {
-    type Rejection = AppError;
+    type Rejection = axum::response::Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Id, Self::Rejection> {
+        use axum::response::IntoResponse;
         match axum::extract::Path::<i64>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(id)) => Ok(Id(id)),
-            Err(_) => Err(AppError {
+            Err(_) if parts.uri.path().starts_with("/api/") => Err(AppError {
                 field: Some("id".to_owned()),
                 ..AppError::new(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     "the id in the path is not a whole number",
                 )
-            }),
+            }
+            .into_response()),
+            // A page: the same "not found" page as any unknown address.
+            Err(_) => Err(crate::pages::not_found_page(&parts.headers)),
         }
     }
 }
