@@ -964,6 +964,11 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
         serde_json::from_str::<Value>(&text).unwrap()["error"]["field"],
         "id"
     );
+    let (s, html) = app
+        .send(&Method::GET, "/admin/users/abc", Some(&fx.admin), None)
+        .await;
+    assert_eq!(s, 404);
+    assert!(html.contains("<html"), "a page answers with a page: {html}");
     let (s, text) = app
         .send(&Method::PUT, "/api/v1/users", Some(&fx.admin), None)
         .await;
