@@ -14,6 +14,7 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateEntity {
     pub parent_id: i64,
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     #[serde(default)]
     pub comment: String,

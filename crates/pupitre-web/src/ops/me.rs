@@ -160,6 +160,7 @@ pub struct UpdateMe {
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    #[schema(pattern = "^(en|fr)$")]
     pub language: Option<String>,
     pub time_zone: Option<String>,
     pub notify_email: Option<bool>,
@@ -239,8 +240,10 @@ pub async fn change_password(
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateToken {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Days until the token expires (1–366).
+    #[schema(minimum = 1, maximum = 366)]
     pub expires_in_days: i64,
     /// Domain → level caps; absent means the caller's current levels. A token never
     /// exceeds its owner's rights at the time it is used.

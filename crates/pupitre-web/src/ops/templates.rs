@@ -15,12 +15,14 @@ use crate::state::AppState;
 #[derive(Clone, Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserTemplate {
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub entity_id: Option<i64>,
     pub profile_id: i64,
     #[serde(default)]
     pub recursive: bool,
     pub team_id: Option<i64>,
+    #[schema(pattern = "^(en|fr)$")]
     pub language: Option<String>,
     pub time_zone: Option<String>,
     pub notify_email: Option<bool>,

@@ -29,13 +29,17 @@ pub struct AssignmentInput {
 #[derive(Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[schema(min_length = 1, max_length = 64)]
     pub login: String,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: String,
     #[serde(default)]
     pub email: String,
     #[serde(default)]
     pub phone: String,
+    #[schema(pattern = "^(en|fr)$")]
     pub language: Option<String>,
+    #[schema(example = "Europe/Paris")]
     pub time_zone: Option<String>,
     pub active: Option<bool>,
     pub entity_id: Option<i64>,
@@ -66,10 +70,13 @@ impl std::fmt::Debug for CreateUser {
 #[derive(Clone, Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
+    #[schema(min_length = 1, max_length = 64)]
     pub login: Option<String>,
+    #[schema(min_length = 1, max_length = 200)]
     pub display_name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
+    #[schema(pattern = "^(en|fr)$")]
     pub language: Option<String>,
     pub time_zone: Option<String>,
     pub active: Option<bool>,
