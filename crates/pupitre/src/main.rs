@@ -360,6 +360,12 @@ async fn admin(
             let Some(c) = store.find_credentials(&login).await? else {
                 bail!("--login: no user `{login}`")
             };
+            if c.user.must_change_password {
+                eprintln!(
+                    "warning: {} must change their password before this token is accepted (log in once, or `pupitre admin users reset-password` then log in)",
+                    c.user.login
+                );
+            }
             let caller = pupitre_web::auth::resolve_user(&st, c.user, "local".to_owned())
                 .await
                 .map_err(err)?;
