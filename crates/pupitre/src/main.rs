@@ -362,7 +362,7 @@ async fn admin(
             };
             if c.user.must_change_password {
                 eprintln!(
-                    "warning: {} must change their password before this token is accepted (log in once, or `pupitre admin users reset-password` then log in)",
+                    "warning: {} must change their password (log in to the web UI once) before this token is accepted",
                     c.user.login
                 );
             }
