@@ -201,7 +201,6 @@ pub trait UserStore: Send + Sync {
     ) -> Result<()>;
     /// The user's assignments, each with its profile's levels: the input of permission checks.
     async fn user_grants(&self, user_id: i64) -> Result<Vec<(Assignment, Levels)>>;
-    async fn user_teams(&self, user_id: i64) -> Result<Vec<i64>>;
 }
 
 #[async_trait]
@@ -240,13 +239,10 @@ pub trait SessionStore: Send + Sync {
         source: &str,
         user_agent: &str,
     ) -> Result<()>;
-    async fn get_session(&self, token_hash: &str) -> Result<Option<Session>>;
     /// The session and its user in one query: the hot path of every browser request.
     async fn session_user(&self, token_hash: &str) -> Result<Option<(Session, User)>>;
     async fn touch_session(&self, token_hash: &str, now: i64, expires_at: i64) -> Result<()>;
     async fn delete_session(&self, token_hash: &str) -> Result<()>;
-    /// "Log out everywhere": returns how many sessions ended.
-    async fn delete_user_sessions(&self, user_id: i64) -> Result<u64>;
     /// Ends one session of `user_id` (by hash) or all of them, and records `event` with a
     /// `sessions_ended` change, in one transaction. Returns how many ended.
     async fn end_sessions(
@@ -263,7 +259,6 @@ pub trait SessionStore: Send + Sync {
 pub trait TokenStore: Send + Sync {
     async fn create_token(&self, actor: &Actor, token: &NewToken) -> Result<ApiToken>;
     async fn list_tokens(&self, user_id: i64) -> Result<Vec<ApiToken>>;
-    async fn find_token(&self, token_hash: &str) -> Result<Option<ApiToken>>;
     /// The token and its owner in one query: the hot path of every API request.
     async fn token_user(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>>;
     async fn touch_token(&self, id: i64, now: i64) -> Result<()>;

@@ -852,13 +852,6 @@ macro_rules! impl_store {
                     .collect()
             }
 
-            async fn user_teams(&self, user_id: i64) -> Result<Vec<i64>> {
-                let rows = sqlx::query("SELECT team_id FROM team_members WHERE user_id = $1 ORDER BY team_id")
-                    .bind(user_id)
-                    .fetch_all(&self.read)
-                    .await?;
-                Ok(rows.iter().map(|r| r.try_get("team_id")).collect::<Result<_, _>>()?)
-            }
         }
 
         #[async_trait]
@@ -867,15 +860,35 @@ macro_rules! impl_store {
                 if visible.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut qb = QueryBuilder::<$db>::new("SELECT id FROM teams WHERE ");
+                // Two queries whatever the number of teams: the teams, then all their members.
+                let mut qb = QueryBuilder::<$db>::new("SELECT * FROM teams WHERE ");
                 push_in(&mut qb, "entity_id", visible);
                 qb.push(" ORDER BY name, id");
-                let ids: Vec<i64> = qb.build().fetch_all(&self.read).await?.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?;
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    out.push(self.get_team(id).await?);
+                let rows = qb.build().fetch_all(&self.read).await?;
+                let mut teams = rows
+                    .iter()
+                    .map(|row| {
+                        Ok(Team {
+                            id: row.try_get("id")?,
+                            name: row.try_get("name")?,
+                            description: row.try_get("description")?,
+                            entity_id: row.try_get("entity_id")?,
+                            members: Vec::new(),
+                            created_at: row.try_get("created_at")?,
+                            updated_at: row.try_get("updated_at")?,
+                        })
+                    })
+                    .collect::<Result<Vec<Team>>>()?;
+                let mut qb = QueryBuilder::<$db>::new("SELECT m.team_id, m.user_id FROM team_members m JOIN teams t ON t.id = m.team_id WHERE ");
+                push_in(&mut qb, "t.entity_id", visible);
+                qb.push(" ORDER BY m.user_id");
+                for r in qb.build().fetch_all(&self.read).await? {
+                    let (team, user): (i64, i64) = (r.try_get("team_id")?, r.try_get("user_id")?);
+                    if let Some(t) = teams.iter_mut().find(|t| t.id == team) {
+                        t.members.push(user);
+                    }
                 }
-                Ok(out)
+                Ok(teams)
             }
 
             async fn get_team(&self, id: i64) -> Result<Team> {
@@ -1037,23 +1050,6 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn get_session(&self, token_hash: &str) -> Result<Option<Session>> {
-                let row = sqlx::query("SELECT user_id, csrf_token, created_at, last_seen_at, expires_at FROM sessions WHERE token_hash = $1")
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.map(|r| {
-                    Ok(Session {
-                        user_id: r.try_get("user_id")?,
-                        csrf_token: r.try_get("csrf_token")?,
-                        created_at: r.try_get("created_at")?,
-                        last_seen_at: r.try_get("last_seen_at")?,
-                        expires_at: r.try_get("expires_at")?,
-                    })
-                })
-                .transpose()
-            }
-
             async fn session_user(&self, token_hash: &str) -> Result<Option<(Session, User)>> {
                 let row = sqlx::query(concat!(
                     "SELECT s.csrf_token AS s_csrf, s.created_at AS s_created, s.last_seen_at AS s_seen, s.expires_at AS s_expires, ",
@@ -1090,10 +1086,6 @@ macro_rules! impl_store {
             async fn delete_session(&self, token_hash: &str) -> Result<()> {
                 sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&self.write).await?;
                 Ok(())
-            }
-
-            async fn delete_user_sessions(&self, user_id: i64) -> Result<u64> {
-                Ok(sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&self.write).await?.rows_affected())
             }
 
             async fn end_sessions(&self, actor: &Actor, user_id: i64, only: Option<&str>, ev: &AuditEvent) -> Result<u64> {
@@ -1150,14 +1142,6 @@ macro_rules! impl_store {
                     .fetch_all(&self.read)
                     .await?;
                 rows.iter().map(token_from).collect()
-            }
-
-            async fn find_token(&self, token_hash: &str) -> Result<Option<ApiToken>> {
-                let row = sqlx::query(concat!("SELECT ", token_cols!(), " FROM api_tokens WHERE token_hash = $1"))
-                    .bind(token_hash)
-                    .fetch_optional(&self.read)
-                    .await?;
-                row.as_ref().map(token_from).transpose()
             }
 
             async fn token_user(&self, token_hash: &str) -> Result<Option<(ApiToken, User)>> {

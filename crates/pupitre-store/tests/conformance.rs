@@ -488,11 +488,17 @@ async fn teams_keep_members(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(t.members.len(), 2);
-    assert_eq!(s.user_teams(users[1].id).await.unwrap(), vec![t.id]);
+    assert!(
+        s.get_team(t.id)
+            .await
+            .unwrap()
+            .members
+            .contains(&users[1].id)
+    );
     assert_eq!(s.list_teams(&[ROOT_ENTITY]).await.unwrap().len(), 1);
     assert!(s.list_teams(&[]).await.unwrap().is_empty());
     s.delete_team(&actor(4), t.id).await.unwrap();
-    assert!(s.user_teams(users[1].id).await.unwrap().is_empty());
+    assert!(s.list_teams(&[ROOT_ENTITY]).await.unwrap().is_empty());
 }
 
 async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
@@ -514,7 +520,7 @@ async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
             .await
             .unwrap();
     }
-    assert!(s.get_session("h1").await.unwrap().is_some());
+    assert!(s.session_user("h1").await.unwrap().is_some());
     let (sess, user) = s.session_user("h1").await.unwrap().unwrap();
     assert_eq!(
         (sess.user_id, user.login.as_str(), sess.expires_at),
@@ -522,7 +528,10 @@ async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
     );
     assert!(s.session_user("nope").await.unwrap().is_none());
     s.touch_session("h1", 50, 500).await.unwrap();
-    assert_eq!(s.get_session("h1").await.unwrap().unwrap().expires_at, 500);
+    assert_eq!(
+        s.session_user("h1").await.unwrap().unwrap().0.expires_at,
+        500
+    );
     assert_eq!(s.purge_expired_sessions(600).await.unwrap(), 1);
     let ev = AuditEvent {
         action: "session.logout_everywhere".into(),
@@ -551,8 +560,11 @@ async fn sessions_expire_and_log_out_everywhere(db: TestDb) {
     .await
     .unwrap();
     assert_eq!(s.get_user(u.id).await.unwrap().last_login_at, Some(602));
-    assert_eq!(s.delete_user_sessions(u.id).await.unwrap(), 1);
-    assert!(s.get_session("h2").await.unwrap().is_none());
+    assert_eq!(
+        s.end_sessions(&actor(603), u.id, None, &ev).await.unwrap(),
+        1
+    );
+    assert!(s.session_user("h2").await.unwrap().is_none());
 }
 
 async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
@@ -577,7 +589,7 @@ async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
         )
         .await
         .unwrap();
-    assert_eq!(s.find_token("th").await.unwrap().unwrap().levels, levels);
+    assert_eq!(s.token_user("th").await.unwrap().unwrap().0.levels, levels);
     let (tok, owner) = s.token_user("th").await.unwrap().unwrap();
     assert_eq!((tok.id, tok.levels, owner.id), (t.id, levels, u.id));
     s.touch_token(t.id, 5).await.unwrap();
@@ -588,10 +600,11 @@ async fn tokens_are_found_by_hash_and_revoked(db: TestDb) {
     ));
     s.revoke_token(&actor(4), u.id, t.id).await.unwrap();
     assert!(
-        s.find_token("th")
+        s.token_user("th")
             .await
             .unwrap()
             .unwrap()
+            .0
             .revoked_at
             .is_some()
     );

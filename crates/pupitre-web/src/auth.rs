@@ -577,8 +577,3 @@ pub fn urlencode(text: &str) -> String {
     }
     out
 }
-
-/// The best levels a caller holds anywhere: what a new API token may carry at most.
-pub fn best_levels(caller: &Caller) -> Levels {
-    caller.grants.best()
-}

@@ -83,10 +83,13 @@ enum AdminCommand {
 enum UsersCommand {
     /// Create an account; prints its initial password unless --password-stdin is given.
     Create {
+        /// Login of the new account (letters, digits, . _ - @ ' +).
         #[arg(long)]
         login: String,
+        /// Name shown in the interface.
         #[arg(long)]
         display_name: String,
+        /// E-mail address for notifications.
         #[arg(long, default_value = "")]
         email: String,
         /// Profile name, e.g. "Operator" [default: none].
@@ -104,8 +107,10 @@ enum UsersCommand {
     },
     /// Set a new password (random unless --password-stdin) and end the account's sessions.
     ResetPassword {
+        /// Login of the account.
         #[arg(long)]
         login: String,
+        /// Read the new password from standard input.
         #[arg(long)]
         password_stdin: bool,
     },
@@ -117,10 +122,13 @@ enum UsersCommand {
 enum TokensCommand {
     /// Create an API token for an account; prints the secret once.
     Create {
+        /// Login of the account the token acts for (with at most its rights).
         #[arg(long)]
         login: String,
+        /// A name to tell the token apart, e.g. "backup-script".
         #[arg(long)]
         name: String,
+        /// Days until the token expires (1–366).
         #[arg(long, default_value_t = 90)]
         expires_days: i64,
     },

@@ -95,32 +95,26 @@ async fn bootstrap_admin(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<
         }],
         ..Default::default()
     };
-    let (user, generated) = ops::users::create(&st, &system, req)
-        .await
-        .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
-    if given.is_some() {
-        // A password chosen by whoever deployed Pupitre need not be changed.
-        let hash = pupitre_web::auth::hash_password(given.as_deref().unwrap_or_default())
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        store
-            .set_password(
-                &system.actor(),
-                user.id,
-                &pupitre_store::PasswordChange {
-                    password_hash: hash,
-                    must_change: false,
-                    keep_session: None,
-                    revoke_tokens: false,
-                },
-            )
-            .await?;
-        println!(
-            "created the first administrator `admin` with the password from PUPITRE_ADMIN_PASSWORD / admin_password"
-        );
-    } else if let Some(p) = generated {
-        println!(
+    let (mut new, generated) = ops::users::prepare(
+        &st,
+        &system,
+        req,
+        "",
+        ops::users::MissingPassword::Generate,
+        ops::users::Hashing::Hash,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("creating the first administrator: {e}"))?;
+    // A password chosen by whoever deployed Pupitre need not be changed; a printed one must.
+    new.must_change_password = given.is_none();
+    store.create_users(&system.actor(), &[new]).await?;
+    match generated {
+        Some(p) => println!(
             "created the first administrator: login `admin`, password `{p}` (shown once; change it at first login)"
-        );
+        ),
+        None => println!(
+            "created the first administrator `admin` with the password from PUPITRE_ADMIN_PASSWORD / admin_password"
+        ),
     }
     Ok(())
 }

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::views::*;
-use crate::auth::{Caller, best_levels};
+use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{ApiJson, Id};
 use crate::ops::me::{ChangePassword, CreateToken, UpdateMe};
@@ -17,7 +17,7 @@ pub async fn get_me(State(st): State<AppState>, caller: Caller) -> Result<Json<M
     let assignments = st.store.list_assignments(caller.user.id).await?;
     Ok(Json(MeView {
         user: UserView::from(&caller.user),
-        levels: levels_map(&best_levels(&caller)),
+        levels: levels_map(&caller.grants.best()),
         assignments: assignments.iter().map(AssignmentView::from).collect(),
     }))
 }

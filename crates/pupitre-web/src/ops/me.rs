@@ -263,7 +263,7 @@ pub async fn create_token(
             "must be between 1 and 366",
         ));
     }
-    let best = auth::best_levels(caller);
+    let best = caller.grants.best();
     let levels = match &req.levels {
         Some(map) => parse_levels(map)?,
         None => best,

@@ -1,5 +1,7 @@
 //! Teams: groups of users (a shift, an on-call rota, a vendor's technicians).
 
+use std::collections::HashMap;
+
 use pupitre_core::model::{ROOT_ENTITY, Team, TeamInput};
 use pupitre_core::permission::{Domain, Level};
 use pupitre_core::validate;
@@ -37,8 +39,10 @@ pub async fn list(st: &AppState, caller: &Caller) -> Result<Vec<Team>, AppError>
         .store
         .list_teams(&caller.visible(Domain::Administration))
         .await?;
+    // People often belong to several teams: look each account up once.
+    let mut seen = HashMap::new();
     for t in &mut teams {
-        t.members = visible_members(st, caller, &t.members).await?;
+        t.members = visible_members(st, caller, &t.members, &mut seen).await?;
     }
     Ok(teams)
 }
@@ -48,19 +52,26 @@ async fn visible_members(
     st: &AppState,
     caller: &Caller,
     members: &[i64],
+    seen: &mut HashMap<i64, bool>,
 ) -> Result<Vec<i64>, AppError> {
     let mut out = Vec::with_capacity(members.len());
     for &m in members {
-        match st.store.get_user(m).await {
-            Ok(u)
-                if caller
-                    .grants
-                    .allows(Domain::Administration, Level::Read, u.entity_id) =>
-            {
-                out.push(m)
+        let visible = match seen.get(&m) {
+            Some(v) => *v,
+            None => {
+                let v = match st.store.get_user(m).await {
+                    Ok(u) => caller
+                        .grants
+                        .allows(Domain::Administration, Level::Read, u.entity_id),
+                    Err(pupitre_store::StoreError::NotFound) => false,
+                    Err(e) => return Err(e.into()),
+                };
+                seen.insert(m, v);
+                v
             }
-            Ok(_) | Err(pupitre_store::StoreError::NotFound) => {}
-            Err(e) => return Err(e.into()),
+        };
+        if visible {
+            out.push(m);
         }
     }
     Ok(out)
@@ -73,7 +84,7 @@ pub async fn get(st: &AppState, caller: &Caller, id: i64, level: Level) -> Resul
         .await
         .map_err(|e| AppError::from_store("team", e))?;
     caller.check(Domain::Administration, level, t.entity_id, "team")?;
-    let members = visible_members(st, caller, &t.members).await?;
+    let members = visible_members(st, caller, &t.members, &mut HashMap::new()).await?;
     Ok(Team { members, ..t })
 }
 

@@ -575,7 +575,7 @@ pub async fn import_csv(
         }
     }
     let mut prepared = Vec::new();
-    let mut generated = Vec::new();
+    let mut accounts = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 1;
@@ -666,7 +666,7 @@ pub async fn import_csv(
             hashing,
         )
         .await?;
-        generated.push(ImportedAccount {
+        accounts.push(ImportedAccount {
             login: new.input.login.clone(),
             id: None,
             has_password: new.password_hash.is_some() || dry_run && !get("password").is_empty(),
@@ -689,7 +689,7 @@ pub async fn import_csv(
         return Ok(ImportReport {
             dry_run,
             created: prepared.len(),
-            accounts: generated,
+            accounts,
         });
     }
     let users = st
@@ -697,12 +697,12 @@ pub async fn import_csv(
         .create_users(&caller.actor(), &prepared)
         .await
         .map_err(|e| AppError::from_store("user", e))?;
-    for (a, u) in generated.iter_mut().zip(&users) {
+    for (a, u) in accounts.iter_mut().zip(&users) {
         a.id = Some(u.id);
     }
     Ok(ImportReport {
         dry_run,
         created: users.len(),
-        accounts: generated,
+        accounts,
     })
 }

@@ -304,7 +304,9 @@ async fn token_create(State(st): State<AppState>, caller: Caller, body: Bytes) -
         .unwrap_or(90);
     // "Read only" caps every domain at read; otherwise the token carries the owner's rights.
     let levels = form.checked("read_only").then(|| {
-        auth::best_levels(&caller)
+        caller
+            .grants
+            .best()
             .iter()
             .map(|(d, l)| (d.key().to_owned(), l.min(Level::Read).key().to_owned()))
             .collect()

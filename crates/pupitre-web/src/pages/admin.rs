@@ -40,9 +40,8 @@ async fn choices(st: &AppState, caller: &Caller) -> Result<Choices, PageError> {
     })
 }
 
-fn entity_name(choices: &Choices, id: i64) -> String {
-    choices
-        .entities
+fn entity_name(entities: &[Entity], id: i64) -> String {
+    entities
         .iter()
         .find(|e| e.id == id)
         .map_or_else(|| format!("#{id}"), |e| e.name.clone())
@@ -73,14 +72,17 @@ async fn users(
     caller: Caller,
     Query(p): Query<UserListParams>,
 ) -> PageResult {
-    let c = choices(&st, &caller).await?;
+    // The list shows entity names only: no need for every profile, team and template.
+    let entities = ops::entities::list(&st, &caller)
+        .await
+        .map_err(|e| PageError(caller.clone(), e))?;
     let (list, next) = ops::users::list(&st, &caller, &p)
         .await
         .map_err(|e| PageError(caller.clone(), e))?;
     let users = list
         .into_iter()
         .map(|u| {
-            let e = entity_name(&c, u.entity_id);
+            let e = entity_name(&entities, u.entity_id);
             (u, e)
         })
         .collect();
@@ -223,7 +225,7 @@ async fn user_page(
                 .map_or_else(|| format!("#{}", a.profile_id), |p| p.name.clone());
             AssignmentRow {
                 profile,
-                entity: entity_name(&c, a.entity_id),
+                entity: entity_name(&c.entities, a.entity_id),
                 recursive: a.recursive,
                 key: format!("{}:{}", a.entity_id, a.profile_id),
             }
