@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod builtin;
+pub mod inventory;
 pub mod model;
 pub mod password;
 pub mod permission;
