@@ -15,9 +15,14 @@ use pupitre_core::model::{
 };
 use pupitre_core::permission::{EntityId, Levels};
 
+pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
+
+pub mod inventory;
 mod migrate;
 #[macro_use]
 mod shared;
+#[macro_use]
+mod shared_inventory;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -292,6 +297,7 @@ pub trait Store:
     + SessionStore
     + TokenStore
     + AuditStore
+    + InventoryStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

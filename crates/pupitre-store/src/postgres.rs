@@ -9,11 +9,18 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 use crate::migrate::Migration;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "foundation",
-    sql: include_str!("../migrations/postgres/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "foundation",
+        sql: include_str!("../migrations/postgres/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "inventory",
+        sql: include_str!("../migrations/postgres/0002_inventory.sql"),
+    },
+];
 
 /// An arbitrary constant naming Pupitre's migration lock.
 const MIGRATION_LOCK: i64 = 0x0070_7570_6974_7265;
@@ -91,3 +98,4 @@ impl PgStore {
 }
 
 impl_store!(PgStore, sqlx::Postgres);
+impl_inventory_store!(PgStore, sqlx::Postgres);

@@ -9,11 +9,18 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use crate::migrate::Migration;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "foundation",
-    sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "foundation",
+        sql: include_str!("../migrations/sqlite/0001_foundation.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "inventory",
+        sql: include_str!("../migrations/sqlite/0002_inventory.sql"),
+    },
+];
 
 pub struct SqliteStore {
     read: SqlitePool,
@@ -141,3 +148,4 @@ impl SqliteStore {
 }
 
 impl_store!(SqliteStore, sqlx::Sqlite);
+impl_inventory_store!(SqliteStore, sqlx::Sqlite);

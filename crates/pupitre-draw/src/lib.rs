@@ -1,0 +1,27 @@
+//! Pupitre's drawings, as server-rendered SVG: rack elevations, machine-room floor
+//! plans and dependency graphs.
+//!
+//! Every function returns one standalone `<svg>` element, ready to inline in a page or
+//! to serve as an `image/svg+xml` file. Each has a `viewBox`, its natural size as
+//! `width`/`height` and a style that lets it shrink to its container (`max-width: 100%`),
+//! `role="img"` with a `<title>`, and links with tooltips on what it draws. All text
+//! from users is escaped. The embedded `<style>` only touches elements under `.pd`;
+//! colours are translucent tints and text uses `currentColor`, so the drawings read in
+//! light and dark mode and in print, and the page's stylesheet can override any class.
+//!
+//! Plain std, no dependencies; the same input always gives the same string.
+
+mod graph;
+mod rack;
+mod room;
+mod svg;
+
+pub use graph::{GraphDrawing, GraphLabels, GraphNode, MAX_PER_LAYER, dependency_graph};
+pub use rack::{
+    Face, Labels, MAX_DRAWN_U, RackDevice, RackDrawing, free_units, rack_elevation, used_power_w,
+};
+pub use room::{MAX_GRID, RoomDrawing, RoomRack, misplaced_racks, room_grid, row_label};
+pub use svg::escape;
+
+#[cfg(test)]
+mod examples;
