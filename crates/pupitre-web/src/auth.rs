@@ -332,18 +332,31 @@ pub async fn start_session(
     ))
 }
 
-/// Resolves the session cookie or bearer token of a request, if any.
+/// The API token of a request: `Authorization: Bearer <token>`, or HTTP Basic with the
+/// token as password (what inventory agents and `curl -u` send; the user name is ignored).
+fn presented_token(headers: &HeaderMap) -> Option<String> {
+    use base64::Engine;
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(bearer) = value.strip_prefix("Bearer ") {
+        return Some(bearer.trim().to_owned());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    Some(password.to_owned())
+}
+
+/// Resolves the session cookie or API token of a request, if any.
 pub async fn resolve(
     st: &AppState,
     headers: &HeaderMap,
     source: String,
 ) -> Result<Option<Caller>, AppError> {
     let now = now_ms();
-    let (user, auth, cap) = if let Some(bearer) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    {
+    let (user, auth, cap) = if let Some(bearer) = presented_token(headers) {
         let Some((token, user)) = st.store.token_user(&sha256_hex(bearer.trim())).await? else {
             return Ok(None);
         };

@@ -31,6 +31,8 @@ pub struct WebConfig {
     pub login_max_per_account: i64,
     pub login_max_per_source: i64,
     pub login_window: Duration,
+    /// New machines reported by inventory agents wait in quarantine for approval.
+    pub inventory_quarantine: bool,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -62,6 +64,7 @@ impl WebConfig {
             login_max_per_account: 5,
             login_max_per_source: 30,
             login_window: Duration::from_secs(15 * 60),
+            inventory_quarantine: false,
         }
     }
 }

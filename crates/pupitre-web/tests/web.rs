@@ -32,6 +32,23 @@ struct App {
 }
 
 /// Accounts and objects the tests act with and on.
+#[derive(Clone, Copy)]
+struct InvFixture {
+    site: i64,
+    site_del: i64,
+    building: i64,
+    building_del: i64,
+    room: i64,
+    room_del: i64,
+    rack: i64,
+    rack_del: i64,
+    asset: i64,
+    asset_other: i64,
+    asset_del: i64,
+    asset_quarantined: i64,
+    relation: i64,
+}
+
 struct Fixture {
     /// Administrator on the whole tree.
     admin: String,
@@ -49,6 +66,8 @@ struct Fixture {
     template_x: i64,
     /// An entity under X with nothing in it, for deletions.
     empty_x: i64,
+    /// Inventory objects in X; the `*_del` ones are empty, for deletions.
+    inv: InvFixture,
     token_admin: i64,
 }
 
@@ -297,7 +316,111 @@ impl App {
             profile_x,
             template_x,
             empty_x,
+            inv: self.inventory_fixture(x, &sfx).await,
             token_admin,
+        }
+    }
+
+    async fn inventory_fixture(&self, x: i64, sfx: &str) -> InvFixture {
+        use pupitre_core::inventory::*;
+        let sys = system(self.tree().await);
+        let a = sys.actor();
+        let s = &self.st.store;
+        let site_in = |name: &str| SiteInput {
+            entity_id: x,
+            name: format!("{name}{sfx}"),
+            address: String::new(),
+            time_zone: "UTC".into(),
+            comment: String::new(),
+        };
+        let site = s.create_site(&a, &site_in("Site")).await.unwrap().id;
+        let site_del = s.create_site(&a, &site_in("Empty site")).await.unwrap().id;
+        let building_in = |name: &str| BuildingInput {
+            site_id: site,
+            entity_id: x,
+            name: name.into(),
+            comment: String::new(),
+        };
+        let building = s.create_building(&a, &building_in("B1")).await.unwrap().id;
+        let building_del = s.create_building(&a, &building_in("B2")).await.unwrap().id;
+        let room_in = |name: &str| RoomInput {
+            site_id: site,
+            building_id: Some(building),
+            entity_id: x,
+            name: name.into(),
+            grid_rows: 2,
+            grid_cols: 4,
+            power_capacity_w: None,
+            cooling_capacity_w: None,
+            notes: String::new(),
+        };
+        let room = s.create_room(&a, &room_in("R1")).await.unwrap().id;
+        let room_del = s.create_room(&a, &room_in("R2")).await.unwrap().id;
+        let rack_in = |name: &str| RackInput {
+            room_id: room,
+            entity_id: x,
+            name: name.into(),
+            height_u: 42,
+            grid_row: None,
+            grid_col: None,
+            max_power_w: None,
+            comment: String::new(),
+        };
+        let rack = s.create_rack(&a, &rack_in("A01")).await.unwrap().id;
+        let rack_del = s.create_rack(&a, &rack_in("A02")).await.unwrap().id;
+        let mut asset_in = AssetInput::new(x, AssetType::Server, &format!("srv{sfx}"));
+        asset_in.rack_id = Some(rack);
+        asset_in.rack_u = Some(1);
+        let asset = s.create_asset(&a, &asset_in).await.unwrap().id;
+        let asset_other = s
+            .create_asset(
+                &a,
+                &AssetInput::new(x, AssetType::Database, &format!("db{sfx}")),
+            )
+            .await
+            .unwrap()
+            .id;
+        let asset_del = s
+            .create_asset(
+                &a,
+                &AssetInput::new(x, AssetType::Laptop, &format!("lap{sfx}")),
+            )
+            .await
+            .unwrap()
+            .id;
+        let mut q = AssetInput::new(x, AssetType::Server, &format!("unknown{sfx}"));
+        q.quarantined = true;
+        let asset_quarantined = s.create_asset(&a, &q).await.unwrap().id;
+        let relation = s
+            .create_relation(
+                &a,
+                &RelationInput {
+                    kind: RelationKind::RunsOn,
+                    from_id: asset_other,
+                    to_id: asset,
+                    from_port: String::new(),
+                    to_port: String::new(),
+                    cable_id: String::new(),
+                    comment: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        InvFixture {
+            site,
+            site_del,
+            building,
+            building_del,
+            room,
+            room_del,
+            rack,
+            rack_del,
+            asset,
+            asset_other,
+            asset_del,
+            asset_quarantined,
+            relation,
         }
     }
 
@@ -374,6 +497,21 @@ fn form(pairs: &[(&str, &str)]) -> Body {
     )
 }
 
+fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
+    let del = *method == Method::DELETE;
+    let pick = |keep: i64, gone: i64| if del { gone } else { keep };
+    match def_path {
+        p if p.starts_with("/api/v1/sites/") => pick(inv.site, inv.site_del),
+        p if p.starts_with("/api/v1/buildings/") => pick(inv.building, inv.building_del),
+        p if p.starts_with("/api/v1/rooms/") => pick(inv.room, inv.room_del),
+        p if p.starts_with("/api/v1/racks/") => pick(inv.rack, inv.rack_del),
+        "/api/v1/assets/{id}/approve" => inv.asset_quarantined,
+        p if p.starts_with("/api/v1/assets/") => pick(inv.asset, inv.asset_del),
+        p if p.starts_with("/api/v1/relations/") => inv.relation,
+        _ => 0,
+    }
+}
+
 /// The concrete path and a valid request body for each registered route.
 fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Body>) {
     let id = match def_path {
@@ -391,7 +529,7 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
         p if p.starts_with("/api/v1/me/tokens/") || p.starts_with("/settings/tokens/") => {
             fx.token_admin
         }
-        _ => 0,
+        _ => inventory_id(def_path, method, &fx.inv),
     };
     let path = def_path
         .replace("{id}", &id.to_string())
@@ -433,6 +571,31 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             json!({"parent_id": fx.x, "name": format!("Site {sfx}"), "comment": "lyon"}),
         )),
         ("PATCH", "/api/v1/entities/{id}") => Some(Body::Json(json!({"comment": "updated"}))),
+        ("POST", "/api/v1/sites") => Some(Body::Json(
+            json!({"name": format!("Lyon {sfx}"), "entity_id": fx.x, "address": "1 quai", "time_zone": "Europe/Paris"}),
+        )),
+        ("PATCH", "/api/v1/sites/{id}") => Some(Body::Json(json!({"comment": "updated"}))),
+        ("POST", "/api/v1/buildings") => Some(Body::Json(
+            json!({"name": format!("B{sfx}"), "site_id": fx.inv.site}),
+        )),
+        ("PATCH", "/api/v1/buildings/{id}") => Some(Body::Json(json!({"comment": "north"}))),
+        ("POST", "/api/v1/rooms") => Some(Body::Json(
+            json!({"name": format!("Room {sfx}"), "site_id": fx.inv.site, "grid_rows": 3, "grid_cols": 5, "notes": "2N"}),
+        )),
+        ("PATCH", "/api/v1/rooms/{id}") => Some(Body::Json(json!({"notes": "N+1"}))),
+        ("POST", "/api/v1/racks") => Some(Body::Json(
+            json!({"name": format!("Rack {sfx}"), "room_id": fx.inv.room, "height_u": 47, "grid_row": 2, "grid_col": 3}),
+        )),
+        ("PATCH", "/api/v1/racks/{id}") => Some(Body::Json(json!({"max_power_w": 8000}))),
+        ("POST", "/api/v1/assets") => Some(Body::Json(
+            json!({"name": format!("web{sfx}"), "asset_type": "server", "entity_id": fx.x, "hostname": format!("web{sfx}.example.com"), "serial": format!("SN{sfx}"), "management_ip": "10.0.0.9", "purchase_cost": "1499.90", "rack_id": fx.inv.rack, "rack_u": 10}),
+        )),
+        ("PATCH", "/api/v1/assets/{id}") => Some(Body::Json(
+            json!({"notes": "replaced PSU", "status": "in_maintenance", "rack_u": 20}),
+        )),
+        ("POST", "/api/v1/relations") => Some(Body::Json(
+            json!({"kind": "connected_to", "from_id": fx.inv.asset, "to_id": fx.inv.asset_other, "from_port": "eth0", "to_port": "Gi1/0/1", "cable_id": format!("C{sfx}")}),
+        )),
         ("PATCH", "/api/v1/me") => Some(Body::Json(json!({"phone": "0102030405"}))),
         ("POST", "/api/v1/me/password") => Some(Body::Json(
             json!({"current_password": ADMIN_PASSWORD, "new_password": "a-brand-new-passphrase"}),
@@ -526,6 +689,7 @@ const PUBLIC: &[&str] = &[
     "/static/app.js",
     "/static/favicon.svg",
     "/public/{*path}",
+    "/api/v1/inventory/agent",
 ];
 
 #[tokio::test]
@@ -606,6 +770,8 @@ fn scalar(v: &Value) -> Option<String> {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
+        // The audit log records an absent value as empty.
+        Value::Null => Some(String::new()),
         _ => None,
     }
 }

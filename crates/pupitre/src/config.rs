@@ -34,6 +34,7 @@ pub struct RawConfig {
     pub login_window_minutes: Option<u64>,
     pub max_body_bytes: Option<usize>,
     pub request_timeout_seconds: Option<u64>,
+    pub inventory_quarantine: Option<bool>,
 }
 
 /// Every configuration key.
@@ -57,6 +58,7 @@ const KEYS: &[&str] = &[
     "login_window_minutes",
     "max_body_bytes",
     "request_timeout_seconds",
+    "inventory_quarantine",
 ];
 
 impl std::fmt::Debug for RawConfig {
@@ -82,6 +84,9 @@ const NUMERIC: &[&str] = &[
     "max_body_bytes",
     "request_timeout_seconds",
 ];
+
+/// Keys whose values are `true` or `false`.
+const BOOLEAN: &[&str] = &["inventory_quarantine"];
 
 /// Environment variables with the `PUPITRE_` prefix that are not configuration keys.
 const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
@@ -112,6 +117,10 @@ impl RawConfig {
             let v = if NUMERIC.contains(&key.as_str()) {
                 toml::Value::Integer(value.trim().parse().with_context(|| {
                     format!("environment variable {name}: `{value}` is not a whole number")
+                })?)
+            } else if BOOLEAN.contains(&key.as_str()) {
+                toml::Value::Boolean(value.trim().parse().with_context(|| {
+                    format!("environment variable {name}: `{value}` is not true or false")
                 })?)
             } else {
                 toml::Value::String(value)
@@ -145,7 +154,8 @@ impl RawConfig {
             login_max_per_source,
             login_window_minutes,
             max_body_bytes,
-            request_timeout_seconds
+            request_timeout_seconds,
+            inventory_quarantine
         )
     }
 
@@ -197,6 +207,7 @@ impl RawConfig {
             login_window: Duration::from_secs(60 * self.login_window_minutes.unwrap_or(15).max(1)),
             max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024).max(1024),
             request_timeout: Duration::from_secs(self.request_timeout_seconds.unwrap_or(30).max(1)),
+            inventory_quarantine: self.inventory_quarantine.unwrap_or(false),
         })
     }
 }
@@ -248,6 +259,7 @@ pub struct Config {
     pub login_window: Duration,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
+    pub inventory_quarantine: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -298,6 +310,7 @@ impl Config {
         web.login_max_per_account = self.login_max_per_account;
         web.login_max_per_source = self.login_max_per_source;
         web.login_window = self.login_window;
+        web.inventory_quarantine = self.inventory_quarantine;
         web
     }
 }

@@ -2,6 +2,7 @@
 //! JSON and the operations in [`crate::ops`].
 
 pub mod admin;
+pub mod inventory;
 pub mod me;
 pub mod system;
 pub mod views;

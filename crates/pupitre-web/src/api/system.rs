@@ -76,7 +76,9 @@ pub async fn openapi_json() -> Json<serde_json::Value> {
 /// The OpenAPI document: what utoipa generates from the handlers, plus the error envelope
 /// that every operation may answer with (`4XX`, `5XX`).
 pub fn document() -> serde_json::Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let mut api = ApiDoc::openapi();
+    api.merge(super::inventory::InventoryDoc::openapi());
+    let mut doc = serde_json::to_value(api).unwrap_or_default();
     doc["components"]["schemas"]["Error"] = serde_json::json!({
         "type": "object",
         "required": ["error"],

@@ -2,8 +2,11 @@
 //! checks their permissions on the objects involved, validates input and calls the store,
 //! so that the UI can do nothing the API cannot.
 
+pub mod assets;
 pub mod audit;
 pub mod entities;
+pub mod intake;
+pub mod locations;
 pub mod me;
 pub mod profiles;
 pub mod teams;
