@@ -363,7 +363,7 @@ async fn fusioninventory_agent_reports_this_machine_and_a_second_run_updates_it(
     let (_, list) = app
         .call(
             "GET",
-            &format!("/api/v1/software/installations?name=bash"),
+            "/api/v1/software/installations?name=bash",
             &token,
             None,
         )
@@ -726,7 +726,7 @@ async fn rules_name_the_conflict_and_entities_stay_apart() {
         "{e}"
     );
     assert!(
-        app.call("GET", &format!("/api/v1/assets?q=db01"), &y_admin, None)
+        app.call("GET", "/api/v1/assets?q=db01", &y_admin, None)
             .await
             .1["items"]
             .as_array()

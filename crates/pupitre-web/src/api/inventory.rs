@@ -99,7 +99,7 @@ macro_rules! location_api {
         }
 
         #[utoipa::path(post, path = $path, tag = $tag, request_body = $fields,
-                            responses((status = 201, body = $view)))]
+                                    responses((status = 201, body = $view)))]
         pub async fn $create(
             State(st): State<AppState>,
             caller: Caller,
@@ -110,8 +110,8 @@ macro_rules! location_api {
         }
 
         #[utoipa::path(get, path = $item, tag = $tag,
-                            params(("id" = i64, Path, description = "The object's id")),
-                            responses((status = 200, body = $view)))]
+                                    params(("id" = i64, Path, description = "The object's id")),
+                                    responses((status = 200, body = $view)))]
         pub async fn $get(
             State(st): State<AppState>,
             caller: Caller,
@@ -123,8 +123,8 @@ macro_rules! location_api {
         }
 
         #[utoipa::path(patch, path = $item, tag = $tag, request_body = $fields,
-                            params(("id" = i64, Path, description = "The object's id")),
-                            responses((status = 200, body = $view)))]
+                                    params(("id" = i64, Path, description = "The object's id")),
+                                    responses((status = 200, body = $view)))]
         pub async fn $update(
             State(st): State<AppState>,
             caller: Caller,
@@ -137,8 +137,8 @@ macro_rules! location_api {
         }
 
         #[utoipa::path(delete, path = $item, tag = $tag,
-                            params(("id" = i64, Path, description = "The object's id")),
-                            responses((status = 204)))]
+                                    params(("id" = i64, Path, description = "The object's id")),
+                                    responses((status = 204)))]
         pub async fn $delete(
             State(st): State<AppState>,
             caller: Caller,
