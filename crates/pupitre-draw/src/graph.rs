@@ -62,7 +62,7 @@ const PAD: i32 = 12;
 const GUTTER: i32 = 100;
 
 /// Style rules of the graph, after the shared ones.
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 .pd-graph .edge path{fill:none;stroke:currentColor;stroke-opacity:.45;stroke-width:1.3}\
 .pd-graph .edge polygon{fill:currentColor;fill-opacity:.6}\
 .pd-graph .el{font-size:9px;fill-opacity:.8;paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}\

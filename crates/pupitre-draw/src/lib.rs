@@ -25,3 +25,20 @@ pub use svg::escape;
 
 #[cfg(test)]
 mod examples;
+
+/// Every drawing's style rules, for a page that inlines drawings under a Content Security
+/// Policy forbidding inline styles: serve this as a stylesheet and inline
+/// [`without_style`] drawings.
+pub fn stylesheet() -> String {
+    [svg::BASE_STYLE, graph::STYLE, rack::STYLE, room::STYLE].concat()
+}
+
+/// The drawing without its embedded `<style>` element (see [`stylesheet`]).
+pub fn without_style(svg: &str) -> String {
+    match (svg.find("<style>"), svg.find("</style>")) {
+        (Some(start), Some(end)) if start < end => {
+            format!("{}{}", &svg[..start], &svg[end + "</style>".len()..])
+        }
+        _ => svg.to_owned(),
+    }
+}

@@ -77,7 +77,7 @@ const HEADER: i32 = 30;
 const FOOTER: i32 = 62;
 
 /// Style rules of the elevation, after the shared ones.
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 .pd-rack .frame{fill:currentColor;fill-opacity:.03;stroke:currentColor;stroke-opacity:.55;stroke-width:1.5}\
 .pd-rack .rail{fill:currentColor;fill-opacity:.10}\
 .pd-rack .holes{fill:currentColor;fill-opacity:.28}\

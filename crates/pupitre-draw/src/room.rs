@@ -46,7 +46,7 @@ const ROW_LABELS: i32 = 26;
 const HEADER: i32 = 50;
 
 /// Style rules of the floor plan, after the shared ones.
-const STYLE: &str = "\
+pub(crate) const STYLE: &str = "\
 .pd-room .empty{fill:none;stroke:currentColor;stroke-opacity:.22;stroke-dasharray:4 4}\
 .pd-room .tile{fill:currentColor;fill-opacity:.04;stroke:currentColor;stroke-opacity:.55;stroke-width:1.2}\
 .pd-room .lvl{fill:#2f6fdb;fill-opacity:.28}\

@@ -500,7 +500,18 @@ fn form(pairs: &[(&str, &str)]) -> Body {
 fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
     let del = *method == Method::DELETE;
     let pick = |keep: i64, gone: i64| if del { gone } else { keep };
+    let page_delete = def_path.ends_with("/delete");
     match def_path {
+        "/inventory/assets/{id}/approve" => inv.asset_quarantined,
+        "/inventory/relations/{id}/delete" => inv.relation,
+        p if p.starts_with("/inventory/assets/") && page_delete => inv.asset_del,
+        p if p.starts_with("/inventory/assets/") => inv.asset,
+        p if p.starts_with("/inventory/sites/") => inv.site_del,
+        p if p.starts_with("/inventory/buildings/") => inv.building_del,
+        p if p.starts_with("/inventory/rooms/") && page_delete => inv.room_del,
+        p if p.starts_with("/inventory/rooms/") => inv.room,
+        p if p.starts_with("/inventory/racks/") && page_delete => inv.rack_del,
+        p if p.starts_with("/inventory/racks/") => inv.rack,
         p if p.starts_with("/api/v1/sites/") => pick(inv.site, inv.site_del),
         p if p.starts_with("/api/v1/buildings/") => pick(inv.building, inv.building_del),
         p if p.starts_with("/api/v1/rooms/") => pick(inv.room, inv.room_del),
@@ -604,6 +615,49 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             Some(Body::Json(json!({"name": "ci", "expires_in_days": 30})))
         }
         ("POST", "/api/v1/me/logout-everywhere") => Some(Body::Json(json!({}))),
+        ("POST", "/inventory/assets/new") => Some(form(&[
+            ("name", &format!("form-srv{sfx}")),
+            ("asset_type", "server"),
+            ("entity_id", &x),
+            ("hostname", "form.example.com"),
+            (
+                "interfaces",
+                "eth0 | 00:11:22:33:44:55 | 10.1.1.1 | 12 | 1000",
+            ),
+            ("attributes", "firmware = 1.2"),
+            ("tags", "prod, web"),
+        ])),
+        ("POST", "/inventory/assets/{id}") => Some(form(&[
+            ("name", "renamed by form"),
+            ("asset_type", "server"),
+            ("entity_id", &x),
+            ("status", "in_maintenance"),
+            ("full_depth", "1"),
+        ])),
+        ("POST", "/inventory/assets/{id}/relations") => Some(form(&[
+            ("kind", "powered_by"),
+            ("other", &fx.inv.asset_other.to_string()),
+        ])),
+        ("POST", "/inventory/sites") => Some(form(&[
+            ("name", &format!("Form site {sfx}")),
+            ("entity_id", &x),
+            ("time_zone", "Europe/Paris"),
+        ])),
+        ("POST", "/inventory/buildings") => Some(form(&[
+            ("name", &format!("Form building {sfx}")),
+            ("site_id", &fx.inv.site.to_string()),
+        ])),
+        ("POST", "/inventory/rooms") => Some(form(&[
+            ("name", &format!("Form room {sfx}")),
+            ("site_id", &fx.inv.site.to_string()),
+            ("grid_rows", "2"),
+            ("grid_cols", "2"),
+        ])),
+        ("POST", "/inventory/racks") => Some(form(&[
+            ("name", &format!("Form rack {sfx}")),
+            ("room_id", &fx.inv.room.to_string()),
+            ("height_u", "42"),
+        ])),
         ("POST", "/admin/users/new") => Some(form(&[
             ("login", &format!("form{sfx}")),
             ("display_name", "Form user"),
@@ -690,6 +744,7 @@ const PUBLIC: &[&str] = &[
     "/static/favicon.svg",
     "/public/{*path}",
     "/api/v1/inventory/agent",
+    "/static/draw.css",
 ];
 
 #[tokio::test]

@@ -461,7 +461,7 @@ pub fn today() -> String {
 }
 
 /// Stamps the date of a status change and fills the status's milestone date if empty.
-fn stamp_status(before: Option<&AssetInput>, input: &mut AssetInput, since_given: bool) {
+pub(crate) fn stamp_status(before: Option<&AssetInput>, input: &mut AssetInput, since_given: bool) {
     let changed = before.is_none_or(|b| b.status != input.status);
     if !changed {
         return;
@@ -487,7 +487,11 @@ fn stamp_status(before: Option<&AssetInput>, input: &mut AssetInput, since_given
 
 /// Checks the entity and the locations an input names: they must be visible to the caller,
 /// and the caller must be allowed to edit in the entity.
-async fn check_refs(st: &AppState, caller: &Caller, input: &AssetInput) -> Result<(), AppError> {
+pub(crate) async fn check_refs(
+    st: &AppState,
+    caller: &Caller,
+    input: &AssetInput,
+) -> Result<(), AppError> {
     if !caller.tree.iter().any(|&(e, _)| e == input.entity_id)
         || !caller
             .grants
@@ -578,7 +582,7 @@ pub async fn update(
 
 /// Refuses manual changes to agent-managed fields unless they are unlocked in the same
 /// request; unlocked fields become manual, relocked ones go back to the agent.
-fn apply_locks(
+pub(crate) fn apply_locks(
     before: &AssetInput,
     input: &mut AssetInput,
     changes: &LockChanges,
@@ -848,4 +852,23 @@ pub async fn installations(
         .await?;
     let next = crate::ops::next_cursor(&list, page.limit, |i| i.asset_id);
     Ok((list, next))
+}
+
+/// The asset's change history, newest first: every audited change of its fields, with who
+/// made it. Readable by whoever may read the asset.
+pub async fn history(
+    st: &AppState,
+    asset: &Asset,
+    limit: i64,
+) -> Result<Vec<pupitre_core::audit::AuditRecord>, AppError> {
+    let filter = pupitre_store::AuditFilter {
+        visible: vec![asset.entity_id],
+        object_type: Some("asset".to_owned()),
+        object_id: Some(asset.id),
+        ..pupitre_store::AuditFilter::default()
+    };
+    Ok(st
+        .store
+        .list_audit(&filter, Page { after: None, limit })
+        .await?)
 }

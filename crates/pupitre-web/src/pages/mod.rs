@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod inventory;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -77,6 +78,8 @@ pub struct Frame {
     pub active: &'static str,
     pub csrf: String,
     pub flash: Option<String>,
+    /// The caller may search the inventory: the header shows the global search box.
+    pub search: bool,
 }
 
 impl Frame {
@@ -104,6 +107,7 @@ impl Frame {
             active,
             csrf: caller.csrf().to_owned(),
             flash: None,
+            search: caller.grants.allows_somewhere(Inventory, Read),
         }
     }
 
@@ -350,7 +354,7 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::GET, "/public/{*path}", Access::Public, public_file),
     ];
     for &(href, key, group, domain) in NAV {
-        if group != "main" || href == "/" {
+        if group != "main" || href == "/" || href == "/inventory" {
             continue;
         }
         let access = domain.map_or(authed, |d| Access::Domain(d, Read));
@@ -363,5 +367,6 @@ pub fn routes() -> Vec<RouteDef> {
     }
     r.extend(account::routes());
     r.extend(admin::routes());
+    r.extend(inventory::routes());
     r
 }
