@@ -556,6 +556,10 @@ async fn asset(
         (t("inventory.system"), system),
         (t("inventory.purchase"), purchase),
     ];
+    let fields: Vec<(String, Vec<Shown>)> = fields
+        .into_iter()
+        .filter(|(_, list)| list.iter().any(|x| !x.value.is_empty()))
+        .collect();
     let (rels, others) = assets::relations(&st, &caller, &a).await.map_err(&err)?;
     let relations = rels
         .iter()
@@ -643,6 +647,10 @@ fn history_row(r: &AuditRecord) -> HistoryRow {
             .event
             .changes
             .iter()
+            .filter(|c| {
+                c.before.as_deref().is_some_and(|b| !b.is_empty())
+                    || c.after.as_deref().is_some_and(|a| !a.is_empty())
+            })
             .map(|c| {
                 (
                     c.field.clone(),
