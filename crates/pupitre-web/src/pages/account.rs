@@ -9,7 +9,7 @@ use axum::response::{AppendHeaders, IntoResponse, Response};
 use pupitre_core::permission::{Access, Level};
 use serde::Deserialize;
 
-use super::{FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageError, PageResult, see_other};
 use crate::api::views::TokenView;
 use crate::auth::{self, Caller, LOGIN_CSRF_COOKIE, SESSION_COOKIE, cookie, set_cookie, source_of};
 use crate::extract::Id;
@@ -239,11 +239,6 @@ struct SettingsPage {
     tokens: Vec<TokenView>,
     new_secret: Option<String>,
     error: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Done {
-    done: Option<String>,
 }
 
 async fn settings_page(

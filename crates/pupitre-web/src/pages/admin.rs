@@ -11,7 +11,7 @@ use pupitre_core::permission::Domain::Administration;
 use pupitre_core::permission::Level::{Edit, Manage, Read};
 use pupitre_core::permission::{Access, Domain, Level};
 
-use super::{FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageError, PageResult, see_other};
 use crate::api::views::AuditView;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -249,11 +249,6 @@ async fn user_page(
         },
     )
         .into_response())
-}
-
-#[derive(serde::Deserialize)]
-struct Done {
-    done: Option<String>,
 }
 
 async fn user(

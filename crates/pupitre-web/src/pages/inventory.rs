@@ -20,7 +20,7 @@ use pupitre_core::permission::Domain::Inventory;
 use pupitre_core::permission::Level::{Edit, Read};
 use serde::Deserialize;
 
-use super::{FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageError, PageResult, see_other};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Id;
@@ -482,11 +482,6 @@ fn shown(f: &Frame, a: &Asset, field: &str, value: String) -> Shown {
 
 fn opt_num<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_default()
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Done {
-    done: Option<String>,
 }
 
 async fn asset(

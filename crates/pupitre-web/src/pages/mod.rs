@@ -237,6 +237,12 @@ impl FormData {
     }
 }
 
+/// The `?done=` confirmation a page shows after a redirect (see [`Frame::with_flash`]).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Done {
+    pub done: Option<String>,
+}
+
 /// A 303 redirect after a successful form post.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
