@@ -1598,6 +1598,21 @@ async fn rack(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageRes
     .into_response())
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "inventory/import.html")]
+struct ImportPage {
+    f: Frame,
+}
+
+/// The CSV import form; the browser sends the file to `POST /api/v1/assets/import` and
+/// follows the job (see `app.js`).
+async fn import(caller: Caller) -> Response {
+    ImportPage {
+        f: Frame::new(&caller, "/inventory", "inventory.import"),
+    }
+    .into_response()
+}
+
 async fn draw_css() -> Response {
     static CSS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let css = CSS.get_or_init(pupitre_draw::stylesheet).as_str();
@@ -1618,6 +1633,7 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::GET, "/static/draw.css", Access::Public, draw_css),
         page(Method::GET, "/inventory", read, list),
         page(Method::GET, "/inventory/quarantine", read, quarantine),
+        page(Method::GET, "/inventory/import", edit, import),
         page(Method::GET, "/inventory/assets/new", edit, asset_new),
         page(Method::POST, "/inventory/assets/new", edit, asset_create),
         page(Method::GET, "/inventory/assets/{id}", read, asset),
