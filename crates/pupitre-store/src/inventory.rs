@@ -107,6 +107,17 @@ pub trait InventoryStore: Send + Sync {
     /// with its audit record.
     async fn create_asset(&self, actor: &Actor, input: &AssetInput) -> Result<Asset>;
     async fn update_asset(&self, actor: &Actor, id: AssetId, input: &AssetInput) -> Result<Asset>;
+    /// Creates (`None`) or updates (`Some(id)`) every asset of `batch`, in order, in one
+    /// transaction: all or nothing. Each change writes its own audit record, as
+    /// [`create_asset`](Self::create_asset) and [`update_asset`](Self::update_asset) do.
+    async fn write_assets(
+        &self,
+        actor: &Actor,
+        batch: &[(Option<AssetId>, AssetInput)],
+    ) -> Result<Vec<Asset>>;
+    /// The attribute keys used by the assets `filter` selects, sorted (the columns of an
+    /// export).
+    async fn asset_attribute_keys(&self, filter: &AssetFilter) -> Result<Vec<String>>;
     async fn delete_asset(&self, actor: &Actor, id: AssetId) -> Result<()>;
     /// Creates or updates an asset from an agent's report, and replaces its software.
     /// Returns the asset and whether it was created.

@@ -481,7 +481,7 @@ macro_rules! impl_inventory_store {
                 }
                 if !input.serial.is_empty() {
                     let row = sqlx::query(
-                        "SELECT id, name FROM assets WHERE asset_type = $1 AND serial = $2 AND id <> $3",
+                        "SELECT id, name FROM assets WHERE asset_type = $1 AND serial = $2 AND serial <> '' AND id <> $3",
                     )
                     .bind(input.asset_type.key())
                     .bind(&input.serial)
@@ -501,7 +501,7 @@ macro_rules! impl_inventory_store {
                     }
                 }
                 if !input.asset_tag.is_empty() {
-                    let row = sqlx::query("SELECT id, name FROM assets WHERE asset_tag = $1 AND id <> $2")
+                    let row = sqlx::query("SELECT id, name FROM assets WHERE asset_tag = $1 AND asset_tag <> '' AND id <> $2")
                         .bind(&input.asset_tag)
                         .bind(id.unwrap_or(0))
                         .fetch_optional(&mut **tx)
@@ -596,56 +596,62 @@ macro_rules! impl_inventory_store {
                         sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut **tx).await?;
                     }
                 }
-                for (pos, i) in a.interfaces.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO asset_interfaces (asset_id, position, name, mac, ips, vlan, speed_mbps) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                    )
-                    .bind(id)
-                    .bind(pos as i32)
-                    .bind(&i.name)
-                    .bind(&i.mac)
-                    .bind(i.ips.join(" "))
-                    .bind(i.vlan)
-                    .bind(i.speed_mbps)
-                    .execute(&mut **tx)
-                    .await?;
+                // One multi-row INSERT per table (in chunks, well under both backends' limit on
+                // bind parameters): bulk imports write thousands of assets in a row.
+                const ROWS: usize = 500;
+                let interfaces: Vec<(usize, &Interface)> = a.interfaces.iter().enumerate().collect();
+                for chunk in interfaces.chunks(ROWS) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO asset_interfaces (asset_id, position, name, mac, ips, vlan, speed_mbps) ",
+                    );
+                    qb.push_values(chunk, |mut b, (pos, i)| {
+                        b.push_bind(id)
+                            .push_bind(*pos as i32)
+                            .push_bind(&i.name)
+                            .push_bind(&i.mac)
+                            .push_bind(i.ips.join(" "))
+                            .push_bind(i.vlan)
+                            .push_bind(i.speed_mbps);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
-                for (pos, d) in a.disks.iter().enumerate() {
-                    sqlx::query(
-                        "INSERT INTO asset_disks (asset_id, position, name, model, serial, size_mb) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(id)
-                    .bind(pos as i32)
-                    .bind(&d.name)
-                    .bind(&d.model)
-                    .bind(&d.serial)
-                    .bind(d.size_mb)
-                    .execute(&mut **tx)
-                    .await?;
+                let disks: Vec<(usize, &Disk)> = a.disks.iter().enumerate().collect();
+                for chunk in disks.chunks(ROWS) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO asset_disks (asset_id, position, name, model, serial, size_mb) ",
+                    );
+                    qb.push_values(chunk, |mut b, (pos, d)| {
+                        b.push_bind(id)
+                            .push_bind(*pos as i32)
+                            .push_bind(&d.name)
+                            .push_bind(&d.model)
+                            .push_bind(&d.serial)
+                            .push_bind(d.size_mb);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
-                for (k, v) in &a.attributes {
-                    sqlx::query("INSERT INTO asset_attributes (asset_id, key, value) VALUES ($1, $2, $3)")
-                        .bind(id)
-                        .bind(k)
-                        .bind(v)
-                        .execute(&mut **tx)
-                        .await?;
+                let attributes: Vec<(&String, &String)> = a.attributes.iter().collect();
+                for chunk in attributes.chunks(ROWS) {
+                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_attributes (asset_id, key, value) ");
+                    qb.push_values(chunk, |mut b, (k, v)| {
+                        b.push_bind(id).push_bind(*k).push_bind(*v);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
-                for t in &a.tags {
-                    sqlx::query("INSERT INTO asset_tags (asset_id, tag) VALUES ($1, $2)")
-                        .bind(id)
-                        .bind(t)
-                        .execute(&mut **tx)
-                        .await?;
+                for chunk in a.tags.chunks(ROWS) {
+                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_tags (asset_id, tag) ");
+                    qb.push_values(chunk, |mut b, t| {
+                        b.push_bind(id).push_bind(t);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
-                for term in a.search_terms() {
-                    sqlx::query("INSERT INTO asset_search (term, asset_id) VALUES ($1, $2)")
-                        .bind(term)
-                        .bind(id)
-                        .execute(&mut **tx)
-                        .await?;
+                let terms = a.search_terms();
+                for chunk in terms.chunks(ROWS) {
+                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_search (term, asset_id) ");
+                    qb.push_values(chunk, |mut b, term| {
+                        b.push_bind(term).push_bind(id);
+                    });
+                    qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
             }
@@ -1123,11 +1129,14 @@ macro_rules! impl_inventory_store {
                 async fn find_asset(&self, keys: &AssetKeys) -> Result<Option<Asset>> {
                     let mut conn = self.read.acquire().await?;
                     let type_key = keys.asset_type.map(AssetType::key);
+                    // Each lookup repeats its partial index's condition (`<> ''`): without it,
+                    // neither SQLite nor PostgreSQL may use the index for a bound value, and
+                    // every lookup would scan the table.
                     let lookups: [(&str, &str); 5] = [
-                        ("SELECT id FROM assets WHERE agent_device_id = $1 AND $2 = $2 ORDER BY id LIMIT 1", &keys.device_id),
-                        ("SELECT id FROM assets WHERE uuid = lower($1) AND $2 = $2 ORDER BY id LIMIT 1", &keys.uuid),
-                        ("SELECT id FROM assets WHERE serial = $1 AND ($2 = '' OR asset_type = $2) ORDER BY id LIMIT 1", &keys.serial),
-                        ("SELECT id FROM assets WHERE asset_tag = $1 AND $2 = $2 ORDER BY id LIMIT 1", &keys.asset_tag),
+                        ("SELECT id FROM assets WHERE agent_device_id = $1 AND agent_device_id <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.device_id),
+                        ("SELECT id FROM assets WHERE uuid = lower($1) AND uuid <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.uuid),
+                        ("SELECT id FROM assets WHERE serial = $1 AND serial <> '' AND ($2 = '' OR asset_type = $2) ORDER BY id LIMIT 1", &keys.serial),
+                        ("SELECT id FROM assets WHERE asset_tag = $1 AND asset_tag <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.asset_tag),
                         ("SELECT id FROM assets WHERE lower(hostname) = lower($1) AND hostname <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.hostname),
                     ];
                     for (sql, value) in lookups {
@@ -1158,6 +1167,36 @@ macro_rules! impl_inventory_store {
                     let asset = replace_asset(&mut tx, actor, id, input, "", None).await?;
                     tx.commit().await?;
                     Ok(asset)
+                }
+
+                async fn write_assets(
+                    &self,
+                    actor: &Actor,
+                    batch: &[(Option<AssetId>, AssetInput)],
+                ) -> Result<Vec<Asset>> {
+                    let mut tx = self.write.begin().await?;
+                    let mut written = Vec::with_capacity(batch.len());
+                    for (id, input) in batch {
+                        written.push(match id {
+                            Some(id) => replace_asset(&mut tx, actor, *id, input, "", None).await?,
+                            None => insert_asset(&mut tx, actor, input, "", None).await?,
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(written)
+                }
+
+                async fn asset_attribute_keys(&self, filter: &AssetFilter) -> Result<Vec<String>> {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "SELECT DISTINCT key FROM asset_attributes WHERE asset_id IN (SELECT a.id FROM assets a WHERE ",
+                    );
+                    push_filter(&mut qb, filter);
+                    qb.push(")");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    // Sorted here, byte-wise: PostgreSQL would sort by its locale's collation.
+                    let mut keys = rows.iter().map(|r| Ok(r.try_get("key")?)).collect::<Result<Vec<String>>>()?;
+                    keys.sort();
+                    Ok(keys)
                 }
 
                 async fn delete_asset(&self, actor: &Actor, id: AssetId) -> Result<()> {

@@ -33,6 +33,7 @@ conformance!(
     runs_on_and_depends_on_stay_acyclic,
     search_and_filters_find_assets,
     agent_reports_update_in_place_and_index_software,
+    a_batch_of_assets_is_written_whole_or_not_at_all,
 );
 
 fn actor(at: i64) -> Actor {
@@ -690,4 +691,84 @@ async fn agent_reports_update_in_place_and_index_software(db: TestDb) {
         s.list_software(created.id).await.unwrap(),
         vec![sw("bash", "5.2"), sw("openssl", "3.0.15-1")]
     );
+}
+
+async fn a_batch_of_assets_is_written_whole_or_not_at_all(db: TestDb) {
+    let s = db.store.as_ref();
+    let p = place(s).await;
+    let mut existing = server("db01");
+    existing.serial = "SN-DB01".into();
+    let existing = s.create_asset(&actor(1), &existing).await.unwrap();
+    let records = asset_records(s).await;
+
+    // The third item takes the units of the first: nothing of the batch is written.
+    let mut renamed = AssetInput::from(existing.clone());
+    renamed.notes = "moved by the batch".into();
+    let bad = vec![
+        (None, in_rack("web01", p.rack, 10, 2)),
+        (Some(existing.id), renamed.clone()),
+        (None, in_rack("web02", p.rack, 11, 1)),
+    ];
+    let e = s.write_assets(&actor(2), &bad).await.unwrap_err();
+    assert_eq!(conflict_field(e), "rack_u");
+    assert_eq!(s.get_asset(existing.id).await.unwrap(), existing);
+    let all = AssetFilter {
+        visible: vec![ROOT_ENTITY],
+        ..AssetFilter::default()
+    };
+    assert_eq!(s.count_assets(&all).await.unwrap(), 1);
+    assert_eq!(
+        asset_records(s).await,
+        records,
+        "a failed batch leaves no audit record"
+    );
+
+    // The same batch, fixed, is written in order with one audit record per change.
+    let good = vec![
+        (None, in_rack("web01", p.rack, 10, 2)),
+        (Some(existing.id), renamed),
+        (None, in_rack("web02", p.rack, 12, 1)),
+    ];
+    let written = s.write_assets(&actor(3), &good).await.unwrap();
+    assert_eq!(
+        written.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["web01", "db01", "web02"]
+    );
+    assert_eq!(written[1].id, existing.id);
+    assert_eq!(written[1].notes, "moved by the batch");
+    assert_eq!(
+        written[0].room_id,
+        Some(p.room),
+        "the rack implies the room"
+    );
+    assert_eq!(s.count_assets(&all).await.unwrap(), 3);
+    assert_eq!(asset_records(s).await, records + 3);
+
+    // Attribute keys of an export, sorted byte-wise.
+    let mut a = server("licence holder");
+    a.attributes.insert("zeta".into(), "1".into());
+    a.attributes.insert("Alpha".to_lowercase(), "2".into());
+    s.create_asset(&actor(4), &a).await.unwrap();
+    assert_eq!(
+        s.asset_attribute_keys(&all).await.unwrap(),
+        ["alpha", "zeta"]
+    );
+    let none = AssetFilter {
+        visible: vec![],
+        ..AssetFilter::default()
+    };
+    assert!(s.asset_attribute_keys(&none).await.unwrap().is_empty());
+}
+
+async fn asset_records(s: &dyn Store) -> usize {
+    let filter = AuditFilter {
+        visible: vec![ROOT_ENTITY],
+        object_type: Some("asset".into()),
+        ..AuditFilter::default()
+    };
+    let page = Page {
+        after: None,
+        limit: 1000,
+    };
+    s.list_audit(&filter, page).await.unwrap().len()
 }

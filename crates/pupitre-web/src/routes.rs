@@ -421,6 +421,28 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(
             M::GET,
+            "/api/v1/assets/export",
+            inventory(Read),
+            Api,
+            crate::api::inventory_csv::export_assets,
+        ),
+        // Reads its body itself, up to inventory_csv::MAX_IMPORT_BYTES.
+        route(
+            M::POST,
+            "/api/v1/assets/import",
+            inventory(Edit),
+            Api,
+            crate::api::inventory_csv::import_assets,
+        ),
+        route(
+            M::GET,
+            "/api/v1/assets/import/{id}",
+            inventory(Edit),
+            Api,
+            crate::api::inventory_csv::import_job,
+        ),
+        route(
+            M::GET,
             "/api/v1/assets/{id}",
             inventory(Read),
             Api,

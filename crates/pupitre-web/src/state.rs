@@ -77,6 +77,8 @@ pub struct AppState {
     tree: Arc<RwLock<Option<(Instant, Tree)>>>,
     /// Serialises login attempts per account.
     pub login_locks: Arc<KeyedLocks>,
+    /// Asset imports that outlived their request, for clients to poll.
+    pub import_jobs: Arc<crate::api::inventory_csv::ImportJobs>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -135,6 +137,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             tree: Arc::new(RwLock::new(None)),
             login_locks: Arc::new(KeyedLocks::default()),
+            import_jobs: Arc::default(),
         }
     }
 

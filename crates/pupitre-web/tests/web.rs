@@ -601,6 +601,9 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
         ("POST", "/api/v1/assets") => Some(Body::Json(
             json!({"name": format!("web{sfx}"), "asset_type": "server", "entity_id": fx.x, "hostname": format!("web{sfx}.example.com"), "serial": format!("SN{sfx}"), "management_ip": "10.0.0.9", "purchase_cost": "1499.90", "rack_id": fx.inv.rack, "rack_u": 10}),
         )),
+        ("POST", "/api/v1/assets/import") => Some(Body::Csv(format!(
+            "asset_type,name,serial,notes\nserver,imported{sfx},CSV{sfx},\"from a, quoted\"\"file\"\"\"\n"
+        ))),
         ("PATCH", "/api/v1/assets/{id}") => Some(Body::Json(
             json!({"notes": "replaced PSU", "status": "in_maintenance", "rack_u": 20}),
         )),

@@ -1,6 +1,7 @@
 //! The `pupitre` binary: one program whose roles are subcommands.
 
 mod config;
+mod inventory;
 mod serve;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,14 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Export, import and look up assets directly in the database, as the local
+    /// administrator.
+    Inventory {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: inventory::InventoryCommand,
     },
     /// Print the version.
     Version,
@@ -242,7 +251,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Inventory { common, command } => {
+            let cfg = resolve(&common)?;
+            init_logging("warn");
+            let store = open_store(&cfg).await?;
+            let st = pupitre_web::AppState::new(store.clone(), cfg.web());
+            let result = match local_caller(store.as_ref()).await {
+                Ok(system) => inventory::run(&st, &system, command).await,
+                Err(e) => Err(e),
+            };
+            store.close().await;
+            result
+        }
     }
+}
+
+/// The local administrator: every right on every entity, audited as `system` from `local`.
+async fn local_caller(store: &dyn Store) -> anyhow::Result<Caller> {
+    let tree = store
+        .list_entities()
+        .await?
+        .iter()
+        .map(|e| (e.id, e.parent_id))
+        .collect();
+    Ok(Caller::system(tree))
 }
 
 fn read_stdin_password() -> anyhow::Result<String> {
@@ -257,13 +289,7 @@ async fn admin(
     command: AdminCommand,
 ) -> anyhow::Result<()> {
     let st = pupitre_web::AppState::new(store.clone(), cfg.web());
-    let tree = store
-        .list_entities()
-        .await?
-        .iter()
-        .map(|e| (e.id, e.parent_id))
-        .collect();
-    let system = Caller::system(tree);
+    let system = local_caller(store.as_ref()).await?;
     let err = |e: pupitre_web::error::AppError| anyhow::anyhow!("{e}");
     match command {
         AdminCommand::Users(UsersCommand::Create {

@@ -365,6 +365,104 @@ fn configuration_errors_name_the_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("listen:"));
 }
 
+/// Runs `pupitre` in `dir`; returns success, stdout and stderr.
+fn pupitre(dir: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn inventory_export_import_into_a_fresh_data_dir_and_show() {
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    std::fs::write(
+        a.path().join("in.csv"),
+        "asset_type,name,Serial No,Junk,hostname,notes,interfaces,attr:firmware,tags\n\
+         server,web01,SN-1,x,web01.example.com,\"two, \"\"quoted\"\"\nlines\",\"[{\"\"name\"\":\"\"eth0\"\",\"\"mac\"\":\"\"00-1A-2B-3C-4D-5E\"\"}]\",2.1,\"prod,web\"\n\
+         switch,sw01,SN-2,y,,,,,\n\
+         licence,Office 365,,z,office.example.com,,,,\n",
+    )
+    .unwrap();
+    let map = ["--map", "Serial No=serial", "--map", "Junk="];
+    let (ok, out, err) = pupitre(
+        a.path(),
+        &[&["inventory", "import", "in.csv", "--dry-run"][..], &map].concat(),
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("row 2: create web01"), "{out}");
+    assert!(out.contains("3 would be created"), "{out}");
+    let (ok, out, err) = pupitre(
+        a.path(),
+        &[&["inventory", "import", "in.csv"][..], &map].concat(),
+    );
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("3 rows: 3 created, 0 updated, 0 unchanged"),
+        "{out}"
+    );
+    let (ok, out, _) = pupitre(
+        a.path(),
+        &[&["inventory", "import", "in.csv"][..], &map].concat(),
+    );
+    assert!(ok);
+    assert!(out.contains("0 created, 0 updated, 3 unchanged"), "{out}");
+
+    let (ok, _, err) = pupitre(a.path(), &["inventory", "export", "--output", "a.csv"]);
+    assert!(ok, "{err}");
+    let first = std::fs::read_to_string(a.path().join("a.csv")).unwrap();
+    assert!(first.starts_with("asset_type,name,entity,"), "{first}");
+    let file = a.path().join("a.csv");
+    let (ok, out, err) = pupitre(b.path(), &["inventory", "import", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(out.contains("3 created"), "{out}");
+    let (ok, second, _) = pupitre(b.path(), &["inventory", "export"]);
+    assert!(ok);
+    assert_eq!(
+        first, second,
+        "export, import elsewhere, export: the same file"
+    );
+
+    let (ok, out, err) = pupitre(b.path(), &["inventory", "show", "SN-1"]);
+    assert!(ok, "{err}");
+    for want in [
+        "web01 (asset 1)",
+        "web01.example.com",
+        "eth0  00:1a:2b:3c:4d:5e",
+        "firmware = 2.1",
+        "0 installed",
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let (ok, out, _) = pupitre(b.path(), &["inventory", "show", "office.example.com"]);
+    assert!(ok && out.starts_with("Office 365"), "{out}");
+    let (ok, _, err) = pupitre(b.path(), &["inventory", "show", "nothing-like-this"]);
+    assert!(!ok && err.contains("no asset"), "{err}");
+
+    // Row errors: a non-zero exit, each error with its row and column, nothing written.
+    std::fs::write(
+        b.path().join("bad.csv"),
+        "asset_type,name,serial,interfaces\nserver,ok,SN-9,\nserver,bad,SN-10,\"[{\"\"mac\"\":\"\"zz\"\"}]\"\n",
+    )
+    .unwrap();
+    let (ok, _, err) = pupitre(b.path(), &["inventory", "import", "bad.csv"]);
+    assert!(!ok);
+    assert!(
+        err.contains("row 3, column interfaces: interfaces[0].mac"),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    let (_, after, _) = pupitre(b.path(), &["inventory", "export"]);
+    assert_eq!(after, second);
+}
+
 #[tokio::test]
 async fn migrate_and_serve_on_postgresql() {
     let db = TestDb::postgres().await;

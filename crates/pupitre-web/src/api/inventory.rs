@@ -702,5 +702,8 @@ fn reply_in(encoding: Encoding, plain_type: &'static str, body: Vec<u8>) -> Resp
     installations,
     vocabulary,
     agent_inventory,
+    super::inventory_csv::export_assets,
+    super::inventory_csv::import_assets,
+    super::inventory_csv::import_job,
 ))]
 pub struct InventoryDoc;

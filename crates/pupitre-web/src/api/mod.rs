@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod inventory;
+pub mod inventory_csv;
 pub mod me;
 pub mod system;
 pub mod views;
