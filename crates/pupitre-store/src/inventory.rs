@@ -98,6 +98,8 @@ pub trait InventoryStore: Send + Sync {
 
     async fn list_assets(&self, filter: &AssetFilter, page: Page) -> Result<Vec<Asset>>;
     async fn count_assets(&self, filter: &AssetFilter) -> Result<i64>;
+    /// Counts matching assets, stopping at `cap`: a list's header stays cheap on a large fleet.
+    async fn count_assets_upto(&self, filter: &AssetFilter, cap: i64) -> Result<i64>;
     async fn get_asset(&self, id: AssetId) -> Result<Asset>;
     async fn get_assets(&self, ids: &[AssetId]) -> Result<Vec<Asset>>;
     /// The asset these keys designate: by device id, then UUID, serial (within the type

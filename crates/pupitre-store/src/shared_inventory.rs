@@ -45,7 +45,6 @@ macro_rules! impl_inventory_store {
             use crate::inventory::{
                 AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate,
             };
-            use crate::shared::encode_changes;
             use crate::{Page, Result, StoreError};
 
             type Row_ = <$db as sqlx::Database>::Row;
@@ -85,24 +84,7 @@ macro_rules! impl_inventory_store {
                 if action.ends_with(".update") && ev.changes.is_empty() {
                     return Ok(());
                 }
-                sqlx::query(
-                    "INSERT INTO audit_log (at, actor_id, actor_login, source, action, object_type, \
-                     object_id, object_label, entity_id, changes) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                )
-                .bind(actor.at)
-                .bind(actor.user_id)
-                .bind(&actor.login)
-                .bind(&actor.source)
-                .bind(&ev.action)
-                .bind(&ev.object_type)
-                .bind(ev.object_id)
-                .bind(&ev.object_label)
-                .bind(ev.entity_id)
-                .bind(encode_changes(&ev.changes))
-                .execute(&mut **tx)
-                .await?;
-                Ok(())
+                super::write_audit(tx, actor, &ev).await
             }
 
             async fn exists(conn: &mut Conn, table: &str, id: i64) -> Result<bool> {
@@ -488,13 +470,12 @@ macro_rules! impl_inventory_store {
                     .bind(id.unwrap_or(0))
                     .fetch_optional(&mut **tx)
                     .await?;
-                    if let Some(row) = row {
-                        let other: i64 = row.try_get("id")?;
-                        let name: String = row.try_get("name")?;
+                    // The other asset may be in an entity the caller cannot see: name nothing.
+                    if row.is_some() {
                         return Err(conflict(
                             "serial",
                             format!(
-                                "serial number {} is already used by the {} {name} (asset {other})",
+                                "serial number {} is already used by another {}",
                                 input.serial, input.asset_type
                             ),
                         ));
@@ -506,12 +487,10 @@ macro_rules! impl_inventory_store {
                         .bind(id.unwrap_or(0))
                         .fetch_optional(&mut **tx)
                         .await?;
-                    if let Some(row) = row {
-                        let other: i64 = row.try_get("id")?;
-                        let name: String = row.try_get("name")?;
+                    if row.is_some() {
                         return Err(conflict(
                             "asset_tag",
-                            format!("asset tag {} is already used by {name} (asset {other})", input.asset_tag),
+                            format!("asset tag {} is already used by another asset", input.asset_tag),
                         ));
                     }
                 }
@@ -1107,6 +1086,13 @@ macro_rules! impl_inventory_store {
                 async fn count_assets(&self, filter: &AssetFilter) -> Result<i64> {
                     let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM assets a WHERE ");
                     push_filter(&mut qb, filter);
+                    Ok(qb.build().fetch_one(&self.read).await?.try_get("n")?)
+                }
+
+                async fn count_assets_upto(&self, filter: &AssetFilter, cap: i64) -> Result<i64> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM assets a WHERE ");
+                    push_filter(&mut qb, filter);
+                    qb.push(" LIMIT ").push_bind(cap).push(") capped");
                     Ok(qb.build().fetch_one(&self.read).await?.try_get("n")?)
                 }
 

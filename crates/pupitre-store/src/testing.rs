@@ -138,3 +138,17 @@ fn random_name() -> String {
         .map(|_| char::from(b'a' + rng.random_range(0..26u8)))
         .collect()
 }
+
+/// Declares a store conformance suite: each named `async fn(TestDb)` in the calling file
+/// becomes one test on SQLite and one on PostgreSQL.
+#[macro_export]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test] async fn $name() { super::$name($crate::testing::TestDb::sqlite().await).await })*
+        }
+        mod postgres {
+            $(#[tokio::test] async fn $name() { super::$name($crate::testing::TestDb::postgres().await).await })*
+        }
+    };
+}

@@ -15,18 +15,7 @@ use pupitre_store::PasswordChange;
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewToken, NewUser, Page, Store, StoreError, UserFilter};
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(pupitre_store::testing::TestDb::sqlite().await).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(pupitre_store::testing::TestDb::postgres().await).await })*
-        }
-    };
-}
-
-conformance!(
+pupitre_store::conformance!(
     migrations_are_idempotent_and_ready,
     builtin_profiles_are_synced_and_protected,
     entities_form_a_tree,

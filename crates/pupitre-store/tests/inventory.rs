@@ -15,18 +15,7 @@ use pupitre_store::{
     AssetFilter, AssetKeys, AuditFilter, InventoryUpdate, Page, Store, StoreError,
 };
 
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(pupitre_store::testing::TestDb::sqlite().await).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(pupitre_store::testing::TestDb::postgres().await).await })*
-        }
-    };
-}
-
-conformance!(
+pupitre_store::conformance!(
     locations_nest_and_protect_their_contents,
     assets_round_trip_with_their_lists,
     rack_units_cannot_be_shared_or_overflowed,
@@ -589,6 +578,8 @@ async fn search_and_filters_find_assets(db: TestDb) {
         ..AssetFilter::default()
     };
     assert_eq!(s.count_assets(&filter).await.unwrap(), 15);
+    assert_eq!(s.count_assets_upto(&filter, 10).await.unwrap(), 10);
+    assert_eq!(s.count_assets_upto(&filter, 100).await.unwrap(), 15);
     // Keyset pagination walks the list without gaps or repeats.
     let mut seen = Vec::new();
     let mut after = None;

@@ -503,6 +503,19 @@ pub(crate) async fn check_refs(
         ));
     }
     caller.check(Domain::Inventory, Level::Edit, input.entity_id, "entity")?;
+    if let Some(team) = input.owner_team_id {
+        let hidden = || AppError::invalid("owner_team_id", format!("team {team} does not exist"));
+        let t = st.store.get_team(team).await.map_err(|_| hidden())?;
+        let visible = caller
+            .grants
+            .allows(Domain::Administration, Level::Read, t.entity_id)
+            || caller
+                .grants
+                .allows(Domain::Inventory, Level::Read, t.entity_id);
+        if !visible {
+            return Err(hidden());
+        }
+    }
     use crate::ops::locations as loc;
     if let Some(id) = input.rack_id {
         loc::get_rack(st, caller, id, Level::Read)

@@ -212,6 +212,9 @@ fn os_choices(current: &str) -> Vec<Choice> {
 
 // ---------------------------------------------------------------- list
 
+/// Lists count matching assets up to this many, and show "10000+" beyond.
+const COUNT_CAP: i64 = 10_000;
+
 /// One row of the asset list.
 pub struct Row {
     pub id: i64,
@@ -235,7 +238,8 @@ struct ListPage {
     statuses: Vec<Choice>,
     sites: Vec<Choice>,
     tag: String,
-    total: i64,
+    /// The count of matching assets, "10000+" past [`COUNT_CAP`].
+    total: String,
     next: Option<String>,
     export_query: String,
     quarantine: bool,
@@ -253,17 +257,16 @@ async fn list_page(
     p.quarantined = Some(quarantine);
     let (list, next) = assets::list(st, caller, &p).await?;
     let filter = p.filter(caller)?;
-    let total = st.store.count_assets(&filter).await?;
+    let total = st.store.count_assets_upto(&filter, COUNT_CAP).await?;
     let waiting = if quarantine {
         total
     } else {
-        let mut q = filter.clone();
-        q = pupitre_store::AssetFilter {
+        let all_waiting = pupitre_store::AssetFilter {
+            visible: filter.visible.clone(),
             quarantined: Some(true),
-            query: Vec::new(),
-            ..q
+            ..pupitre_store::AssetFilter::default()
         };
-        st.store.count_assets(&q).await?
+        st.store.count_assets_upto(&all_waiting, COUNT_CAP).await?
     };
     let places = Places::load(st, caller).await?;
     let f = Frame::new(
@@ -353,7 +356,11 @@ async fn list_page(
         statuses,
         sites,
         tag: p.tag.clone().unwrap_or_default(),
-        total,
+        total: if total >= COUNT_CAP {
+            format!("{COUNT_CAP}+")
+        } else {
+            total.to_string()
+        },
         next,
         export_query,
         quarantine,
