@@ -696,36 +696,36 @@ macro_rules! impl_inventory_store {
                     .bind(id)
                     .execute(&mut **tx)
                     .await?;
-                let mut ids = Vec::with_capacity(list.len());
-                for s in list {
-                    sqlx::query(
-                        "INSERT INTO software (name, name_key, version, publisher) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (name, version, publisher) DO NOTHING",
-                    )
-                    .bind(&s.name)
-                    .bind(s.name.to_lowercase())
-                    .bind(&s.version)
-                    .bind(&s.publisher)
-                    .execute(&mut **tx)
-                    .await?;
-                    let sid: i64 = sqlx::query(
-                        "SELECT id FROM software WHERE name = $1 AND version = $2 AND publisher = $3",
-                    )
-                    .bind(&s.name)
-                    .bind(&s.version)
-                    .bind(&s.publisher)
-                    .fetch_one(&mut **tx)
-                    .await?
-                    .try_get("id")?;
-                    ids.push(sid);
-                }
-                ids.sort_unstable();
-                ids.dedup();
-                for chunk in ids.chunks(400) {
-                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_software (asset_id, software_id) ");
-                    qb.push_values(chunk, |mut b, sid| {
-                        b.push_bind(id).push_bind(*sid);
+                // Whole chunks per statement: an agent reports a thousand packages or more.
+                for chunk in list.chunks(200) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO software (name, name_key, version, publisher) ",
+                    );
+                    qb.push_values(chunk, |mut b, s| {
+                        b.push_bind(&s.name)
+                            .push_bind(s.name.to_lowercase())
+                            .push_bind(&s.version)
+                            .push_bind(&s.publisher);
                     });
+                    qb.push(" ON CONFLICT (name, version, publisher) DO NOTHING");
+                    qb.build().execute(&mut **tx).await?;
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "INSERT INTO asset_software (asset_id, software_id) SELECT DISTINCT ",
+                    );
+                    qb.push_bind(id).push(
+                        " , s.id FROM software s WHERE (s.name, s.version, s.publisher) IN (",
+                    );
+                    let mut sep = qb.separated(", ");
+                    for s in chunk {
+                        sep.push("(")
+                            .push_bind_unseparated(&s.name)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(&s.version)
+                            .push_unseparated(", ")
+                            .push_bind_unseparated(&s.publisher)
+                            .push_unseparated(")");
+                    }
+                    qb.push(") ON CONFLICT (asset_id, software_id) DO NOTHING");
                     qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
