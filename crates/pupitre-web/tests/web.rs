@@ -641,6 +641,23 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             ("kind", "powered_by"),
             ("other", &fx.inv.asset_other.to_string()),
         ])),
+        ("POST", "/inventory/sites/{id}") => Some(form(&[
+            ("name", &format!("Edited site {sfx}")),
+            ("time_zone", "UTC"),
+            ("address", "2 rue"),
+        ])),
+        ("POST", "/inventory/buildings/{id}") => {
+            Some(form(&[("name", &format!("Edited building {sfx}"))]))
+        }
+        ("POST", "/inventory/rooms/{id}") => Some(form(&[
+            ("name", &format!("Edited room {sfx}")),
+            ("grid_rows", "3"),
+            ("grid_cols", "4"),
+        ])),
+        ("POST", "/inventory/racks/{id}") => Some(form(&[
+            ("name", &format!("Edited rack {sfx}")),
+            ("height_u", "48"),
+        ])),
         ("POST", "/inventory/sites") => Some(form(&[
             ("name", &format!("Form site {sfx}")),
             ("entity_id", &x),

@@ -1447,6 +1447,285 @@ async fn rack_delete(State(st): State<AppState>, caller: Caller, Id(id): Id) -> 
     after_location(&st, &caller, r).await
 }
 
+/// The kinds of location a page can edit.
+#[derive(Clone, Copy)]
+enum LocationKind {
+    Site,
+    Building,
+    Room,
+    Rack,
+}
+
+/// A field of a location's edit form: its key in the API's fields, its label, and whether
+/// it holds a number (empty meaning none).
+struct FieldSpec {
+    key: &'static str,
+    label: &'static str,
+    number: bool,
+}
+
+const fn text_field(key: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        key,
+        label,
+        number: false,
+    }
+}
+
+const fn number_field(key: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        key,
+        label,
+        number: true,
+    }
+}
+
+impl LocationKind {
+    fn path(self) -> &'static str {
+        match self {
+            LocationKind::Site => "sites",
+            LocationKind::Building => "buildings",
+            LocationKind::Room => "rooms",
+            LocationKind::Rack => "racks",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            LocationKind::Site => "inventory.edit_site",
+            LocationKind::Building => "inventory.edit_building",
+            LocationKind::Room => "inventory.edit_room",
+            LocationKind::Rack => "inventory.edit_rack",
+        }
+    }
+
+    fn fields(self) -> &'static [FieldSpec] {
+        const SITE: &[FieldSpec] = &[
+            text_field("name", "common.name"),
+            text_field("address", "inventory.address"),
+            text_field("time_zone", "users.time_zone"),
+            text_field("comment", "common.description"),
+        ];
+        const BUILDING: &[FieldSpec] = &[
+            text_field("name", "common.name"),
+            text_field("comment", "common.description"),
+        ];
+        const ROOM: &[FieldSpec] = &[
+            text_field("name", "common.name"),
+            number_field("grid_rows", "inventory.grid_rows"),
+            number_field("grid_cols", "inventory.grid_cols"),
+            number_field("power_capacity_w", "inventory.power_capacity_w"),
+            number_field("cooling_capacity_w", "inventory.cooling_capacity_w"),
+            text_field("notes", "inventory.power_notes"),
+        ];
+        const RACK: &[FieldSpec] = &[
+            text_field("name", "common.name"),
+            number_field("height_u", "asset.height_u"),
+            number_field("grid_row", "inventory.grid_row"),
+            number_field("grid_col", "inventory.grid_col"),
+            number_field("max_power_w", "inventory.max_power_w"),
+            text_field("comment", "common.description"),
+        ];
+        match self {
+            LocationKind::Site => SITE,
+            LocationKind::Building => BUILDING,
+            LocationKind::Room => ROOM,
+            LocationKind::Rack => RACK,
+        }
+    }
+
+    /// The location's current fields, as the API shows them.
+    async fn current(
+        self,
+        st: &AppState,
+        caller: &Caller,
+        id: i64,
+    ) -> Result<serde_json::Value, AppError> {
+        let value = match self {
+            LocationKind::Site => serde_json::to_value(locations::site_fields(
+                &locations::get_site(st, caller, id, Edit).await?,
+            )),
+            LocationKind::Building => serde_json::to_value(locations::building_fields(
+                &locations::get_building(st, caller, id, Edit).await?,
+            )),
+            LocationKind::Room => serde_json::to_value(locations::room_fields(
+                &locations::get_room(st, caller, id, Edit).await?,
+            )),
+            LocationKind::Rack => serde_json::to_value(locations::rack_fields(
+                &locations::get_rack(st, caller, id, Edit).await?,
+            )),
+        };
+        value.map_err(|_| AppError::internal())
+    }
+
+    async fn update(
+        self,
+        st: &AppState,
+        caller: &Caller,
+        id: i64,
+        patch: Patch,
+    ) -> Result<(), AppError> {
+        match self {
+            LocationKind::Site => locations::update_site(st, caller, id, patch)
+                .await
+                .map(|_| ()),
+            LocationKind::Building => locations::update_building(st, caller, id, patch)
+                .await
+                .map(|_| ()),
+            LocationKind::Room => locations::update_room(st, caller, id, patch)
+                .await
+                .map(|_| ()),
+            LocationKind::Rack => locations::update_rack(st, caller, id, patch)
+                .await
+                .map(|_| ()),
+        }
+    }
+
+    /// Where to go once saved.
+    fn after(self, id: i64) -> String {
+        match self {
+            LocationKind::Room | LocationKind::Rack => {
+                format!("/inventory/{}/{id}?done=saved", self.path())
+            }
+            LocationKind::Site | LocationKind::Building => {
+                "/inventory/locations?done=saved".to_owned()
+            }
+        }
+    }
+}
+
+pub struct EditField {
+    pub key: &'static str,
+    pub label: String,
+    pub value: String,
+    pub number: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "inventory/location_edit.html")]
+struct LocationEditPage {
+    f: Frame,
+    action: String,
+    fields: Vec<EditField>,
+    error: Option<String>,
+}
+
+fn edit_fields(f: &Frame, kind: LocationKind, values: &serde_json::Value) -> Vec<EditField> {
+    kind.fields()
+        .iter()
+        .map(|spec| EditField {
+            key: spec.key,
+            label: f.t(spec.label),
+            value: match &values[spec.key] {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Number(n) => n.to_string(),
+                _ => String::new(),
+            },
+            number: spec.number,
+        })
+        .collect()
+}
+
+async fn location_edit_page(
+    st: &AppState,
+    caller: &Caller,
+    kind: LocationKind,
+    id: i64,
+    shown: Option<serde_json::Value>,
+    error: Option<AppError>,
+) -> Result<Response, AppError> {
+    let current = kind.current(st, caller, id).await?;
+    let mut f = Frame::new(caller, "/inventory", kind.title());
+    if let Some(name) = current["name"].as_str() {
+        f.title = format!("{} — {name}", f.title);
+    }
+    let fields = edit_fields(&f, kind, shown.as_ref().unwrap_or(&current));
+    let status = error
+        .as_ref()
+        .map_or(axum::http::StatusCode::OK, |e| e.status);
+    let page = LocationEditPage {
+        action: format!("/inventory/{}/{id}", kind.path()),
+        fields,
+        error: error.map(|e| e.to_string()),
+        f,
+    };
+    Ok((status, page).into_response())
+}
+
+/// The form's values as a PATCH of the kind's fields (an empty number is none).
+fn location_patch(kind: LocationKind, form: &FormData) -> Result<Patch, AppError> {
+    let mut patch = Patch::new();
+    for spec in kind.fields() {
+        let value = if spec.number {
+            match form.int(spec.key)? {
+                Some(n) => serde_json::Value::from(n),
+                None => serde_json::Value::Null,
+            }
+        } else {
+            serde_json::Value::from(form.get(spec.key))
+        };
+        patch.insert(spec.key.to_owned(), value);
+    }
+    Ok(patch)
+}
+
+async fn location_edit(st: AppState, caller: Caller, kind: LocationKind, id: i64) -> PageResult {
+    location_edit_page(&st, &caller, kind, id, None, None)
+        .await
+        .map_err(perr(&caller))
+}
+
+async fn location_update(
+    st: AppState,
+    caller: Caller,
+    kind: LocationKind,
+    id: i64,
+    body: Bytes,
+) -> PageResult {
+    let form = FormData::parse(&body);
+    let result = async {
+        let patch = location_patch(kind, &form)?;
+        kind.update(&st, &caller, id, patch).await
+    }
+    .await;
+    match result {
+        Ok(()) => Ok(see_other(&kind.after(id))),
+        Err(e) => {
+            let shown = serde_json::Value::Object(location_patch(kind, &form).unwrap_or_default());
+            location_edit_page(&st, &caller, kind, id, Some(shown), Some(e))
+                .await
+                .map_err(perr(&caller))
+        }
+    }
+}
+
+/// The edit and update routes of one kind of location.
+fn location_routes(
+    kind: LocationKind,
+    edit_path: &'static str,
+    update_path: &'static str,
+) -> [RouteDef; 2] {
+    let edit = Access::Domain(Inventory, Edit);
+    [
+        page(
+            Method::GET,
+            edit_path,
+            edit,
+            move |State(st): State<AppState>, caller: Caller, Id(id): Id| {
+                location_edit(st, caller, kind, id)
+            },
+        ),
+        page(
+            Method::POST,
+            update_path,
+            edit,
+            move |State(st): State<AppState>, caller: Caller, Id(id): Id, body: Bytes| {
+                location_update(st, caller, kind, id, body)
+            },
+        ),
+    ]
+}
+
 // ---------------------------------------------------------------- rooms and racks
 
 /// The devices of one rack, for its elevation and table.
@@ -1636,7 +1915,7 @@ async fn draw_css() -> Response {
 pub fn routes() -> Vec<RouteDef> {
     let read = Access::Domain(Inventory, Read);
     let edit = Access::Domain(Inventory, Edit);
-    vec![
+    let mut r = vec![
         page(Method::GET, "/static/draw.css", Access::Public, draw_css),
         page(Method::GET, "/inventory", read, list),
         page(Method::GET, "/inventory/quarantine", read, quarantine),
@@ -1701,5 +1980,26 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         page(Method::GET, "/inventory/rooms/{id}", read, room),
         page(Method::GET, "/inventory/racks/{id}", read, rack),
-    ]
+    ];
+    r.extend(location_routes(
+        LocationKind::Site,
+        "/inventory/sites/{id}/edit",
+        "/inventory/sites/{id}",
+    ));
+    r.extend(location_routes(
+        LocationKind::Building,
+        "/inventory/buildings/{id}/edit",
+        "/inventory/buildings/{id}",
+    ));
+    r.extend(location_routes(
+        LocationKind::Room,
+        "/inventory/rooms/{id}/edit",
+        "/inventory/rooms/{id}",
+    ));
+    r.extend(location_routes(
+        LocationKind::Rack,
+        "/inventory/racks/{id}/edit",
+        "/inventory/racks/{id}",
+    ));
+    r
 }
