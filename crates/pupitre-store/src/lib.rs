@@ -307,6 +307,9 @@ pub trait Store:
     async fn ready(&self) -> Result<bool>;
     /// Pool statistics for `/metrics`: (open connections, idle connections).
     fn pool_stats(&self) -> (u32, u32);
+    /// Refreshes the planner's statistics where the database does not do it itself
+    /// (SQLite), so that filtered lists pick their best index as the data grows.
+    async fn optimize(&self) -> Result<()>;
     async fn close(&self);
 }
 

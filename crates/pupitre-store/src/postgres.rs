@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "inventory",
         sql: include_str!("../migrations/postgres/0002_inventory.sql"),
     },
+    Migration {
+        version: 3,
+        description: "inventory quarantine index",
+        sql: include_str!("../migrations/postgres/0003_inventory_quarantine_index.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -80,6 +85,11 @@ impl crate::Store for PgStore {
 
     fn pool_stats(&self) -> (u32, u32) {
         (self.write.size(), self.write.num_idle() as u32)
+    }
+
+    async fn optimize(&self) -> crate::Result<()> {
+        // Autovacuum keeps PostgreSQL's statistics current.
+        Ok(())
     }
 
     async fn close(&self) {

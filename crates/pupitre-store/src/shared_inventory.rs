@@ -733,7 +733,12 @@ macro_rules! impl_inventory_store {
 
             fn push_filter(qb: &mut QueryBuilder<$db>, f: &AssetFilter) {
                 push_in(qb, "a.entity_id", &f.visible);
-                qb.push(" AND a.quarantined = ").push_bind(f.quarantined.unwrap_or(false));
+                // A literal, so that the planner can use the quarantine's partial index.
+                qb.push(if f.quarantined == Some(true) {
+                    " AND a.quarantined = TRUE"
+                } else {
+                    " AND a.quarantined = FALSE"
+                });
                 if let Some(v) = f.entity_id {
                     qb.push(" AND a.entity_id = ").push_bind(v);
                 }

@@ -20,6 +20,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "inventory",
         sql: include_str!("../migrations/sqlite/0002_inventory.sql"),
     },
+    Migration {
+        version: 3,
+        description: "inventory quarantine index",
+        sql: include_str!("../migrations/sqlite/0003_inventory_quarantine_index.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -74,6 +79,14 @@ impl crate::Store for SqliteStore {
             self.read.size() + self.write.size(),
             (self.read.num_idle() + self.write.num_idle()) as u32,
         )
+    }
+
+    async fn optimize(&self) -> crate::Result<()> {
+        // Bounded sampling, and only the tables whose statistics are missing or stale.
+        sqlx::raw_sql("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn close(&self) {

@@ -39,7 +39,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, "listening");
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let purge = tokio::spawn(session_purge_worker(store.clone(), stop_rx.clone()));
+    let purge = tokio::spawn(housekeeping_worker(store.clone(), stop_rx.clone()));
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(
         listener,
@@ -119,9 +119,13 @@ async fn bootstrap_admin(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<
     Ok(())
 }
 
-/// Purges expired sessions every hour until told to stop.
-async fn session_purge_worker(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
+/// Every hour until told to stop: purges expired sessions and refreshes the database's
+/// planner statistics.
+async fn housekeeping_worker(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
     loop {
+        if let Err(e) = store.optimize().await {
+            tracing::warn!(worker = "optimize", error = %e, "refreshing planner statistics failed");
+        }
         match store.purge_expired_sessions(now_ms()).await {
             Ok(n) if n > 0 => tracing::info!(
                 worker = "session_purge",

@@ -212,8 +212,8 @@ fn os_choices(current: &str) -> Vec<Choice> {
 
 // ---------------------------------------------------------------- list
 
-/// Lists count matching assets up to this many, and show "10000+" beyond.
-const COUNT_CAP: i64 = 10_000;
+/// Lists count matching assets up to this many, and show "1000+" beyond.
+const COUNT_CAP: i64 = 1_000;
 
 /// One row of the asset list.
 pub struct Row {
@@ -238,7 +238,7 @@ struct ListPage {
     statuses: Vec<Choice>,
     sites: Vec<Choice>,
     tag: String,
-    /// The count of matching assets, "10000+" past [`COUNT_CAP`].
+    /// The count of matching assets, "1000+" past [`COUNT_CAP`].
     total: String,
     next: Option<String>,
     export_query: String,
