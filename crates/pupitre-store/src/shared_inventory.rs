@@ -731,7 +731,33 @@ macro_rules! impl_inventory_store {
                 Ok(())
             }
 
-            fn push_filter(qb: &mut QueryBuilder<$db>, f: &AssetFilter) {
+            /// A search word matching at least this many terms is common: the list then walks
+            /// the assets in id order and probes each one's terms, instead of collecting and
+            /// sorting every match before taking the first page.
+            const COMMON_TERMS: i64 = 2000;
+
+            /// Which of the search words are common (see [`COMMON_TERMS`]).
+            async fn common_words(pool: &sqlx::Pool<$db>, words: &[String]) -> Result<Vec<bool>> {
+                let mut out = Vec::with_capacity(words.len());
+                for w in words {
+                    let w = w.to_lowercase();
+                    let n: i64 = sqlx::query(
+                        "SELECT COUNT(*) AS n FROM (SELECT 1 FROM asset_search \
+                         WHERE term >= $1 AND term < $2 LIMIT $3) t",
+                    )
+                    .bind(&w)
+                    .bind(format!("{w}\u{10FFFF}"))
+                    .bind(COMMON_TERMS)
+                    .fetch_one(pool)
+                    .await?
+                    .try_get("n")?;
+                    out.push(n >= COMMON_TERMS);
+                }
+                Ok(out)
+            }
+
+            /// `common[i]` says whether search word `i` is common; missing means rare.
+            fn push_filter(qb: &mut QueryBuilder<$db>, f: &AssetFilter, common: &[bool]) {
                 push_in(qb, "a.entity_id", &f.visible);
                 // A literal, so that the planner can use the quarantine's partial index.
                 qb.push(if f.quarantined == Some(true) {
@@ -769,14 +795,17 @@ macro_rules! impl_inventory_store {
                         .push_bind(t.to_lowercase())
                         .push(")");
                 }
-                for word in &f.query {
+                for (i, word) in f.query.iter().enumerate() {
                     let word = word.to_lowercase();
                     let end = format!("{word}\u{10FFFF}");
-                    qb.push(" AND a.id IN (SELECT asset_id FROM asset_search WHERE term >= ")
-                        .push_bind(word)
-                        .push(" AND term < ")
-                        .push_bind(end)
-                        .push(")");
+                    if common.get(i).copied().unwrap_or(false) {
+                        qb.push(
+                            " AND EXISTS (SELECT 1 FROM asset_search s WHERE s.asset_id = a.id AND s.term >= ",
+                        );
+                    } else {
+                        qb.push(" AND a.id IN (SELECT asset_id FROM asset_search WHERE term >= ");
+                    }
+                    qb.push_bind(word).push(" AND term < ").push_bind(end).push(")");
                 }
                 if let Some((name, version)) = &f.software {
                     qb.push(
@@ -1075,8 +1104,9 @@ macro_rules! impl_inventory_store {
                 }
 
                 async fn list_assets(&self, filter: &AssetFilter, page: Page) -> Result<Vec<Asset>> {
+                    let common = common_words(&self.read, &filter.query).await?;
                     let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", asset_cols!(), " FROM assets a WHERE "));
-                    push_filter(&mut qb, filter);
+                    push_filter(&mut qb, filter, &common);
                     if let Some(after) = page.after {
                         qb.push(" AND a.id > ").push_bind(after);
                     }
@@ -1090,13 +1120,14 @@ macro_rules! impl_inventory_store {
 
                 async fn count_assets(&self, filter: &AssetFilter) -> Result<i64> {
                     let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM assets a WHERE ");
-                    push_filter(&mut qb, filter);
+                    push_filter(&mut qb, filter, &[]);
                     Ok(qb.build().fetch_one(&self.read).await?.try_get("n")?)
                 }
 
                 async fn count_assets_upto(&self, filter: &AssetFilter, cap: i64) -> Result<i64> {
+                    let common = common_words(&self.read, &filter.query).await?;
                     let mut qb = QueryBuilder::<$db>::new("SELECT COUNT(*) AS n FROM (SELECT 1 FROM assets a WHERE ");
-                    push_filter(&mut qb, filter);
+                    push_filter(&mut qb, filter, &common);
                     qb.push(" LIMIT ").push_bind(cap).push(") capped");
                     Ok(qb.build().fetch_one(&self.read).await?.try_get("n")?)
                 }
@@ -1181,7 +1212,7 @@ macro_rules! impl_inventory_store {
                     let mut qb = QueryBuilder::<$db>::new(
                         "SELECT DISTINCT key FROM asset_attributes WHERE asset_id IN (SELECT a.id FROM assets a WHERE ",
                     );
-                    push_filter(&mut qb, filter);
+                    push_filter(&mut qb, filter, &[]);
                     qb.push(")");
                     let rows = qb.build().fetch_all(&self.read).await?;
                     // Sorted here, byte-wise: PostgreSQL would sort by its locale's collation.

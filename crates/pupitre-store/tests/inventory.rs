@@ -597,6 +597,53 @@ async fn search_and_filters_find_assets(db: TestDb) {
     assert_eq!(seen.len(), 15);
     seen.dedup();
     assert_eq!(seen.len(), 15);
+
+    // A common prefix (over 2,000 matching terms) takes the store's other plan: same answers.
+    let bulk: Vec<_> = (0..700)
+        .map(|i| {
+            let mut x = server(&format!("bulk-{i:03}"));
+            x.hostname = format!("bulk-{i:03}.example.com");
+            x.serial = format!("bulk-sn-{i:03}");
+            (None, x)
+        })
+        .collect();
+    s.write_assets(&a, &bulk).await.unwrap();
+    let bulk_filter = find(&["bulk"], &everything);
+    assert_eq!(s.count_assets_upto(&bulk_filter, 1000).await.unwrap(), 700);
+    let first = s
+        .list_assets(
+            &bulk_filter,
+            Page {
+                after: None,
+                limit: 3,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        names(first.clone()),
+        vec!["bulk-000", "bulk-001", "bulk-002"]
+    );
+    let next = s
+        .list_assets(
+            &bulk_filter,
+            Page {
+                after: Some(first[2].id),
+                limit: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(next), vec!["bulk-003"]);
+    assert_eq!(
+        names(
+            s.list_assets(&find(&["bulk", "bulk-sn-69"], &everything), page)
+                .await
+                .unwrap()
+        )
+        .len(),
+        10
+    );
 }
 
 async fn agent_reports_update_in_place_and_index_software(db: TestDb) {
