@@ -5,14 +5,15 @@
     reason = "a test fails loudly on any unexpected error"
 )]
 
+mod support;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
-use pupitre_core::model::{Assignment, EntityInput, ROOT_ENTITY, UserInput};
-use pupitre_store::NewUser;
+use pupitre_core::model::{EntityInput, ROOT_ENTITY};
 use pupitre_store::testing::TestDb;
-use pupitre_web::auth::{Caller, resolve_user};
-use pupitre_web::{AppState, WebConfig, ops};
+use pupitre_web::auth::Caller;
+use pupitre_web::{AppState, WebConfig};
 use serde_json::{Value, json};
 
 struct App {
@@ -47,16 +48,7 @@ async fn start(config: WebConfig) -> App {
 
 impl App {
     async fn system(&self) -> Caller {
-        let tree = self
-            .st
-            .store
-            .list_entities()
-            .await
-            .unwrap()
-            .iter()
-            .map(|e| (e.id, e.parent_id))
-            .collect();
-        Caller::system(tree)
+        support::system(&self.st).await
     }
 
     async fn entity(&self, name: &str) -> i64 {
@@ -81,61 +73,7 @@ impl App {
 
     /// A token for a new user holding `profile` on `entity` and below.
     async fn token(&self, login: &str, profile: &str, entity: i64) -> String {
-        let profile_id = self
-            .st
-            .store
-            .list_profiles()
-            .await
-            .unwrap()
-            .into_iter()
-            .find(|p| p.name == profile)
-            .unwrap()
-            .id;
-        let sys = self.system().await;
-        let user = self
-            .st
-            .store
-            .create_users(
-                &sys.actor(),
-                &[NewUser {
-                    input: UserInput {
-                        login: login.into(),
-                        display_name: login.into(),
-                        email: String::new(),
-                        phone: String::new(),
-                        language: "en".into(),
-                        time_zone: "UTC".into(),
-                        active: true,
-                        entity_id: entity,
-                        notify_email: false,
-                        notify_sms: false,
-                    },
-                    password_hash: None,
-                    must_change_password: false,
-                    assignments: vec![Assignment {
-                        entity_id: entity,
-                        profile_id,
-                        recursive: true,
-                    }],
-                    teams: vec![],
-                }],
-            )
-            .await
-            .unwrap()
-            .remove(0);
-        let caller = resolve_user(&self.st, user, "test".into()).await.unwrap();
-        let (_, secret) = ops::me::create_token(
-            &self.st,
-            &caller,
-            ops::me::CreateToken {
-                name: "t".into(),
-                expires_in_days: 1,
-                levels: None,
-            },
-        )
-        .await
-        .unwrap();
-        secret
+        support::token(&self.st, login, profile, entity).await
     }
 
     async fn call(

@@ -1,0 +1,81 @@
+//! Helpers shared by the inventory test files: the local administrator, and API tokens for
+//! fresh accounts holding one profile.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+use pupitre_core::model::{Assignment, UserInput};
+use pupitre_store::NewUser;
+use pupitre_web::auth::{Caller, resolve_user};
+use pupitre_web::{AppState, ops};
+
+/// The local administrator over the current entity tree.
+pub async fn system(st: &AppState) -> Caller {
+    let tree = st
+        .store
+        .list_entities()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.id, e.parent_id))
+        .collect();
+    Caller::system(tree)
+}
+
+/// A token for a new account `login` holding `profile` on `entity` and below.
+pub async fn token(st: &AppState, login: &str, profile: &str, entity: i64) -> String {
+    let profile_id = st
+        .store
+        .list_profiles()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == profile)
+        .unwrap()
+        .id;
+    let sys = system(st).await;
+    let user = st
+        .store
+        .create_users(
+            &sys.actor(),
+            &[NewUser {
+                input: UserInput {
+                    login: login.into(),
+                    display_name: login.into(),
+                    email: String::new(),
+                    phone: String::new(),
+                    language: "en".into(),
+                    time_zone: "UTC".into(),
+                    active: true,
+                    entity_id: entity,
+                    notify_email: false,
+                    notify_sms: false,
+                },
+                password_hash: None,
+                must_change_password: false,
+                assignments: vec![Assignment {
+                    entity_id: entity,
+                    profile_id,
+                    recursive: true,
+                }],
+                teams: vec![],
+            }],
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let caller = resolve_user(st, user, "test".into()).await.unwrap();
+    let (_, secret) = ops::me::create_token(
+        st,
+        &caller,
+        ops::me::CreateToken {
+            name: "t".into(),
+            expires_in_days: 1,
+            levels: None,
+        },
+    )
+    .await
+    .unwrap();
+    secret
+}
