@@ -162,6 +162,26 @@ impl Caller {
         }
     }
 
+    /// Checks that the caller may put an object of `domain` in entity `id`, named by input
+    /// `field`: an entity that does not exist or that the caller cannot read in the domain is a
+    /// field error (worded the same either way), one they cannot change there is forbidden.
+    pub fn target_entity(
+        &self,
+        domain: Domain,
+        level: Level,
+        id: EntityId,
+        field: &str,
+    ) -> Result<(), AppError> {
+        let exists = self.tree.iter().any(|&(e, _)| e == id);
+        if !exists || !self.grants.allows(domain, Level::Read, id) {
+            return Err(AppError::invalid(
+                field,
+                format!("entity {id} does not exist"),
+            ));
+        }
+        self.check(domain, level, id, "entity")
+    }
+
     /// The entities an assignment at `entity` reaches.
     pub fn reach(&self, entity: EntityId, recursive: bool) -> Vec<EntityId> {
         if recursive {

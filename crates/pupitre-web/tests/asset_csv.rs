@@ -7,7 +7,8 @@
 
 mod support;
 
-use std::net::SocketAddr;
+use support::{App, start};
+
 use std::time::{Duration, Instant};
 
 use pupitre_core::audit::Actor;
@@ -16,17 +17,9 @@ use pupitre_core::inventory::{
     SiteInput, Status, asset_input,
 };
 use pupitre_core::model::{EntityInput, ROOT_ENTITY, TeamInput};
-use pupitre_store::testing::TestDb;
 use pupitre_store::{AssetFilter, AuditFilter, Page};
-use pupitre_web::{AppState, WebConfig, ops};
+use pupitre_web::{WebConfig, ops};
 use serde_json::Value;
-
-struct App {
-    base: String,
-    http: reqwest::Client,
-    st: AppState,
-    _db: TestDb,
-}
 
 /// What both databases of a round trip hold besides assets, by the same names.
 struct World {
@@ -37,29 +30,6 @@ struct World {
     racks: Vec<i64>,
     lyon: i64,
     lyon_room: i64,
-}
-
-async fn start(config: WebConfig) -> App {
-    let db = TestDb::sqlite().await;
-    db.store.sync_builtin_profiles(0).await.unwrap();
-    let st = AppState::new(db.store.clone(), config);
-    let app = pupitre_web::router(st.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    App {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        st,
-        _db: db,
-    }
 }
 
 /// Settings where even a slow debug build answers an import within its request.

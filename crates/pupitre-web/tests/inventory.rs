@@ -7,44 +7,14 @@
 
 mod support;
 
-use std::net::SocketAddr;
+use support::{App, start};
+
 use std::path::Path;
 
 use pupitre_core::model::{EntityInput, ROOT_ENTITY};
-use pupitre_store::testing::TestDb;
+use pupitre_web::WebConfig;
 use pupitre_web::auth::Caller;
-use pupitre_web::{AppState, WebConfig};
 use serde_json::{Value, json};
-
-struct App {
-    base: String,
-    http: reqwest::Client,
-    st: AppState,
-    _db: TestDb,
-}
-
-async fn start(config: WebConfig) -> App {
-    let db = TestDb::sqlite().await;
-    db.store.sync_builtin_profiles(0).await.unwrap();
-    let st = AppState::new(db.store.clone(), config);
-    let app = pupitre_web::router(st.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
-    App {
-        base: format!("http://{addr}"),
-        http: reqwest::Client::new(),
-        st,
-        _db: db,
-    }
-}
 
 impl App {
     async fn system(&self) -> Caller {

@@ -701,12 +701,7 @@ pub fn merge_report(input: &mut AssetInput, report: &InventoryReport) {
             }
         };
     }
-    let hostname = if report.domain.is_empty() || report.hostname.contains('.') {
-        report.hostname.clone()
-    } else {
-        format!("{}.{}", report.hostname, report.domain)
-    };
-    take!(hostname, hostname);
+    take!(hostname, report.fqdn());
     take!(manufacturer, report.manufacturer.clone());
     take!(model, report.model.clone());
     if !report.serial.is_empty() {

@@ -40,6 +40,17 @@ pub struct InventoryReport {
     pub software: Vec<Software>,
 }
 
+impl InventoryReport {
+    /// The host name with its domain, unless the name already carries one.
+    pub fn fqdn(&self) -> String {
+        if self.domain.is_empty() || self.hostname.contains('.') {
+            self.hostname.clone()
+        } else {
+            format!("{}.{}", self.hostname, self.domain)
+        }
+    }
+}
+
 /// One installed package or program.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Software {

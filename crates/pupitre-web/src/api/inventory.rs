@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use pupitre_core::inventory::{
     Asset, AssetType, Building, FieldLock, OsFamily, Rack, Relation, RelationKind, Room, Site,
@@ -20,9 +20,7 @@ use super::views::rfc3339;
 use crate::auth::{self, Caller, source_of};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Id};
-use crate::ops::assets::{
-    AssetFields, AssetListParams, InstallationParams, LockChanges, RelationFields,
-};
+use crate::ops::assets::{AssetFields, AssetListParams, InstallationParams, RelationFields};
 use crate::ops::locations::{
     BuildingFields, Patch, RackFields, RoomFields, SiteFields, building_fields, rack_fields,
     room_fields, site_fields,
@@ -245,17 +243,10 @@ pub async fn get_asset(
     )))
 }
 
-/// A PATCH body: any asset fields, plus `unlock`/`relock` lists of agent-managed fields.
-#[derive(ToSchema)]
-#[allow(dead_code, reason = "documents the PATCH body only")]
-pub struct AssetPatch {
-    #[schema(inline)]
-    pub fields: AssetFields,
-    #[schema(inline)]
-    pub locks: LockChanges,
-}
-
-#[utoipa::path(patch, path = "/api/v1/assets/{id}", tag = "assets", request_body = AssetFields,
+#[utoipa::path(patch, path = "/api/v1/assets/{id}", tag = "assets",
+    request_body(content = AssetFields, description = "Any asset fields; those given replace \
+        the stored ones. Two more keys take lists of agent-managed field names: `unlock` hands \
+        them to people (the agent leaves them alone afterwards), `relock` gives them back."),
     params(("id" = i64, Path, description = "The object's id")),
     responses((status = 200, body = AssetView)))]
 pub async fn update_asset(
@@ -578,7 +569,7 @@ pub async fn agent_inventory(
         }
         Err(e) => return e.into_response(),
     };
-    let (parts, body) = req.into_parts();
+    let body = req.into_body();
     let body = match axum::body::to_bytes(body, st.config.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -591,7 +582,7 @@ pub async fn agent_inventory(
         }
     };
     let entity = p.entity_id.unwrap_or(caller.user.entity_id);
-    match receive(&st, &caller, &parts.headers, &body, entity).await {
+    match receive(&st, &caller, &body, entity).await {
         Ok(resp) => resp,
         Err(e) => {
             tracing::warn!(%source, user = %caller.user.login, error = %e, "inventory upload rejected");
@@ -612,7 +603,6 @@ fn intake_error(e: IntakeError) -> AppError {
 async fn receive(
     st: &AppState,
     caller: &Caller,
-    _headers: &HeaderMap,
     body: &Bytes,
     entity: i64,
 ) -> Result<Response, AppError> {

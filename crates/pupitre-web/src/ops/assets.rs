@@ -492,17 +492,7 @@ pub(crate) async fn check_refs(
     caller: &Caller,
     input: &AssetInput,
 ) -> Result<(), AppError> {
-    if !caller.tree.iter().any(|&(e, _)| e == input.entity_id)
-        || !caller
-            .grants
-            .allows(Domain::Inventory, Level::Read, input.entity_id)
-    {
-        return Err(AppError::invalid(
-            "entity_id",
-            format!("entity {} does not exist", input.entity_id),
-        ));
-    }
-    caller.check(Domain::Inventory, Level::Edit, input.entity_id, "entity")?;
+    caller.target_entity(Domain::Inventory, Level::Edit, input.entity_id, "entity_id")?;
     if let Some(team) = input.owner_team_id {
         let hidden = || AppError::invalid("owner_team_id", format!("team {team} does not exist"));
         let t = st.store.get_team(team).await.map_err(|_| hidden())?;

@@ -43,7 +43,7 @@ pub async fn apply_report(
         serial: report.serial.clone(),
         uuid: report.uuid.clone(),
         asset_tag: String::new(),
-        hostname: full_hostname(report),
+        hostname: report.fqdn(),
         device_id: report.device_id.clone(),
     };
     let existing = st.store.find_asset(&keys).await?;
@@ -53,15 +53,7 @@ pub async fn apply_report(
             (Some(a.id), AssetInput::from(a))
         }
         None => {
-            if !caller.tree.iter().any(|&(e, _)| e == entity)
-                || !caller.grants.allows(Domain::Inventory, Level::Read, entity)
-            {
-                return Err(AppError::invalid(
-                    "entity_id",
-                    format!("entity {entity} does not exist"),
-                ));
-            }
-            caller.check(Domain::Inventory, Level::Edit, entity, "entity")?;
+            caller.target_entity(Domain::Inventory, Level::Edit, entity, "entity_id")?;
             let name = if report.hostname.trim().is_empty() {
                 report.device_id.clone()
             } else {
@@ -73,7 +65,6 @@ pub async fn apply_report(
             input.status_since = crate::ops::assets::today();
             input.in_production_on.clone_from(&input.status_since);
             input.quarantined = st.config.inventory_quarantine;
-            input.height_u = asset_type.default_height_u();
             (None, input)
         }
     };
@@ -102,12 +93,4 @@ pub async fn apply_report(
         created,
         software: count,
     })
-}
-
-fn full_hostname(report: &InventoryReport) -> String {
-    if report.domain.is_empty() || report.hostname.contains('.') {
-        report.hostname.clone()
-    } else {
-        format!("{}.{}", report.hostname, report.domain)
-    }
 }

@@ -13,17 +13,9 @@ use crate::error::AppError;
 use crate::ops::check_time_zone;
 use crate::state::AppState;
 
-/// Checks that the caller may put an object in `entity` (named by `field`).
+/// Checks that the caller may put a location in `entity` (named by `field`).
 fn check_target(caller: &Caller, entity: EntityId, field: &str) -> Result<(), AppError> {
-    if !caller.tree.iter().any(|&(e, _)| e == entity)
-        || !caller.grants.allows(Domain::Inventory, Level::Read, entity)
-    {
-        return Err(AppError::invalid(
-            field,
-            format!("entity {entity} does not exist"),
-        ));
-    }
-    caller.check(Domain::Inventory, Level::Edit, entity, "entity")
+    caller.target_entity(Domain::Inventory, Level::Edit, entity, field)
 }
 
 /// A location named in input must exist and be visible; otherwise a field error.

@@ -11,7 +11,7 @@ use pupitre_core::permission::Domain::Administration;
 use pupitre_core::permission::Level::{Edit, Manage, Read};
 use pupitre_core::permission::{Access, Domain, Level};
 
-use super::{Done, FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageError, PageResult, see_other, split_error};
 use crate::api::views::AuditView;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -48,14 +48,6 @@ fn entity_name(entities: &[Entity], id: i64) -> String {
 }
 
 // ---------------------------------------------------------------- users
-
-/// The status and message of an error shown above a form (200 when there is none).
-fn split_error(error: Option<AppError>) -> (axum::http::StatusCode, Option<String>) {
-    match error {
-        Some(e) => (e.status, Some(e.to_string())),
-        None => (axum::http::StatusCode::OK, None),
-    }
-}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "admin/users.html")]

@@ -20,7 +20,7 @@ use pupitre_core::permission::Domain::Inventory;
 use pupitre_core::permission::Level::{Edit, Read};
 use serde::Deserialize;
 
-use super::{Done, FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageError, PageResult, see_other, split_error};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Id;
@@ -797,9 +797,7 @@ async fn form_page(
         .map(|(k, val)| format!("{k} = {val}"))
         .collect::<Vec<_>>()
         .join("\n");
-    let status = error
-        .as_ref()
-        .map_or(axum::http::StatusCode::OK, |e| e.status);
+    let (status, error) = split_error(error);
     let page = AssetFormPage {
         action,
         types: type_choices(&f, &v.asset_type),
@@ -842,7 +840,7 @@ async fn form_page(
         attributes,
         tags: v.tags.join(", "),
         agent_fields,
-        error: error.map(|e| e.to_string()),
+        error,
         v,
         f,
     };
@@ -851,12 +849,8 @@ async fn form_page(
 
 /// Reads the asset form. Lists are one item per line, `|`-separated.
 fn fields_from_form(form: &FormData) -> Result<AssetFields, AppError> {
-    let int = |name: &str| -> Result<Option<i64>, AppError> { form.int(name) };
-    let int32 = |name: &str| -> Result<Option<i32>, AppError> {
-        int(name)?
-            .map(|v| i32::try_from(v).map_err(|_| AppError::invalid(name, "is out of range")))
-            .transpose()
-    };
+    let int = |name: &str| form.int(name);
+    let int32 = |name: &str| form.int32(name);
     let lines = |name: &str| -> Vec<Vec<String>> {
         form.get(name)
             .lines()
@@ -1257,9 +1251,7 @@ async fn locations_page(
         .map(|e| (e.to_string(), places.entity(e)))
         .collect::<Vec<_>>();
     let none = f.t("common.none");
-    let status = error
-        .as_ref()
-        .map_or(axum::http::StatusCode::OK, |e| e.status);
+    let (status, error) = split_error(error);
     let page = LocationsPage {
         tree,
         entities: choices(entities, &caller.user.entity_id.to_string()),
@@ -1292,7 +1284,7 @@ async fn locations_page(
             "",
         ),
         can_edit: caller.grants.allows_somewhere(Inventory, Edit),
-        error: error.map(|e| e.to_string()),
+        error,
         f,
     };
     Ok((status, page).into_response())
@@ -1368,10 +1360,7 @@ async fn building_create(State(st): State<AppState>, caller: Caller, body: Bytes
 async fn room_create(State(st): State<AppState>, caller: Caller, body: Bytes) -> PageResult {
     let form = FormData::parse(&body);
     let result = async {
-        let int32 = |n: &str| -> Result<i32, AppError> {
-            i32::try_from(form.int(n)?.unwrap_or(0))
-                .map_err(|_| AppError::invalid(n, "is out of range"))
-        };
+        let int32 = |n: &str| -> Result<i32, AppError> { Ok(form.int32(n)?.unwrap_or(0)) };
         locations::create_room(
             &st,
             &caller,
@@ -1399,11 +1388,7 @@ async fn room_create(State(st): State<AppState>, caller: Caller, body: Bytes) ->
 async fn rack_create(State(st): State<AppState>, caller: Caller, body: Bytes) -> PageResult {
     let form = FormData::parse(&body);
     let result = async {
-        let int32 = |n: &str| -> Result<Option<i32>, AppError> {
-            form.int(n)?
-                .map(|v| i32::try_from(v).map_err(|_| AppError::invalid(n, "is out of range")))
-                .transpose()
-        };
+        let int32 = |n: &str| form.int32(n);
         locations::create_rack(
             &st,
             &caller,
@@ -1640,13 +1625,11 @@ async fn location_edit_page(
         f.title = format!("{} — {name}", f.title);
     }
     let fields = edit_fields(&f, kind, shown.as_ref().unwrap_or(&current));
-    let status = error
-        .as_ref()
-        .map_or(axum::http::StatusCode::OK, |e| e.status);
+    let (status, error) = split_error(error);
     let page = LocationEditPage {
         action: format!("/inventory/{}/{id}", kind.path()),
         fields,
-        error: error.map(|e| e.to_string()),
+        error,
         f,
     };
     Ok((status, page).into_response())

@@ -224,6 +224,13 @@ impl FormData {
         }
     }
 
+    /// An optional 32-bit number (rack units, grid positions, counts).
+    pub fn int32(&self, name: &str) -> Result<Option<i32>, AppError> {
+        self.int(name)?
+            .map(|v| i32::try_from(v).map_err(|_| AppError::invalid(name, "is out of range")))
+            .transpose()
+    }
+
     pub fn ints(&self, name: &str) -> Result<Vec<i64>, AppError> {
         self.all(name)
             .iter()
@@ -241,6 +248,14 @@ impl FormData {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct Done {
     pub done: Option<String>,
+}
+
+/// The status and message of an error shown above a form (200 when there is none).
+pub fn split_error(error: Option<AppError>) -> (StatusCode, Option<String>) {
+    match error {
+        Some(e) => (e.status, Some(e.to_string())),
+        None => (StatusCode::OK, None),
+    }
 }
 
 /// A 303 redirect after a successful form post.

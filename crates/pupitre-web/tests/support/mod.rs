@@ -1,14 +1,49 @@
-//! Helpers shared by the inventory test files: the local administrator, and API tokens for
-//! fresh accounts holding one profile.
+//! Helpers shared by the inventory test files: a server on loopback over a throw-away
+//! SQLite database, the local administrator, and API tokens for fresh accounts.
 #![expect(
     clippy::unwrap_used,
     reason = "a test fails loudly on any unexpected error"
 )]
 
+use std::net::SocketAddr;
+
 use pupitre_core::model::{Assignment, UserInput};
 use pupitre_store::NewUser;
+use pupitre_store::testing::TestDb;
 use pupitre_web::auth::{Caller, resolve_user};
-use pupitre_web::{AppState, ops};
+use pupitre_web::{AppState, WebConfig, ops};
+
+/// A running server: its base URL, a client, its state, and the database it owns.
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub st: AppState,
+    pub _db: TestDb,
+}
+
+/// Starts a server on 127.0.0.1 over a fresh SQLite database with the built-in profiles.
+pub async fn start(config: WebConfig) -> App {
+    let db = TestDb::sqlite().await;
+    db.store.sync_builtin_profiles(0).await.unwrap();
+    let st = AppState::new(db.store.clone(), config);
+    let app = pupitre_web::router(st.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    App {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        st,
+        _db: db,
+    }
+}
 
 /// The local administrator over the current entity tree.
 pub async fn system(st: &AppState) -> Caller {
