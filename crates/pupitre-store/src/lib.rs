@@ -23,6 +23,8 @@ mod migrate;
 mod shared;
 #[macro_use]
 mod shared_inventory;
+#[macro_use]
+mod asset_page;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -47,6 +49,11 @@ pub enum StoreError {
     Url(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
+}
+
+/// A stored key that this binary does not know: the database was written by something else.
+pub(crate) fn stored<T>(what: &str, value: &str, parsed: Option<T>) -> Result<T> {
+    parsed.ok_or_else(|| StoreError::Rejected(format!("stored {what} {value:?} is unknown")))
 }
 
 /// A page of a keyset-paginated list: items with an id greater than `after`, at most `limit`.

@@ -101,6 +101,9 @@ impl PgStore {
     /// A page of users is read one row per user.
     const USER_PAGE_HEAD: &'static str = concat!("SELECT ", user_cols!(), " FROM users WHERE ");
     const USER_PAGE_TAIL: &'static str = "";
+    /// Assets come as one JSON document, the shape SQLite builds (see `asset_page`).
+    const ASSET_PAGE_HEAD: &'static str =
+        asset_page_head!("json_build_array", "json_agg", "", "(", ")::text");
 
     fn user_page(rows: &[sqlx::postgres::PgRow]) -> crate::Result<Vec<pupitre_core::model::User>> {
         user_rows(rows)

@@ -28,15 +28,14 @@ macro_rules! asset_input_cols {
 macro_rules! impl_inventory_store {
     ($store:ident, $db:ty) => {
         mod inventory_impl {
-            use std::collections::{BTreeMap, HashMap};
 
             use async_trait::async_trait;
             use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
             use pupitre_core::inventory::{
-                decode_locks, encode_locks, placement_conflict, Asset, AssetId, AssetInput,
+                encode_locks, placement_conflict, Asset, AssetId, AssetInput,
                 AssetType, Building, BuildingInput, Disk, Face, Interface, Occupant, OsFamily,
                 Rack, RackInput, Relation, RelationInput, RelationKind, Room, RoomInput, Site,
-                SiteInput, Software, Status,
+                SiteInput, Software,
             };
             use pupitre_core::permission::EntityId;
             use sqlx::{QueryBuilder, Row};
@@ -45,7 +44,7 @@ macro_rules! impl_inventory_store {
             use crate::inventory::{
                 AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate,
             };
-            use crate::{Page, Result, StoreError};
+            use crate::{stored, Page, Result, StoreError};
 
             type Row_ = <$db as sqlx::Database>::Row;
             type Tx<'a> = sqlx::Transaction<'a, $db>;
@@ -56,10 +55,6 @@ macro_rules! impl_inventory_store {
                     field: field.to_owned(),
                     message,
                 }
-            }
-
-            fn stored<T>(what: &str, value: &str, parsed: Option<T>) -> Result<T> {
-                parsed.ok_or_else(|| StoreError::Rejected(format!("stored {what} {value:?} is unknown")))
             }
 
             /// The audited object: type, id, label and entity.
@@ -287,122 +282,26 @@ macro_rules! impl_inventory_store {
 
             // ---- assets ----------------------------------------------------------------
 
-            fn asset_from(row: &Row_) -> Result<Asset> {
-                let asset_type: String = row.try_get("asset_type")?;
-                let status: String = row.try_get("status")?;
-                let face: Option<String> = row.try_get("rack_face")?;
-                let os_family: Option<String> = row.try_get("os_family")?;
-                let locks: String = row.try_get("locks")?;
-                Ok(Asset {
-                    id: row.try_get("id")?,
-                    entity_id: row.try_get("entity_id")?,
-                    asset_type: stored("asset type", &asset_type, AssetType::from_key(&asset_type))?,
-                    name: row.try_get("name")?,
-                    hostname: row.try_get("hostname")?,
-                    manufacturer: row.try_get("manufacturer")?,
-                    model: row.try_get("model")?,
-                    serial: row.try_get("serial")?,
-                    asset_tag: row.try_get("asset_tag")?,
-                    uuid: row.try_get("uuid")?,
-                    status: stored("status", &status, Status::from_key(&status))?,
-                    status_since: row.try_get("status_since")?,
-                    ordered_on: row.try_get("ordered_on")?,
-                    received_on: row.try_get("received_on")?,
-                    in_production_on: row.try_get("in_production_on")?,
-                    retired_on: row.try_get("retired_on")?,
-                    disposed_on: row.try_get("disposed_on")?,
-                    owner_team_id: row.try_get("owner_team_id")?,
-                    site_id: row.try_get("site_id")?,
-                    room_id: row.try_get("room_id")?,
-                    rack_id: row.try_get("rack_id")?,
-                    rack_u: row.try_get("rack_u")?,
-                    rack_face: face.as_deref().and_then(Face::from_key),
-                    height_u: row.try_get("height_u")?,
-                    full_depth: row.try_get("full_depth")?,
-                    location_note: row.try_get("location_note")?,
-                    os_family: os_family.as_deref().and_then(OsFamily::from_key),
-                    os_name: row.try_get("os_name")?,
-                    os_version: row.try_get("os_version")?,
-                    cpu_model: row.try_get("cpu_model")?,
-                    cpu_sockets: row.try_get("cpu_sockets")?,
-                    cpu_cores: row.try_get("cpu_cores")?,
-                    memory_mb: row.try_get("memory_mb")?,
-                    management_ip: row.try_get("management_ip")?,
-                    power_draw_w: row.try_get("power_draw_w")?,
-                    purchase_date: row.try_get("purchase_date")?,
-                    purchase_cost_cents: row.try_get("purchase_cost_cents")?,
-                    supplier: row.try_get("supplier")?,
-                    order_ref: row.try_get("order_ref")?,
-                    warranty_end: row.try_get("warranty_end")?,
-                    contract_id: row.try_get("contract_id")?,
-                    notes: row.try_get("notes")?,
-                    quarantined: row.try_get("quarantined")?,
-                    locks: decode_locks(&locks),
-                    interfaces: Vec::new(),
-                    disks: Vec::new(),
-                    attributes: BTreeMap::new(),
-                    tags: Vec::new(),
-                    last_inventory_at: row.try_get("last_inventory_at")?,
-                    created_at: row.try_get("created_at")?,
-                    updated_at: row.try_get("updated_at")?,
-                })
-            }
-
-            /// Fills interfaces, disks, attributes and tags of `assets`, four queries in all.
-            async fn load_children(conn: &mut Conn, assets: &mut [Asset]) -> Result<()> {
-                if assets.is_empty() {
-                    return Ok(());
-                }
-                let ids: Vec<i64> = assets.iter().map(|a| a.id).collect();
-                let index: HashMap<i64, usize> =
-                    ids.iter().enumerate().map(|(i, id)| (*id, i)).collect();
-                let query = |table: &str, order: &str| {
-                    let mut qb = QueryBuilder::<$db>::new(format!("SELECT * FROM {table} WHERE "));
-                    push_in(&mut qb, "asset_id", &ids);
-                    qb.push(format!(" ORDER BY asset_id, {order}"));
-                    qb
-                };
-                for row in query("asset_interfaces", "position").build().fetch_all(&mut *conn).await? {
-                    let i = index[&row.try_get::<i64, _>("asset_id")?];
-                    let ips: String = row.try_get("ips")?;
-                    assets[i].interfaces.push(Interface {
-                        name: row.try_get("name")?,
-                        mac: row.try_get("mac")?,
-                        ips: ips.split_whitespace().map(str::to_owned).collect(),
-                        vlan: row.try_get("vlan")?,
-                        speed_mbps: row.try_get("speed_mbps")?,
-                    });
-                }
-                for row in query("asset_disks", "position").build().fetch_all(&mut *conn).await? {
-                    let i = index[&row.try_get::<i64, _>("asset_id")?];
-                    assets[i].disks.push(Disk {
-                        name: row.try_get("name")?,
-                        model: row.try_get("model")?,
-                        serial: row.try_get("serial")?,
-                        size_mb: row.try_get("size_mb")?,
-                    });
-                }
-                for row in query("asset_attributes", "key").build().fetch_all(&mut *conn).await? {
-                    let i = index[&row.try_get::<i64, _>("asset_id")?];
-                    assets[i].attributes.insert(row.try_get("key")?, row.try_get("value")?);
-                }
-                for row in query("asset_tags", "tag").build().fetch_all(&mut *conn).await? {
-                    let i = index[&row.try_get::<i64, _>("asset_id")?];
-                    assets[i].tags.push(row.try_get("tag")?);
-                }
-                Ok(())
+            /// The assets `condition` selects from `assets a` (it may end with ORDER BY and
+            /// LIMIT), with their children, in id order: one statement, one JSON document.
+            async fn assets_where(
+                conn: &mut Conn,
+                condition: impl FnOnce(&mut QueryBuilder<$db>),
+            ) -> Result<Vec<Asset>> {
+                let mut qb = QueryBuilder::<$db>::new(<$store>::ASSET_PAGE_HEAD);
+                condition(&mut qb);
+                qb.push(asset_page_tail!());
+                let row = qb.build().fetch_one(&mut *conn).await?;
+                crate::asset_page::parse(row.try_get("page")?)
             }
 
             async fn asset_in(conn: &mut Conn, id: i64) -> Result<Asset> {
-                let mut asset = one(
-                    &mut *conn,
-                    concat!("SELECT ", asset_cols!(), " FROM assets WHERE id = $1"),
-                    id,
-                    asset_from,
-                )
-                .await?;
-                load_children(conn, std::slice::from_mut(&mut asset)).await?;
-                Ok(asset)
+                assets_where(conn, |qb| {
+                    qb.push("a.id = ").push_bind(id);
+                })
+                .await?
+                .pop()
+                .ok_or(StoreError::NotFound)
             }
 
             /// Checks the references of `input` and fills the site and room implied by
@@ -1105,17 +1004,15 @@ macro_rules! impl_inventory_store {
 
                 async fn list_assets(&self, filter: &AssetFilter, page: Page) -> Result<Vec<Asset>> {
                     let common = common_words(&self.read, &filter.query).await?;
-                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", asset_cols!(), " FROM assets a WHERE "));
-                    push_filter(&mut qb, filter, &common);
-                    if let Some(after) = page.after {
-                        qb.push(" AND a.id > ").push_bind(after);
-                    }
-                    qb.push(" ORDER BY a.id LIMIT ").push_bind(page.limit);
                     let mut conn = self.read.acquire().await?;
-                    let rows = qb.build().fetch_all(&mut *conn).await?;
-                    let mut assets = rows.iter().map(asset_from).collect::<Result<Vec<_>>>()?;
-                    load_children(&mut conn, &mut assets).await?;
-                    Ok(assets)
+                    assets_where(&mut conn, |qb| {
+                        push_filter(qb, filter, &common);
+                        if let Some(after) = page.after {
+                            qb.push(" AND a.id > ").push_bind(after);
+                        }
+                        qb.push(" ORDER BY a.id LIMIT ").push_bind(page.limit);
+                    })
+                    .await
                 }
 
                 async fn count_assets(&self, filter: &AssetFilter) -> Result<i64> {
@@ -1138,14 +1035,8 @@ macro_rules! impl_inventory_store {
                 }
 
                 async fn get_assets(&self, ids: &[AssetId]) -> Result<Vec<Asset>> {
-                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", asset_cols!(), " FROM assets WHERE "));
-                    push_in(&mut qb, "id", ids);
-                    qb.push(" ORDER BY id");
                     let mut conn = self.read.acquire().await?;
-                    let rows = qb.build().fetch_all(&mut *conn).await?;
-                    let mut assets = rows.iter().map(asset_from).collect::<Result<Vec<_>>>()?;
-                    load_children(&mut conn, &mut assets).await?;
-                    Ok(assets)
+                    assets_where(&mut conn, |qb| push_in(qb, "a.id", ids)).await
                 }
 
                 async fn find_asset(&self, keys: &AssetKeys) -> Result<Option<Asset>> {

@@ -113,6 +113,8 @@ impl SqliteStore {
         " FROM users WHERE "
     );
     const USER_PAGE_TAIL: &'static str = ")";
+    const ASSET_PAGE_HEAD: &'static str =
+        asset_page_head!("json_array", "json_group_array", "json", "", "");
 
     fn user_page(
         rows: &[sqlx::sqlite::SqliteRow],

@@ -266,9 +266,12 @@ async fn assets_round_trip_with_their_lists(db: TestDb) {
         .attributes
         .insert("owner.cost_center".into(), "CC-12".into());
     input.tags = vec!["prod".into(), "web".into()];
+    // Assets travel as JSON inside the store: escapes and non-ASCII text must survive.
+    input.notes = "line 1\n\t\"back\\slash\" \u{1F680} é \u{7}".into();
     let created = s.create_asset(&a, &input).await.unwrap();
     let got = s.get_asset(created.id).await.unwrap();
     assert_eq!(got, created);
+    assert_eq!(s.get_assets(&[created.id]).await.unwrap(), vec![created.clone()]);
     assert_eq!(AssetInput::from(got.clone()), input);
 
     // Changes are audited field by field.
