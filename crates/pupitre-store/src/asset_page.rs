@@ -122,11 +122,19 @@ struct AssetRow {
     last_inventory_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
-    interfaces: Vec<(String, String, String, Option<i32>, Option<i64>)>,
-    disks: Vec<(String, String, String, Option<i64>)>,
+    interfaces: Vec<InterfaceRow>,
+    disks: Vec<DiskRow>,
     attributes: Vec<(String, String)>,
     tags: Vec<String>,
 }
+
+/// An interface: name, MAC, space-separated IPs, VLAN, speed.
+#[derive(Deserialize)]
+struct InterfaceRow(String, String, String, Option<i32>, Option<i64>);
+
+/// A disk: name, model, serial, size.
+#[derive(Deserialize)]
+struct DiskRow(String, String, String, Option<i64>);
 
 /// A boolean column: PostgreSQL's JSON has `true`/`false`, SQLite's has 1/0.
 fn flag<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<bool, D::Error> {
@@ -203,7 +211,7 @@ impl AssetRow {
             interfaces: self
                 .interfaces
                 .into_iter()
-                .map(|(name, mac, ips, vlan, speed_mbps)| Interface {
+                .map(|InterfaceRow(name, mac, ips, vlan, speed_mbps)| Interface {
                     name,
                     mac,
                     ips: ips.split_whitespace().map(str::to_owned).collect(),
@@ -214,7 +222,7 @@ impl AssetRow {
             disks: self
                 .disks
                 .into_iter()
-                .map(|(name, model, serial, size_mb)| Disk {
+                .map(|DiskRow(name, model, serial, size_mb)| Disk {
                     name,
                     model,
                     serial,

@@ -271,7 +271,10 @@ async fn assets_round_trip_with_their_lists(db: TestDb) {
     let created = s.create_asset(&a, &input).await.unwrap();
     let got = s.get_asset(created.id).await.unwrap();
     assert_eq!(got, created);
-    assert_eq!(s.get_assets(&[created.id]).await.unwrap(), vec![created.clone()]);
+    assert_eq!(
+        s.get_assets(&[created.id]).await.unwrap(),
+        vec![created.clone()]
+    );
     assert_eq!(AssetInput::from(got.clone()), input);
 
     // Changes are audited field by field.
