@@ -36,7 +36,7 @@ pub struct AssetFilter {
 }
 
 /// Keys that identify a machine across imports and agent runs, strongest first.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct AssetKeys {
     pub asset_type: Option<AssetType>,
     pub serial: String,
@@ -105,6 +105,8 @@ pub trait InventoryStore: Send + Sync {
     /// The asset these keys designate: by device id, then UUID, serial (within the type
     /// when given), asset tag, and host name. `None` when nothing matches.
     async fn find_asset(&self, keys: &AssetKeys) -> Result<Option<Asset>>;
+    /// [`find_asset`](Self::find_asset) for each of `keys`, in a handful of queries.
+    async fn find_assets(&self, keys: &[AssetKeys]) -> Result<Vec<Option<Asset>>>;
     /// Creates the asset after checking its location and rack units, in one transaction
     /// with its audit record.
     async fn create_asset(&self, actor: &Actor, input: &AssetInput) -> Result<Asset>;

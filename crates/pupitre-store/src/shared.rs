@@ -222,23 +222,30 @@ macro_rules! impl_store {
         }
 
         async fn write_audit(tx: &mut Tx<'_>, actor: &Actor, ev: &AuditEvent) -> Result<()> {
-            sqlx::query(
-                "INSERT INTO audit_log (at, actor_id, actor_login, source, action, object_type, \
-                 object_id, object_label, entity_id, changes) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(actor.at)
-            .bind(actor.user_id)
-            .bind(&actor.login)
-            .bind(&actor.source)
-            .bind(&ev.action)
-            .bind(&ev.object_type)
-            .bind(ev.object_id)
-            .bind(&ev.object_label)
-            .bind(ev.entity_id)
-            .bind(encode_changes(&ev.changes))
-            .execute(&mut **tx)
-            .await?;
+            write_audits(tx, actor, std::slice::from_ref(ev)).await
+        }
+
+        /// Writes `events`, in order, as many per statement as the bind limit allows.
+        async fn write_audits(tx: &mut Tx<'_>, actor: &Actor, events: &[AuditEvent]) -> Result<()> {
+            for chunk in events.chunks(1000) {
+                let mut qb = QueryBuilder::<$db>::new(
+                    "INSERT INTO audit_log (at, actor_id, actor_login, source, action, object_type, \
+                     object_id, object_label, entity_id, changes) ",
+                );
+                qb.push_values(chunk, |mut b, ev| {
+                    b.push_bind(actor.at)
+                        .push_bind(actor.user_id)
+                        .push_bind(actor.login.clone())
+                        .push_bind(actor.source.clone())
+                        .push_bind(ev.action.clone())
+                        .push_bind(ev.object_type.clone())
+                        .push_bind(ev.object_id)
+                        .push_bind(ev.object_label.clone())
+                        .push_bind(ev.entity_id)
+                        .push_bind(encode_changes(&ev.changes));
+                });
+                qb.build().execute(&mut **tx).await?;
+            }
             Ok(())
         }
 

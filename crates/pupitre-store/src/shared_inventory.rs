@@ -29,11 +29,13 @@ macro_rules! impl_inventory_store {
     ($store:ident, $db:ty) => {
         mod inventory_impl {
 
+            use std::collections::{BTreeSet, HashMap};
+
             use async_trait::async_trait;
             use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
             use pupitre_core::inventory::{
-                encode_locks, placement_conflict, Asset, AssetId, AssetInput,
-                AssetType, Building, BuildingInput, Disk, Face, Interface, Occupant, OsFamily,
+                encode_locks, placement_conflict, PlacementConflict, Asset, AssetId, AssetInput,
+                Building, BuildingInput, Disk, Face, Interface, Occupant, OsFamily,
                 Rack, RackInput, Relation, RelationInput, RelationKind, Room, RoomInput, Site,
                 SiteInput, Software,
             };
@@ -304,290 +306,453 @@ macro_rules! impl_inventory_store {
                 .ok_or(StoreError::NotFound)
             }
 
-            /// Checks the references of `input` and fills the site and room implied by
-            /// its rack or room; checks the rack units are free.
-            async fn resolve(tx: &mut Tx<'_>, id: Option<i64>, input: &mut AssetInput) -> Result<()> {
-                must_exist(&mut **tx, "entities", "entity_id", "entity", input.entity_id).await?;
-                if let Some(team) = input.owner_team_id {
-                    must_exist(&mut **tx, "teams", "owner_team_id", "team", team).await?;
+            /// One asset to write: a creation (`id` is `None`) or a replacement. Agents'
+            /// reports also set the device id they know the machine by, and the time.
+            struct Write<'a> {
+                id: Option<i64>,
+                input: &'a AssetInput,
+                device_id: &'a str,
+                inventory_at: Option<i64>,
+            }
+
+            impl<'a> Write<'a> {
+                fn manual(id: Option<i64>, input: &'a AssetInput) -> Write<'a> {
+                    Write { id, input, device_id: "", inventory_at: None }
                 }
-                if let Some(rack_id) = input.rack_id {
-                    let rack = one(&mut **tx, "SELECT * FROM racks WHERE id = $1", rack_id, rack_from)
-                        .await
-                        .map_err(|_| conflict("rack_id", format!("rack {rack_id} does not exist")))?;
-                    input.room_id = Some(rack.room_id);
-                    input.site_id = Some(rack.site_id);
-                    if let Some(u) = input.rack_u {
-                        let rows = sqlx::query(
-                            "SELECT id, name, rack_u, height_u, rack_face, full_depth FROM assets \
-                             WHERE rack_id = $1 AND rack_u IS NOT NULL AND id <> $2",
-                        )
-                        .bind(rack_id)
-                        .bind(id.unwrap_or(0))
-                        .fetch_all(&mut **tx)
-                        .await?;
-                        let others = rows
-                            .iter()
-                            .map(|r| {
-                                let face: Option<String> = r.try_get("rack_face")?;
-                                Ok(Occupant {
-                                    asset_id: r.try_get("id")?,
-                                    name: r.try_get("name")?,
-                                    rack_u: r.try_get("rack_u")?,
-                                    height_u: r.try_get("height_u")?,
-                                    face: face.as_deref().and_then(Face::from_key).unwrap_or(Face::Front),
-                                    full_depth: r.try_get("full_depth")?,
-                                })
-                            })
-                            .collect::<Result<Vec<_>>>()?;
-                        let candidate = Occupant {
-                            asset_id: id.unwrap_or(0),
-                            name: input.name.clone(),
-                            rack_u: u,
-                            height_u: input.height_u.max(1),
-                            face: input.rack_face.unwrap_or(Face::Front),
-                            full_depth: input.full_depth,
-                        };
-                        if let Some(c) = placement_conflict(rack.height_u, &candidate, &others) {
-                            return Err(conflict("rack_u", format!("rack {}: {}", rack.name, c.message())));
+            }
+
+            /// Bind parameters per statement: well under SQLite's 32,766 and PostgreSQL's 65,535.
+            const BINDS: usize = 16_000;
+
+            /// The rows of `table` whose id is among `ids`, by id.
+            async fn by_id<T>(
+                tx: &mut Tx<'_>,
+                table: &str,
+                ids: impl IntoIterator<Item = i64>,
+                decode: fn(&Row_) -> Result<T>,
+            ) -> Result<HashMap<i64, T>> {
+                let ids: Vec<i64> = ids.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+                let mut found = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(BINDS) {
+                    let mut qb = QueryBuilder::<$db>::new(format!("SELECT * FROM {table} WHERE "));
+                    push_in(&mut qb, "id", chunk);
+                    for row in qb.build().fetch_all(&mut **tx).await? {
+                        found.insert(row.try_get("id")?, decode(&row)?);
+                    }
+                }
+                Ok(found)
+            }
+
+            fn nothing(_: &Row_) -> Result<()> {
+                Ok(())
+            }
+
+            /// Checks the references of every input, in order, as if each had been written
+            /// before the next one was checked, and fills the site and room implied by a
+            /// rack or room. Checks rack units, serial numbers and asset tags against the
+            /// database and against the earlier writes of the batch. A handful of queries
+            /// for the whole batch: bulk imports check thousands of rows.
+            async fn resolve(tx: &mut Tx<'_>, writes: &[Write<'_>]) -> Result<Vec<AssetInput>> {
+                let mut inputs: Vec<AssetInput> = writes.iter().map(|w| w.input.clone()).collect();
+                let entities = by_id(tx, "entities", inputs.iter().map(|i| i.entity_id), nothing).await?;
+                let teams = by_id(tx, "teams", inputs.iter().filter_map(|i| i.owner_team_id), nothing).await?;
+                let racks = by_id(tx, "racks", inputs.iter().filter_map(|i| i.rack_id), rack_from).await?;
+                let rooms = by_id(
+                    tx,
+                    "rooms",
+                    inputs.iter().filter(|i| i.rack_id.is_none()).filter_map(|i| i.room_id),
+                    room_from,
+                )
+                .await?;
+                let sites = by_id(
+                    tx,
+                    "sites",
+                    inputs.iter().filter(|i| i.rack_id.is_none() && i.room_id.is_none()).filter_map(|i| i.site_id),
+                    nothing,
+                )
+                .await?;
+
+                // What the batch may collide with: the devices in its racks, the holders of
+                // its serial numbers and asset tags.
+                let mut occupants: HashMap<i64, Vec<Occupant>> = HashMap::new();
+                let placed: BTreeSet<i64> =
+                    inputs.iter().filter(|i| i.rack_u.is_some()).filter_map(|i| i.rack_id).collect();
+                let placed: Vec<i64> = placed.into_iter().collect();
+                for chunk in placed.chunks(BINDS) {
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "SELECT id, name, rack_id, rack_u, height_u, rack_face, full_depth FROM assets WHERE ",
+                    );
+                    push_in(&mut qb, "rack_id", chunk);
+                    qb.push(" AND rack_u IS NOT NULL");
+                    for r in qb.build().fetch_all(&mut **tx).await? {
+                        let face: Option<String> = r.try_get("rack_face")?;
+                        occupants.entry(r.try_get("rack_id")?).or_default().push(Occupant {
+                            asset_id: r.try_get("id")?,
+                            name: r.try_get("name")?,
+                            rack_u: r.try_get("rack_u")?,
+                            height_u: r.try_get("height_u")?,
+                            face: face.as_deref().and_then(Face::from_key).unwrap_or(Face::Front),
+                            full_depth: r.try_get("full_depth")?,
+                        });
+                    }
+                }
+                let mut serials: HashMap<(String, String), i64> = HashMap::new();
+                let mut tags: HashMap<String, i64> = HashMap::new();
+                for (column, values) in [
+                    ("serial", inputs.iter().map(|i| i.serial.as_str()).collect::<BTreeSet<_>>()),
+                    ("asset_tag", inputs.iter().map(|i| i.asset_tag.as_str()).collect::<BTreeSet<_>>()),
+                ] {
+                    let values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+                    for chunk in values.chunks(BINDS) {
+                        // The `<> ''` repeats the partial index's condition, so that it is used.
+                        let mut qb = QueryBuilder::<$db>::new(format!(
+                            "SELECT id, asset_type, {column} AS v FROM assets WHERE {column} <> '' AND {column} IN ("
+                        ));
+                        let mut sep = qb.separated(", ");
+                        for v in chunk {
+                            sep.push_bind(*v);
+                        }
+                        qb.push(")");
+                        for r in qb.build().fetch_all(&mut **tx).await? {
+                            let (id, v): (i64, String) = (r.try_get("id")?, r.try_get("v")?);
+                            if column == "serial" {
+                                serials.insert((r.try_get("asset_type")?, v), id);
+                            } else {
+                                tags.insert(v, id);
+                            }
                         }
                     }
-                } else if let Some(room_id) = input.room_id {
-                    let room = one(&mut **tx, "SELECT * FROM rooms WHERE id = $1", room_id, room_from)
-                        .await
-                        .map_err(|_| conflict("room_id", format!("room {room_id} does not exist")))?;
-                    input.site_id = Some(room.site_id);
-                } else if let Some(site_id) = input.site_id {
-                    must_exist(&mut **tx, "sites", "site_id", "site", site_id).await?;
                 }
-                if !input.serial.is_empty() {
-                    let row = sqlx::query(
-                        "SELECT id, name FROM assets WHERE asset_type = $1 AND serial = $2 AND serial <> '' AND id <> $3",
-                    )
-                    .bind(input.asset_type.key())
-                    .bind(&input.serial)
-                    .bind(id.unwrap_or(0))
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                    // The other asset may be in an entity the caller cannot see: name nothing.
-                    if row.is_some() {
-                        return Err(conflict(
-                            "serial",
-                            format!(
-                                "serial number {} is already used by another {}",
-                                input.serial, input.asset_type
-                            ),
-                        ));
+
+                for (i, (w, input)) in writes.iter().zip(&mut inputs).enumerate() {
+                    // A new asset is known by its place in the batch until it has an id.
+                    let me = w.id.unwrap_or(-1 - i as i64);
+                    if w.id.is_some() {
+                        // What the asset held before this write does not collide with it.
+                        for list in occupants.values_mut() {
+                            list.retain(|o| o.asset_id != me);
+                        }
+                        serials.retain(|_, owner| *owner != me);
+                        tags.retain(|_, owner| *owner != me);
+                    }
+                    if !entities.contains_key(&input.entity_id) {
+                        return Err(conflict("entity_id", format!("entity {} does not exist", input.entity_id)));
+                    }
+                    if let Some(team) = input.owner_team_id.filter(|t| !teams.contains_key(t)) {
+                        return Err(conflict("owner_team_id", format!("team {team} does not exist")));
+                    }
+                    if let Some(rack_id) = input.rack_id {
+                        let rack = racks
+                            .get(&rack_id)
+                            .ok_or_else(|| conflict("rack_id", format!("rack {rack_id} does not exist")))?;
+                        input.room_id = Some(rack.room_id);
+                        input.site_id = Some(rack.site_id);
+                        if let Some(u) = input.rack_u {
+                            let candidate = Occupant {
+                                asset_id: me,
+                                name: input.name.clone(),
+                                rack_u: u,
+                                height_u: input.height_u.max(1),
+                                face: input.rack_face.unwrap_or(Face::Front),
+                                full_depth: input.full_depth,
+                            };
+                            let others = occupants.entry(rack_id).or_default();
+                            if let Some(c) = placement_conflict(rack.height_u, &candidate, others) {
+                                let message = match c {
+                                    PlacementConflict::Occupied { by, name, unit } if by < 0 => {
+                                        format!("U{unit} is already taken by {name}, earlier in the same batch")
+                                    }
+                                    c => c.message(),
+                                };
+                                return Err(conflict("rack_u", format!("rack {}: {message}", rack.name)));
+                            }
+                            others.push(candidate);
+                        }
+                    } else if let Some(room_id) = input.room_id {
+                        let room = rooms
+                            .get(&room_id)
+                            .ok_or_else(|| conflict("room_id", format!("room {room_id} does not exist")))?;
+                        input.site_id = Some(room.site_id);
+                    } else if let Some(site_id) = input.site_id.filter(|s| !sites.contains_key(s)) {
+                        return Err(conflict("site_id", format!("site {site_id} does not exist")));
+                    }
+                    if !input.serial.is_empty() {
+                        let key = (input.asset_type.key().to_owned(), input.serial.clone());
+                        // The other asset may be in an entity the caller cannot see: name nothing.
+                        if serials.get(&key).is_some_and(|owner| *owner != me) {
+                            return Err(conflict(
+                                "serial",
+                                format!(
+                                    "serial number {} is already used by another {}",
+                                    input.serial, input.asset_type
+                                ),
+                            ));
+                        }
+                        serials.insert(key, me);
+                    }
+                    if !input.asset_tag.is_empty() {
+                        if tags.get(&input.asset_tag).is_some_and(|owner| *owner != me) {
+                            return Err(conflict(
+                                "asset_tag",
+                                format!("asset tag {} is already used by another asset", input.asset_tag),
+                            ));
+                        }
+                        tags.insert(input.asset_tag.clone(), me);
                     }
                 }
-                if !input.asset_tag.is_empty() {
-                    let row = sqlx::query("SELECT id, name FROM assets WHERE asset_tag = $1 AND asset_tag <> '' AND id <> $2")
-                        .bind(&input.asset_tag)
-                        .bind(id.unwrap_or(0))
-                        .fetch_optional(&mut **tx)
-                        .await?;
-                    if row.is_some() {
-                        return Err(conflict(
-                            "asset_tag",
-                            format!("asset tag {} is already used by another asset", input.asset_tag),
-                        ));
-                    }
+                Ok(inputs)
+            }
+
+            /// Pushes the stored columns of `a`, in `asset_input_cols!()` order.
+            fn push_input(b: &mut sqlx::query_builder::Separated<'_, $db, &'static str>, a: &AssetInput) {
+                b.push_bind(a.entity_id)
+                    .push_bind(a.asset_type.key())
+                    .push_bind(a.name.clone())
+                    .push_bind(a.hostname.clone())
+                    .push_bind(a.manufacturer.clone())
+                    .push_bind(a.model.clone())
+                    .push_bind(a.serial.clone())
+                    .push_bind(a.asset_tag.clone())
+                    .push_bind(a.uuid.clone())
+                    .push_bind(a.status.key())
+                    .push_bind(a.status_since.clone())
+                    .push_bind(a.ordered_on.clone())
+                    .push_bind(a.received_on.clone())
+                    .push_bind(a.in_production_on.clone())
+                    .push_bind(a.retired_on.clone())
+                    .push_bind(a.disposed_on.clone())
+                    .push_bind(a.owner_team_id)
+                    .push_bind(a.site_id)
+                    .push_bind(a.room_id)
+                    .push_bind(a.rack_id)
+                    .push_bind(a.rack_u)
+                    .push_bind(a.rack_face.map(Face::key))
+                    .push_bind(a.height_u)
+                    .push_bind(a.full_depth)
+                    .push_bind(a.location_note.clone())
+                    .push_bind(a.os_family.map(OsFamily::key))
+                    .push_bind(a.os_name.clone())
+                    .push_bind(a.os_version.clone())
+                    .push_bind(a.cpu_model.clone())
+                    .push_bind(a.cpu_sockets)
+                    .push_bind(a.cpu_cores)
+                    .push_bind(a.memory_mb)
+                    .push_bind(a.management_ip.clone())
+                    .push_bind(a.power_draw_w)
+                    .push_bind(a.purchase_date.clone())
+                    .push_bind(a.purchase_cost_cents)
+                    .push_bind(a.supplier.clone())
+                    .push_bind(a.order_ref.clone())
+                    .push_bind(a.warranty_end.clone())
+                    .push_bind(a.contract_id)
+                    .push_bind(a.notes.clone())
+                    .push_bind(a.quarantined)
+                    .push_bind(encode_locks(&a.locks));
+            }
+
+            /// Binds per created asset: its input columns and four more.
+            const INSERT_BINDS: usize = 47;
+
+            /// Deletes the rows of `table` that belong to `ids`.
+            async fn delete_of(tx: &mut Tx<'_>, table: &str, ids: &[i64]) -> Result<()> {
+                for chunk in ids.chunks(BINDS) {
+                    let mut qb = QueryBuilder::<$db>::new(format!("DELETE FROM {table} WHERE "));
+                    push_in(&mut qb, "asset_id", chunk);
+                    qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
             }
 
-            fn bind_input<'q>(
-                q: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
-                a: &'q AssetInput,
-            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
-                q.bind(a.entity_id)
-                    .bind(a.asset_type.key())
-                    .bind(&a.name)
-                    .bind(&a.hostname)
-                    .bind(&a.manufacturer)
-                    .bind(&a.model)
-                    .bind(&a.serial)
-                    .bind(&a.asset_tag)
-                    .bind(&a.uuid)
-                    .bind(a.status.key())
-                    .bind(&a.status_since)
-                    .bind(&a.ordered_on)
-                    .bind(&a.received_on)
-                    .bind(&a.in_production_on)
-                    .bind(&a.retired_on)
-                    .bind(&a.disposed_on)
-                    .bind(a.owner_team_id)
-                    .bind(a.site_id)
-                    .bind(a.room_id)
-                    .bind(a.rack_id)
-                    .bind(a.rack_u)
-                    .bind(a.rack_face.map(Face::key))
-                    .bind(a.height_u)
-                    .bind(a.full_depth)
-                    .bind(&a.location_note)
-                    .bind(a.os_family.map(OsFamily::key))
-                    .bind(&a.os_name)
-                    .bind(&a.os_version)
-                    .bind(&a.cpu_model)
-                    .bind(a.cpu_sockets)
-                    .bind(a.cpu_cores)
-                    .bind(a.memory_mb)
-                    .bind(&a.management_ip)
-                    .bind(a.power_draw_w)
-                    .bind(&a.purchase_date)
-                    .bind(a.purchase_cost_cents)
-                    .bind(&a.supplier)
-                    .bind(&a.order_ref)
-                    .bind(&a.warranty_end)
-                    .bind(a.contract_id)
-                    .bind(&a.notes)
-                    .bind(a.quarantined)
-                    .bind(encode_locks(&a.locks))
+            /// Inserts `rows` into `table (columns)`, as many per statement as the bind limit allows.
+            async fn insert_rows<T>(
+                tx: &mut Tx<'_>,
+                table_columns: &str,
+                binds_per_row: usize,
+                rows: &[T],
+                push: impl Fn(&mut sqlx::query_builder::Separated<'_, $db, &'static str>, &T),
+            ) -> Result<()> {
+                for chunk in rows.chunks(BINDS / binds_per_row) {
+                    let mut qb = QueryBuilder::<$db>::new(format!("INSERT INTO {table_columns} "));
+                    qb.push_values(chunk, |mut b, row| push(&mut b, row));
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
             }
 
-            const INSERT_ASSET: &str = concat!(
-                "INSERT INTO assets (",
-                asset_input_cols!(),
-                ", agent_device_id, last_inventory_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, \
-                 $24, $25, $26, $27, $28, $29, $30, $31, $32, $33, $34, $35, $36, $37, $38, $39, $40, \
-                 $41, $42, $43, $44, $45, $46, $46) RETURNING id"
-            );
-
-            const UPDATE_ASSET: &str = "UPDATE assets SET entity_id = $1, asset_type = $2, name = $3, \
-                hostname = $4, manufacturer = $5, model = $6, serial = $7, asset_tag = $8, uuid = $9, \
-                status = $10, status_since = $11, ordered_on = $12, received_on = $13, \
-                in_production_on = $14, retired_on = $15, disposed_on = $16, owner_team_id = $17, \
-                site_id = $18, room_id = $19, rack_id = $20, rack_u = $21, rack_face = $22, \
-                height_u = $23, full_depth = $24, location_note = $25, os_family = $26, os_name = $27, \
-                os_version = $28, cpu_model = $29, cpu_sockets = $30, cpu_cores = $31, memory_mb = $32, \
-                management_ip = $33, power_draw_w = $34, purchase_date = $35, purchase_cost_cents = $36, \
-                supplier = $37, order_ref = $38, warranty_end = $39, contract_id = $40, notes = $41, \
-                quarantined = $42, locks = $43, \
-                agent_device_id = CASE WHEN $44 = '' THEN agent_device_id ELSE $44 END, \
-                last_inventory_at = COALESCE($45, last_inventory_at), updated_at = $46 WHERE id = $47";
-
-            async fn write_children(tx: &mut Tx<'_>, id: i64, a: &AssetInput, fresh: bool) -> Result<()> {
-                if !fresh {
-                    for table in ["asset_interfaces", "asset_disks", "asset_attributes", "asset_tags", "asset_search"] {
-                        let sql = format!("DELETE FROM {table} WHERE asset_id = $1");
-                        sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id).execute(&mut **tx).await?;
-                    }
+            /// Writes the interfaces, disks, attributes, tags and search terms of assets
+            /// `ids[i]` ← `inputs[i]`, after deleting those of the `replaced` ones.
+            async fn write_children(tx: &mut Tx<'_>, ids: &[i64], inputs: &[AssetInput], replaced: &[i64]) -> Result<()> {
+                for table in ["asset_interfaces", "asset_disks", "asset_attributes", "asset_tags", "asset_search"] {
+                    delete_of(tx, table, replaced).await?;
                 }
-                // One multi-row INSERT per table (in chunks, well under both backends' limit on
-                // bind parameters): bulk imports write thousands of assets in a row.
-                const ROWS: usize = 500;
-                let interfaces: Vec<(usize, &Interface)> = a.interfaces.iter().enumerate().collect();
-                for chunk in interfaces.chunks(ROWS) {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "INSERT INTO asset_interfaces (asset_id, position, name, mac, ips, vlan, speed_mbps) ",
-                    );
-                    qb.push_values(chunk, |mut b, (pos, i)| {
-                        b.push_bind(id)
+                let owned = || ids.iter().copied().zip(inputs);
+                let interfaces: Vec<(i64, usize, &Interface)> =
+                    owned().flat_map(|(id, a)| a.interfaces.iter().enumerate().map(move |(p, x)| (id, p, x))).collect();
+                insert_rows(
+                    tx,
+                    "asset_interfaces (asset_id, position, name, mac, ips, vlan, speed_mbps)",
+                    7,
+                    &interfaces,
+                    |b, (id, pos, i)| {
+                        b.push_bind(*id)
                             .push_bind(*pos as i32)
-                            .push_bind(&i.name)
-                            .push_bind(&i.mac)
+                            .push_bind(i.name.clone())
+                            .push_bind(i.mac.clone())
                             .push_bind(i.ips.join(" "))
                             .push_bind(i.vlan)
                             .push_bind(i.speed_mbps);
-                    });
-                    qb.build().execute(&mut **tx).await?;
-                }
-                let disks: Vec<(usize, &Disk)> = a.disks.iter().enumerate().collect();
-                for chunk in disks.chunks(ROWS) {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "INSERT INTO asset_disks (asset_id, position, name, model, serial, size_mb) ",
-                    );
-                    qb.push_values(chunk, |mut b, (pos, d)| {
-                        b.push_bind(id)
+                    },
+                )
+                .await?;
+                let disks: Vec<(i64, usize, &Disk)> =
+                    owned().flat_map(|(id, a)| a.disks.iter().enumerate().map(move |(p, x)| (id, p, x))).collect();
+                insert_rows(
+                    tx,
+                    "asset_disks (asset_id, position, name, model, serial, size_mb)",
+                    6,
+                    &disks,
+                    |b, (id, pos, d)| {
+                        b.push_bind(*id)
                             .push_bind(*pos as i32)
-                            .push_bind(&d.name)
-                            .push_bind(&d.model)
-                            .push_bind(&d.serial)
+                            .push_bind(d.name.clone())
+                            .push_bind(d.model.clone())
+                            .push_bind(d.serial.clone())
                             .push_bind(d.size_mb);
-                    });
-                    qb.build().execute(&mut **tx).await?;
-                }
-                let attributes: Vec<(&String, &String)> = a.attributes.iter().collect();
-                for chunk in attributes.chunks(ROWS) {
-                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_attributes (asset_id, key, value) ");
-                    qb.push_values(chunk, |mut b, (k, v)| {
-                        b.push_bind(id).push_bind(*k).push_bind(*v);
-                    });
-                    qb.build().execute(&mut **tx).await?;
-                }
-                for chunk in a.tags.chunks(ROWS) {
-                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_tags (asset_id, tag) ");
-                    qb.push_values(chunk, |mut b, t| {
-                        b.push_bind(id).push_bind(t);
-                    });
-                    qb.build().execute(&mut **tx).await?;
-                }
-                let terms = a.search_terms();
-                for chunk in terms.chunks(ROWS) {
-                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO asset_search (term, asset_id) ");
-                    qb.push_values(chunk, |mut b, term| {
-                        b.push_bind(term).push_bind(id);
-                    });
-                    qb.build().execute(&mut **tx).await?;
-                }
+                    },
+                )
+                .await?;
+                let attributes: Vec<(i64, &String, &String)> =
+                    owned().flat_map(|(id, a)| a.attributes.iter().map(move |(k, v)| (id, k, v))).collect();
+                insert_rows(tx, "asset_attributes (asset_id, key, value)", 3, &attributes, |b, (id, k, v)| {
+                    b.push_bind(*id).push_bind((*k).clone()).push_bind((*v).clone());
+                })
+                .await?;
+                let tags: Vec<(i64, &String)> =
+                    owned().flat_map(|(id, a)| a.tags.iter().map(move |t| (id, t))).collect();
+                insert_rows(tx, "asset_tags (asset_id, tag)", 2, &tags, |b, (id, t)| {
+                    b.push_bind(*id).push_bind((*t).clone());
+                })
+                .await?;
+                let terms: Vec<(i64, String)> =
+                    owned().flat_map(|(id, a)| a.search_terms().into_iter().map(move |t| (id, t))).collect();
+                insert_rows(tx, "asset_search (term, asset_id)", 2, &terms, |b, (id, term)| {
+                    b.push_bind(term.clone()).push_bind(*id);
+                })
+                .await?;
                 Ok(())
             }
 
-            async fn insert_asset(
-                tx: &mut Tx<'_>,
-                actor: &Actor,
-                input: &AssetInput,
-                device_id: &str,
-                inventory_at: Option<i64>,
-            ) -> Result<Asset> {
-                let mut input = input.clone();
-                resolve(tx, None, &mut input).await?;
-                let id: i64 = bind_input(sqlx::query(INSERT_ASSET), &input)
-                    .bind(device_id)
-                    .bind(inventory_at)
-                    .bind(actor.at)
-                    .fetch_one(&mut **tx)
-                    .await
-                    .map_err(unique("serial", "the serial number or asset tag is already used"))?
-                    .try_get("id")?;
-                write_children(tx, id, &input, true).await?;
-                let asset = asset_in(&mut **tx, id).await?;
-                audit(tx, actor, "asset.create", Object("asset", id, &asset.name, asset.entity_id), None, Some(&asset.audit_fields())).await?;
-                Ok(asset)
+            /// The assets among `ids` that exist, by id.
+            async fn assets_by_ids(conn: &mut Conn, ids: &[i64]) -> Result<HashMap<i64, Asset>> {
+                let mut found = HashMap::with_capacity(ids.len());
+                for chunk in ids.chunks(BINDS) {
+                    for a in assets_where(&mut *conn, |qb| push_in(qb, "a.id", chunk)).await? {
+                        found.insert(a.id, a);
+                    }
+                }
+                Ok(found)
             }
 
-            async fn replace_asset(
-                tx: &mut Tx<'_>,
-                actor: &Actor,
-                id: i64,
-                input: &AssetInput,
-                device_id: &str,
-                inventory_at: Option<i64>,
-            ) -> Result<Asset> {
-                let before = asset_in(&mut **tx, id).await?;
-                let mut input = input.clone();
-                resolve(tx, Some(id), &mut input).await?;
-                bind_input(sqlx::query(UPDATE_ASSET), &input)
-                    .bind(device_id)
-                    .bind(inventory_at)
-                    .bind(actor.at)
-                    .bind(id)
-                    .execute(&mut **tx)
-                    .await
-                    .map_err(unique("serial", "the serial number or asset tag is already used"))?;
-                write_children(tx, id, &input, false).await?;
-                let after = asset_in(&mut **tx, id).await?;
-                audit(
-                    tx,
-                    actor,
-                    "asset.update",
-                    Object("asset", id, &after.name, after.entity_id),
-                    Some(&before.audit_fields()),
-                    Some(&after.audit_fields()),
-                )
-                .await?;
+            /// The assets `ids`, in that order; all must exist.
+            async fn assets_in_order(conn: &mut Conn, ids: &[i64]) -> Result<Vec<Asset>> {
+                let mut found = assets_by_ids(conn, ids).await?;
+                ids.iter().map(|id| found.remove(id).ok_or(StoreError::NotFound)).collect()
+            }
+
+            /// Creates or replaces every asset of `writes`, in order, with one audit record
+            /// per change; returns them as stored. A constant number of statements per
+            /// batch rather than per asset (bulk imports write 500 assets per call).
+            async fn write_batch(tx: &mut Tx<'_>, actor: &Actor, writes: &[Write<'_>]) -> Result<Vec<Asset>> {
+                let replaced: Vec<i64> = writes.iter().filter_map(|w| w.id).collect();
+                let before = assets_in_order(&mut **tx, &replaced).await?;
+                let inputs = resolve(tx, writes).await?;
+
+                // Replacements go first: `resolve` allowed a creation to take a serial number
+                // or asset tag that a replacement earlier in the batch gave up, never the
+                // reverse, so this order cannot trip the unique indexes.
+                for (w, input) in writes.iter().zip(&inputs) {
+                    let Some(id) = w.id else { continue };
+                    let mut qb = QueryBuilder::<$db>::new(concat!(
+                        "UPDATE assets SET (",
+                        asset_input_cols!(),
+                        ", agent_device_id, last_inventory_at, updated_at) = ("
+                    ));
+                    push_input(&mut qb.separated(", "), input);
+                    qb.push(", COALESCE(NULLIF(")
+                        .push_bind(w.device_id)
+                        .push(", ''), agent_device_id), COALESCE(")
+                        .push_bind(w.inventory_at)
+                        .push(", last_inventory_at), ")
+                        .push_bind(actor.at)
+                        .push(") WHERE id = ")
+                        .push_bind(id);
+                    qb.build()
+                        .execute(&mut **tx)
+                        .await
+                        .map_err(unique("serial", "the serial number or asset tag is already used"))?;
+                }
+                let created: Vec<(&Write<'_>, &AssetInput)> =
+                    writes.iter().zip(&inputs).filter(|(w, _)| w.id.is_none()).collect();
+                let mut new_ids = Vec::with_capacity(created.len());
+                for chunk in created.chunks(BINDS / INSERT_BINDS) {
+                    let mut qb = QueryBuilder::<$db>::new(concat!(
+                        "INSERT INTO assets (",
+                        asset_input_cols!(),
+                        ", agent_device_id, last_inventory_at, created_at, updated_at) "
+                    ));
+                    qb.push_values(chunk, |mut b, (w, input)| {
+                        push_input(&mut b, input);
+                        b.push_bind(w.device_id)
+                            .push_bind(w.inventory_at)
+                            .push_bind(actor.at)
+                            .push_bind(actor.at);
+                    });
+                    qb.push(" RETURNING id");
+                    let rows = qb
+                        .build()
+                        .fetch_all(&mut **tx)
+                        .await
+                        .map_err(unique("serial", "the serial number or asset tag is already used"))?;
+                    // Both databases number the rows of one INSERT … VALUES in the order
+                    // they are listed; the comparison with the re-read below checks it.
+                    let mut ids = rows.iter().map(|r| r.try_get::<i64, _>("id")).collect::<Result<Vec<_>, _>>()?;
+                    ids.sort_unstable();
+                    new_ids.extend(ids);
+                }
+                let mut new_ids = new_ids.into_iter();
+                let ids: Vec<i64> = writes.iter().map(|w| w.id.or_else(|| new_ids.next()).unwrap_or(0)).collect();
+                write_children(tx, &ids, &inputs, &replaced).await?;
+
+                let after = assets_in_order(&mut **tx, &ids).await?;
+                if after.iter().zip(&inputs).any(|(a, i)| a.name != i.name || a.serial != i.serial) {
+                    return Err(StoreError::Rejected("the database numbered a batch of new assets out of order".into()));
+                }
+                let mut before = before.into_iter();
+                let events: Vec<AuditEvent> = writes
+                    .iter()
+                    .zip(&after)
+                    .filter_map(|(w, asset)| {
+                        let (action, before) = match w.id {
+                            Some(_) => ("asset.update", before.next().map(|b| b.audit_fields())),
+                            None => ("asset.create", None),
+                        };
+                        let ev = AuditEvent {
+                            action: action.to_owned(),
+                            object_type: "asset".to_owned(),
+                            object_id: Some(asset.id),
+                            object_label: asset.name.clone(),
+                            entity_id: Some(asset.entity_id),
+                            changes: core_audit::diff(before.as_deref(), Some(&asset.audit_fields())),
+                        };
+                        (action == "asset.create" || !ev.changes.is_empty()).then_some(ev)
+                    })
+                    .collect();
+                super::write_audits(tx, actor, &events).await?;
                 Ok(after)
+            }
+
+            async fn one_write(tx: &mut Tx<'_>, actor: &Actor, write: Write<'_>) -> Result<Asset> {
+                write_batch(tx, actor, std::slice::from_ref(&write)).await?.pop().ok_or(StoreError::NotFound)
             }
 
             async fn replace_software(tx: &mut Tx<'_>, id: i64, list: &[Software]) -> Result<()> {
@@ -1040,44 +1205,68 @@ macro_rules! impl_inventory_store {
                 }
 
                 async fn find_asset(&self, keys: &AssetKeys) -> Result<Option<Asset>> {
-                    let mut conn = self.read.acquire().await?;
-                    let type_key = keys.asset_type.map(AssetType::key);
-                    // Each lookup repeats its partial index's condition (`<> ''`): without it,
-                    // neither SQLite nor PostgreSQL may use the index for a bound value, and
-                    // every lookup would scan the table.
-                    let lookups: [(&str, &str); 5] = [
-                        ("SELECT id FROM assets WHERE agent_device_id = $1 AND agent_device_id <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.device_id),
-                        ("SELECT id FROM assets WHERE uuid = lower($1) AND uuid <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.uuid),
-                        ("SELECT id FROM assets WHERE serial = $1 AND serial <> '' AND ($2 = '' OR asset_type = $2) ORDER BY id LIMIT 1", &keys.serial),
-                        ("SELECT id FROM assets WHERE asset_tag = $1 AND asset_tag <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.asset_tag),
-                        ("SELECT id FROM assets WHERE lower(hostname) = lower($1) AND hostname <> '' AND $2 = $2 ORDER BY id LIMIT 1", &keys.hostname),
+                    Ok(self.find_assets(std::slice::from_ref(keys)).await?.pop().flatten())
+                }
+
+                async fn find_assets(&self, keys: &[AssetKeys]) -> Result<Vec<Option<Asset>>> {
+                    // One query per kind of key over all of `keys`, strongest kind first. Each
+                    // repeats its partial index's condition (`<> ''`): without it, neither
+                    // SQLite nor PostgreSQL may use the index for a bound value.
+                    type Of = fn(&AssetKeys) -> String;
+                    let kinds: [(&str, &str, Of); 5] = [
+                        ("agent_device_id", "agent_device_id <> ''", |k| k.device_id.trim().to_owned()),
+                        ("uuid", "uuid <> ''", |k| k.uuid.trim().to_lowercase()),
+                        ("serial", "serial <> ''", |k| k.serial.trim().to_owned()),
+                        ("asset_tag", "asset_tag <> ''", |k| k.asset_tag.trim().to_owned()),
+                        ("lower(hostname)", "hostname <> ''", |k| k.hostname.trim().to_lowercase()),
                     ];
-                    for (sql, value) in lookups {
-                        if value.trim().is_empty() {
-                            continue;
+                    let mut conn = self.read.acquire().await?;
+                    // Per kind: value → (id, type) of the assets holding it, by id.
+                    let mut holders: Vec<HashMap<String, Vec<(i64, String)>>> = Vec::new();
+                    for (column, partial, of) in kinds {
+                        let values: BTreeSet<String> = keys.iter().map(of).filter(|v| !v.is_empty()).collect();
+                        let values: Vec<String> = values.into_iter().collect();
+                        let mut found: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+                        for chunk in values.chunks(BINDS) {
+                            let mut qb = QueryBuilder::<$db>::new(format!(
+                                "SELECT id, asset_type, {column} AS v FROM assets WHERE {partial} AND {column} IN ("
+                            ));
+                            let mut sep = qb.separated(", ");
+                            for v in chunk {
+                                sep.push_bind(v.clone());
+                            }
+                            qb.push(") ORDER BY id");
+                            for r in qb.build().fetch_all(&mut *conn).await? {
+                                found.entry(r.try_get("v")?).or_default().push((r.try_get("id")?, r.try_get("asset_type")?));
+                            }
                         }
-                        let row = sqlx::query(sql)
-                            .bind(value.trim())
-                            .bind(type_key.unwrap_or(""))
-                            .fetch_optional(&mut *conn)
-                            .await?;
-                        if let Some(row) = row {
-                            return Ok(Some(asset_in(&mut conn, row.try_get("id")?).await?));
-                        }
+                        holders.push(found);
                     }
-                    Ok(None)
+                    let chosen: Vec<Option<i64>> = keys
+                        .iter()
+                        .map(|k| {
+                            kinds.iter().zip(&holders).find_map(|((column, _, of), found)| {
+                                let wanted_type = (*column == "serial").then_some(k.asset_type).flatten();
+                                found.get(&of(k))?.iter().find(|(_, t)| wanted_type.is_none_or(|w| w.key() == t)).map(|(id, _)| *id)
+                            })
+                        })
+                        .collect();
+                    let ids: BTreeSet<i64> = chosen.iter().flatten().copied().collect();
+                    let ids: Vec<i64> = ids.into_iter().collect();
+                    let assets = assets_by_ids(&mut conn, &ids).await?;
+                    Ok(chosen.iter().map(|id| id.and_then(|id| assets.get(&id).cloned())).collect())
                 }
 
                 async fn create_asset(&self, actor: &Actor, input: &AssetInput) -> Result<Asset> {
                     let mut tx = self.write.begin().await?;
-                    let asset = insert_asset(&mut tx, actor, input, "", None).await?;
+                    let asset = one_write(&mut tx, actor, Write::manual(None, input)).await?;
                     tx.commit().await?;
                     Ok(asset)
                 }
 
                 async fn update_asset(&self, actor: &Actor, id: AssetId, input: &AssetInput) -> Result<Asset> {
                     let mut tx = self.write.begin().await?;
-                    let asset = replace_asset(&mut tx, actor, id, input, "", None).await?;
+                    let asset = one_write(&mut tx, actor, Write::manual(Some(id), input)).await?;
                     tx.commit().await?;
                     Ok(asset)
                 }
@@ -1088,13 +1277,8 @@ macro_rules! impl_inventory_store {
                     batch: &[(Option<AssetId>, AssetInput)],
                 ) -> Result<Vec<Asset>> {
                     let mut tx = self.write.begin().await?;
-                    let mut written = Vec::with_capacity(batch.len());
-                    for (id, input) in batch {
-                        written.push(match id {
-                            Some(id) => replace_asset(&mut tx, actor, *id, input, "", None).await?,
-                            None => insert_asset(&mut tx, actor, input, "", None).await?,
-                        });
-                    }
+                    let writes: Vec<Write<'_>> = batch.iter().map(|(id, input)| Write::manual(*id, input)).collect();
+                    let written = write_batch(&mut tx, actor, &writes).await?;
                     tx.commit().await?;
                     Ok(written)
                 }
@@ -1123,10 +1307,14 @@ macro_rules! impl_inventory_store {
 
                 async fn apply_inventory(&self, actor: &Actor, update: &InventoryUpdate) -> Result<(Asset, bool)> {
                     let mut tx = self.write.begin().await?;
-                    let (asset, created) = match update.asset_id {
-                        Some(id) => (replace_asset(&mut tx, actor, id, &update.input, &update.device_id, Some(actor.at)).await?, false),
-                        None => (insert_asset(&mut tx, actor, &update.input, &update.device_id, Some(actor.at)).await?, true),
+                    let write = Write {
+                        id: update.asset_id,
+                        input: &update.input,
+                        device_id: &update.device_id,
+                        inventory_at: Some(actor.at),
                     };
+                    let asset = one_write(&mut tx, actor, write).await?;
+                    let created = update.asset_id.is_none();
                     replace_software(&mut tx, asset.id, &update.software).await?;
                     tx.commit().await?;
                     Ok((asset, created))

@@ -703,6 +703,54 @@ async fn agent_reports_update_in_place_and_index_software(db: TestDb) {
         .is_none()
     );
 
+    // Many keys at once answer as one at a time: the strongest key wins, a serial
+    // number counts within the type given, and keys that match nothing get `None`.
+    let mut other = server("other");
+    other.serial = "SN-OTHER".into();
+    other.hostname = "vm.example.com".into();
+    let other = s.create_asset(&actor(11), &other).await.unwrap();
+    let keys = [
+        AssetKeys {
+            serial: "SN-OTHER".into(),
+            hostname: "vm.example.com".into(),
+            ..AssetKeys::default()
+        },
+        AssetKeys {
+            serial: "SN-OTHER".into(),
+            asset_type: Some(AssetType::Switch),
+            ..AssetKeys::default()
+        },
+        AssetKeys {
+            device_id: "vm-2026-11-29".into(),
+            serial: "SN-OTHER".into(),
+            ..AssetKeys::default()
+        },
+        AssetKeys::default(),
+        AssetKeys {
+            hostname: "VM.EXAMPLE.COM".into(),
+            ..AssetKeys::default()
+        },
+    ];
+    let found: Vec<Option<i64>> = s
+        .find_assets(&keys)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.map(|a| a.id))
+        .collect();
+    let one_by_one = [
+        Some(other.id),
+        None,
+        Some(created.id),
+        None,
+        Some(created.id.min(other.id)),
+    ];
+    assert_eq!(found, one_by_one);
+    for (k, want) in keys.iter().zip(one_by_one) {
+        assert_eq!(s.find_asset(k).await.unwrap().map(|a| a.id), want);
+    }
+    s.delete_asset(&actor(12), other.id).await.unwrap();
+
     let mut second = update.clone();
     second.asset_id = Some(created.id);
     second.input.memory_mb = Some(2048);
@@ -789,6 +837,52 @@ async fn a_batch_of_assets_is_written_whole_or_not_at_all(db: TestDb) {
     );
     assert_eq!(s.count_assets(&all).await.unwrap(), 3);
     assert_eq!(asset_records(s).await, records + 3);
+
+    // A batch is checked as if its rows were written one after the other: a row may take
+    // what an earlier row gave up, never what an earlier row took.
+    let mut db01 = AssetInput::from(written[1].clone());
+    db01.serial = "SN-DB01-B".into();
+    let mut reuse = server("db02");
+    reuse.serial = "SN-DB01".into();
+    let moved = in_rack("web01", p.rack, 20, 2);
+    let web03 = in_rack("web03", p.rack, 10, 2);
+    let ok = vec![
+        (Some(written[1].id), db01),
+        (None, reuse.clone()),
+        (Some(written[0].id), moved),
+        (None, web03.clone()),
+    ];
+    let again = s.write_assets(&actor(3), &ok).await.unwrap();
+    assert_eq!(again[1].serial, "SN-DB01");
+    assert_eq!(again[3].rack_u, Some(10), "web03 took the units web01 left");
+    let mut twin = server("db03");
+    twin.serial = "SN-TWIN".into();
+    let e = s
+        .write_assets(&actor(3), &[(None, twin.clone()), (None, twin)])
+        .await
+        .unwrap_err();
+    assert_eq!(conflict_field(e), "serial");
+    let e = s
+        .write_assets(
+            &actor(3),
+            &[
+                (None, in_rack("web04", p.rack, 30, 2)),
+                (None, in_rack("web05", p.rack, 31, 1)),
+            ],
+        )
+        .await
+        .unwrap_err();
+    match e {
+        StoreError::Conflict { field, message } => {
+            assert_eq!(field, "rack_u");
+            assert!(
+                message.contains("web04, earlier in the same batch"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(s.count_assets(&all).await.unwrap(), 5);
 
     // Attribute keys of an export, sorted byte-wise.
     let mut a = server("licence holder");

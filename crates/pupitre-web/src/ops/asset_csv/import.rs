@@ -345,52 +345,68 @@ pub async fn import_csv(
     let mut checker = Checker::new(st, caller, opts, &cols, &lookup);
     let mut writes: Vec<(Option<AssetId>, AssetInput)> = Vec::new();
     let mut plan: Vec<PlanRow> = Vec::new();
-    let mut record = csv::StringRecord::new();
+    // Rows are read and checked a chunk at a time, so that the assets they match are
+    // looked up together.
+    let mut records: Vec<csv::StringRecord> = Vec::with_capacity(IMPORT_BATCH);
     let mut row = 1;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                report.errors.push(RowError {
-                    row: row + 1,
-                    column: String::new(),
-                    message: e.to_string(),
-                });
-                break;
+    let mut at_end = false;
+    while !at_end {
+        records.clear();
+        let mut read_error = None;
+        while records.len() < IMPORT_BATCH {
+            let mut record = csv::StringRecord::new();
+            match reader.read_record(&mut record) {
+                Ok(true) => records.push(record),
+                Ok(false) => break,
+                Err(e) => {
+                    read_error = Some(e);
+                    break;
+                }
             }
         }
-        row += 1;
-        let mut unkeyed = false;
-        let mut errs = RowErrors {
-            row,
-            cols: &cols,
-            list: Vec::new(),
-        };
-        match checker.check_row(&record, &mut errs, &mut unkeyed).await? {
-            Some(Outcome::Create(input)) => {
-                plan.push(PlanRow {
-                    row,
-                    name: input.name.clone(),
-                    fields: None,
-                });
-                writes.push((None, input));
+        at_end = records.len() < IMPORT_BATCH;
+        checker.prefetch(&records).await?;
+        for record in &records {
+            row += 1;
+            let mut unkeyed = false;
+            let mut errs = RowErrors {
+                row,
+                cols: &cols,
+                list: Vec::new(),
+            };
+            match checker.check_row(record, &mut errs, &mut unkeyed).await? {
+                Some(Outcome::Create(input)) => {
+                    plan.push(PlanRow {
+                        row,
+                        name: input.name.clone(),
+                        fields: None,
+                    });
+                    writes.push((None, input));
+                }
+                Some(Outcome::Update { id, input, fields }) => {
+                    plan.push(PlanRow {
+                        row,
+                        name: input.name.clone(),
+                        fields: Some(fields),
+                    });
+                    writes.push((Some(id), input));
+                }
+                Some(Outcome::Unchanged) => report.unchanged += 1,
+                None => report.errors.extend(errs.list),
             }
-            Some(Outcome::Update { id, input, fields }) => {
-                plan.push(PlanRow {
-                    row,
-                    name: input.name.clone(),
-                    fields: Some(fields),
-                });
-                writes.push((Some(id), input));
+            if unkeyed {
+                report.unkeyed_rows.push(row);
             }
-            Some(Outcome::Unchanged) => report.unchanged += 1,
-            None => report.errors.extend(errs.list),
+            progress(Stage::Check, row - 1, total.max(row - 1));
         }
-        if unkeyed {
-            report.unkeyed_rows.push(row);
+        if let Some(e) = read_error {
+            report.errors.push(RowError {
+                row: row + 1,
+                column: String::new(),
+                message: e.to_string(),
+            });
+            break;
         }
-        progress(Stage::Check, row - 1, total.max(row - 1));
     }
     report.rows = row - 1;
     if opts.dry_run || !report.errors.is_empty() {

@@ -45,6 +45,8 @@ pub(super) struct Checker<'a> {
     racks: HashMap<i64, Vec<Occupant>>,
     /// Existing assets whose place the file decides.
     placed: HashSet<AssetId>,
+    /// The assets the rows of the current chunk match, looked up together.
+    found: HashMap<AssetKeys, Option<Asset>>,
 }
 
 /// Collects the errors of one row.
@@ -101,11 +103,50 @@ impl<'a> Checker<'a> {
             matched: HashMap::new(),
             racks: HashMap::new(),
             placed: HashSet::new(),
+            found: HashMap::new(),
         }
     }
 }
 
 impl Checker<'_> {
+    /// The keys `record` is matched by.
+    fn keys(&self, record: &csv::StringRecord) -> AssetKeys {
+        let cell = |c: &str| self.cols.cell(record, c).map(str::trim);
+        let value = |c: &str| cell(c).unwrap_or("").to_owned();
+        let row_type = cell("asset_type").and_then(AssetType::from_key);
+        match self.opts.key {
+            Some(MatchKey::Serial) => AssetKeys {
+                serial: value("serial"),
+                asset_type: row_type,
+                ..AssetKeys::default()
+            },
+            Some(MatchKey::AssetTag) => AssetKeys {
+                asset_tag: value("asset_tag"),
+                ..AssetKeys::default()
+            },
+            Some(MatchKey::Hostname) => AssetKeys {
+                hostname: value("hostname"),
+                ..AssetKeys::default()
+            },
+            None => AssetKeys {
+                serial: value("serial"),
+                asset_tag: value("asset_tag"),
+                hostname: value("hostname"),
+                asset_type: row_type,
+                ..AssetKeys::default()
+            },
+        }
+    }
+
+    /// Looks up the assets `records` match, all at once: [`check_row`](Self::check_row)
+    /// then finds them here instead of querying the store row by row.
+    pub(super) async fn prefetch(&mut self, records: &[csv::StringRecord]) -> Result<(), AppError> {
+        let keys: Vec<AssetKeys> = records.iter().map(|r| self.keys(r)).collect();
+        let found = self.st.store.find_assets(&keys).await?;
+        self.found = keys.into_iter().zip(found).collect();
+        Ok(())
+    }
+
     fn visible(&self, entity: EntityId) -> bool {
         self.caller
             .grants
@@ -132,32 +173,10 @@ impl Checker<'_> {
             return Ok(None);
         }
         let cell = |c: &str| self.cols.cell(record, c).map(str::trim);
-        let row_type = cell("asset_type").and_then(AssetType::from_key);
+        let value = |c: &str| cell(c).unwrap_or("").to_owned();
 
         // Which asset the row stands for.
-        let value = |c: &str| cell(c).unwrap_or("").to_owned();
-        let keys = match self.opts.key {
-            Some(MatchKey::Serial) => AssetKeys {
-                serial: value("serial"),
-                asset_type: row_type,
-                ..AssetKeys::default()
-            },
-            Some(MatchKey::AssetTag) => AssetKeys {
-                asset_tag: value("asset_tag"),
-                ..AssetKeys::default()
-            },
-            Some(MatchKey::Hostname) => AssetKeys {
-                hostname: value("hostname"),
-                ..AssetKeys::default()
-            },
-            None => AssetKeys {
-                serial: value("serial"),
-                asset_tag: value("asset_tag"),
-                hostname: value("hostname"),
-                asset_type: row_type,
-                ..AssetKeys::default()
-            },
-        };
+        let keys = self.keys(record);
         *unkeyed = keys.serial.is_empty() && keys.asset_tag.is_empty() && keys.hostname.is_empty();
         let key_column = self
             .opts
@@ -175,6 +194,8 @@ impl Checker<'_> {
             .map_or("serial", MatchKey::key);
         let existing = if *unkeyed {
             None
+        } else if let Some(hit) = self.found.get(&keys) {
+            hit.clone()
         } else {
             self.st.store.find_asset(&keys).await?
         };
