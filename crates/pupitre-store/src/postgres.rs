@@ -25,6 +25,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "inventory quarantine index",
         sql: include_str!("../migrations/postgres/0003_inventory_quarantine_index.sql"),
     },
+    Migration {
+        version: 4,
+        description: "inventory type and status index",
+        sql: include_str!("../migrations/postgres/0004_inventory_type_status_index.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
