@@ -448,14 +448,7 @@ macro_rules! impl_inventory_store {
                         input.room_id = Some(rack.room_id);
                         input.site_id = Some(rack.site_id);
                         if let Some(u) = input.rack_u {
-                            let candidate = Occupant {
-                                asset_id: me,
-                                name: input.name.clone(),
-                                rack_u: u,
-                                height_u: input.height_u.max(1),
-                                face: input.rack_face.unwrap_or(Face::Front),
-                                full_depth: input.full_depth,
-                            };
+                            let candidate = Occupant::asked(me, input, u);
                             let others = occupants.entry(rack_id).or_default();
                             if let Some(c) = placement_conflict(rack.height_u, &candidate, others) {
                                 let message = match c {

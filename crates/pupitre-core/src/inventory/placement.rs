@@ -13,6 +13,21 @@ pub struct Occupant {
     pub full_depth: bool,
 }
 
+impl Occupant {
+    /// The units `input` asks for at `rack_u`, as asset `asset_id` (front face and one unit
+    /// when unsaid).
+    pub fn asked(asset_id: i64, input: &super::AssetInput, rack_u: i32) -> Occupant {
+        Occupant {
+            asset_id,
+            name: input.name.clone(),
+            rack_u,
+            height_u: input.height_u.max(1),
+            face: input.rack_face.unwrap_or(Face::Front),
+            full_depth: input.full_depth,
+        }
+    }
+}
+
 /// Why a device cannot go where it was asked to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PlacementConflict {

@@ -626,14 +626,7 @@ impl Checker<'_> {
             let list = self.occupants(rack_id).await?;
             self.racks.insert(rack_id, list);
         }
-        let candidate = Occupant {
-            asset_id: me,
-            name: input.name.clone(),
-            rack_u: u,
-            height_u: input.height_u.max(1),
-            face: input.rack_face.unwrap_or(Face::Front),
-            full_depth: input.full_depth,
-        };
+        let candidate = Occupant::asked(me, input, u);
         let list = self.racks.entry(rack_id).or_default();
         match placement_conflict(rack.height_u, &candidate, list) {
             Some(PlacementConflict::Occupied { name, unit, by }) if by < 0 => errs.push(
