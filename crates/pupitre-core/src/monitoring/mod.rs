@@ -18,6 +18,7 @@ use std::fmt;
 pub mod output;
 pub mod perfdata;
 pub mod range;
+pub mod status;
 
 /// The state of a check, as a plugin reports it through its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
