@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+pub mod exposition;
 pub mod output;
 pub mod perfdata;
 pub mod range;
