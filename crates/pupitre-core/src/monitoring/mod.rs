@@ -15,11 +15,14 @@
 
 use std::fmt;
 
+pub mod definition;
 pub mod exposition;
 pub mod output;
 pub mod perfdata;
 pub mod range;
+pub mod schedule;
 pub mod status;
+pub mod template;
 
 /// The state of a check, as a plugin reports it through its exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
