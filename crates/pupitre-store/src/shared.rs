@@ -655,7 +655,7 @@ macro_rules! impl_store {
                         .push(" OR LOWER(display_name) LIKE ").push_bind(pat.clone()).push(" ESCAPE '\\'")
                         .push(" OR LOWER(email) LIKE ").push_bind(pat).push(" ESCAPE '\\')");
                 }
-                qb.push(" ORDER BY id LIMIT ").push_bind(page.limit).push(<$store>::USER_PAGE_TAIL);
+                qb.push(" ORDER BY id LIMIT ").push(page.limit).push(<$store>::USER_PAGE_TAIL);
                 let rows = qb.build().fetch_all(&self.read).await?;
                 <$store>::user_page(&rows)
             }
@@ -1248,7 +1248,7 @@ macro_rules! impl_store {
                 if let Some(u) = f.until {
                     qb.push(" AND at < ").push_bind(u);
                 }
-                qb.push(" ORDER BY id DESC LIMIT ").push_bind(page.limit);
+                qb.push(" ORDER BY id DESC LIMIT ").push(page.limit);
                 let rows = qb.build().fetch_all(&self.read).await?;
                 rows.iter().map(audit_from).collect()
             }
