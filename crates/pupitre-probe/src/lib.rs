@@ -6,7 +6,10 @@
 //! all return an [`outcome::Outcome`]. Probes do IO; the rules about what a result means for an
 //! incident belong to `pupitre-core`, which does none.
 
+pub mod dns;
 pub mod http;
 pub mod outcome;
+pub mod ping;
 pub mod plugin;
+pub mod snmp;
 pub mod tcp;
