@@ -421,6 +421,68 @@ impl AssetInput {
     }
 }
 
+impl AssetInput {
+    /// The asset this input describes, as if stored under `id` (timestamps zero): for tests of
+    /// rules that read assets.
+    #[cfg(test)]
+    pub(crate) fn stored_as(self, id: AssetId) -> Asset {
+        let a = self;
+        Asset {
+            id,
+            entity_id: a.entity_id,
+            asset_type: a.asset_type,
+            name: a.name,
+            hostname: a.hostname,
+            manufacturer: a.manufacturer,
+            model: a.model,
+            serial: a.serial,
+            asset_tag: a.asset_tag,
+            uuid: a.uuid,
+            status: a.status,
+            status_since: a.status_since,
+            ordered_on: a.ordered_on,
+            received_on: a.received_on,
+            in_production_on: a.in_production_on,
+            retired_on: a.retired_on,
+            disposed_on: a.disposed_on,
+            owner_team_id: a.owner_team_id,
+            site_id: a.site_id,
+            room_id: a.room_id,
+            rack_id: a.rack_id,
+            rack_u: a.rack_u,
+            rack_face: a.rack_face,
+            height_u: a.height_u,
+            full_depth: a.full_depth,
+            location_note: a.location_note,
+            os_family: a.os_family,
+            os_name: a.os_name,
+            os_version: a.os_version,
+            cpu_model: a.cpu_model,
+            cpu_sockets: a.cpu_sockets,
+            cpu_cores: a.cpu_cores,
+            memory_mb: a.memory_mb,
+            management_ip: a.management_ip,
+            power_draw_w: a.power_draw_w,
+            purchase_date: a.purchase_date,
+            purchase_cost_cents: a.purchase_cost_cents,
+            supplier: a.supplier,
+            order_ref: a.order_ref,
+            warranty_end: a.warranty_end,
+            contract_id: a.contract_id,
+            notes: a.notes,
+            quarantined: a.quarantined,
+            locks: a.locks,
+            interfaces: a.interfaces,
+            disks: a.disks,
+            attributes: a.attributes,
+            tags: a.tags,
+            last_inventory_at: None,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+}
+
 impl From<Asset> for AssetInput {
     fn from(a: Asset) -> AssetInput {
         AssetInput {
