@@ -91,6 +91,9 @@ async fn start_with(mut config: WebConfig) -> App {
         .await
         .unwrap();
     });
+    // reqwest is built with `rustls-no-provider` (for the HTTP probe), so a client needs a
+    // crypto provider installed first, even for plain http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

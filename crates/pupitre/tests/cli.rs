@@ -80,6 +80,9 @@ impl Drop for Server {
 }
 
 fn client() -> reqwest::Client {
+    // reqwest is built with `rustls-no-provider` (for the HTTP probe), so a client needs a
+    // crypto provider installed first, even for plain http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -37,6 +37,9 @@ pub async fn start(config: WebConfig) -> App {
         .await
         .unwrap();
     });
+    // reqwest is built with `rustls-no-provider` (for the HTTP probe), so a client needs a
+    // crypto provider installed first, even for plain http.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     App {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
