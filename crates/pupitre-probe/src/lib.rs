@@ -6,6 +6,7 @@
 //! all return an [`outcome::Outcome`]. Probes do IO; the rules about what a result means for an
 //! incident belong to `pupitre-core`, which does none.
 
+pub mod database;
 pub mod dns;
 pub mod http;
 pub mod outcome;
