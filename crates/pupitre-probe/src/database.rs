@@ -21,7 +21,6 @@
 //! Perfdata: `connect_time` and `query_time` in seconds, and `<label>=<value>` when the first
 //! value is a number.
 
-use std::fmt;
 use std::time::Duration;
 
 use pupitre_core::monitoring::State;
@@ -33,7 +32,7 @@ use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row, TypeInfo, V
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
-use crate::snmp::Secret;
+use crate::secret::Secret;
 
 /// The longest timeout a database check may have.
 pub const LONGEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -75,7 +74,7 @@ impl Engine {
 }
 
 /// A database check, as an operator defines it.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct DatabaseCheck {
     pub engine: Engine,
     /// A name or an IP address.
@@ -92,23 +91,6 @@ pub struct DatabaseCheck {
     pub timeout: Duration,
     /// The perfdata label of the first value (`value` by default).
     pub label: String,
-}
-
-impl fmt::Debug for DatabaseCheck {
-    /// Written by hand so that no secret shows, whatever is added later.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseCheck")
-            .field("engine", &self.engine)
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("database", &self.database)
-            .field("user", &self.user)
-            .field("query", &self.query)
-            .field("thresholds", &self.thresholds)
-            .field("timeout", &self.timeout)
-            .field("label", &self.label)
-            .finish_non_exhaustive()
-    }
 }
 
 impl DatabaseCheck {

@@ -12,5 +12,6 @@ pub mod http;
 pub mod outcome;
 pub mod ping;
 pub mod plugin;
+pub mod secret;
 pub mod snmp;
 pub mod tcp;

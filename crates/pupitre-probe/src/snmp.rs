@@ -25,6 +25,7 @@ use pupitre_core::monitoring::range::Thresholds;
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
+use crate::secret::Secret;
 
 /// The longest timeout an SNMP check may have.
 pub const LONGEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -41,30 +42,9 @@ pub const SHORTEST_V3_PASSWORD: usize = 8;
 /// The most OIDs one [`SnmpGet`] may ask for.
 pub const MOST_OIDS: usize = 64;
 
-/// A password or community: compared and cloned like a string, never shown by `Debug`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(secret: impl Into<String>) -> Secret {
-        Secret(secret.into())
-    }
-
-    /// The secret itself, to put on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
 /// Where and how to ask: the agent's address, the SNMP version and its credentials, one
 /// deadline and the number of retries.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SnmpTarget {
     /// A name or an IP address.
     pub host: String,
@@ -75,19 +55,6 @@ pub struct SnmpTarget {
     pub timeout: Duration,
     /// How many times a request is sent again after no answer (1 by default).
     pub retries: u32,
-}
-
-impl fmt::Debug for SnmpTarget {
-    /// Written by hand so that no secret shows, whatever is added later.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SnmpTarget")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("version", &self.version)
-            .field("timeout", &self.timeout)
-            .field("retries", &self.retries)
-            .finish()
-    }
 }
 
 /// The SNMP version and its security parameters.

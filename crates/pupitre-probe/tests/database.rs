@@ -14,7 +14,7 @@ use pupitre_core::monitoring::perfdata::Uom;
 use pupitre_core::monitoring::range::Thresholds;
 use pupitre_probe::database::{DatabaseCheck, DatabaseCheckError, Engine};
 use pupitre_probe::outcome::Outcome;
-use pupitre_probe::snmp::Secret;
+use pupitre_probe::secret::Secret;
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 

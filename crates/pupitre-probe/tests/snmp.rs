@@ -9,9 +9,10 @@ use std::time::Duration;
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::perfdata::Uom;
 use pupitre_core::monitoring::range::Thresholds;
+use pupitre_probe::secret::Secret;
 use pupitre_probe::snmp::{
     AuthProtocol, CounterWidth, HrStorage, InterfaceCounter, InterfaceTable, OidCheck,
-    PrivProtocol, Secret, SecurityLevel, SnmpGet, SnmpTarget, SnmpVersion, Uptime, V3User,
+    PrivProtocol, SecurityLevel, SnmpGet, SnmpTarget, SnmpVersion, Uptime, V3User,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
