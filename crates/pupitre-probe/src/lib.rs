@@ -3,8 +3,9 @@
 //!
 //! [`plugin`] runs Nagios-compatible plugins (Debian's monitoring-plugins and anything that
 //! follows the same conventions). Native probes, such as [`tcp`], do the looking themselves and
-//! all return an [`outcome::Outcome`]. Probes do IO; the rules about what a result means for an
-//! incident belong to `pupitre-core`, which does none.
+//! all return an [`outcome::Outcome`]; [`scrape`], for one, judges a series of a Prometheus
+//! exporter. Probes do IO; the rules about what a result means for an incident belong to
+//! `pupitre-core`, which does none.
 
 pub mod database;
 pub mod dns;
@@ -12,6 +13,8 @@ pub mod http;
 pub mod outcome;
 pub mod ping;
 pub mod plugin;
+pub mod scrape;
 pub mod secret;
 pub mod snmp;
 pub mod tcp;
+pub mod zabbix;
