@@ -30,6 +30,31 @@ impl Field {
     }
 }
 
+/// An epoch-milliseconds instant as an audit value: RFC 3339 in UTC
+/// (`2026-12-01T22:00:00Z`, with `.mmm` only when there are milliseconds).
+pub fn instant(ms: i64) -> String {
+    let seconds = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let (days, secs) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
+    let fraction = if millis == 0 {
+        String::new()
+    } else {
+        format!(".{millis:03}")
+    };
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}{fraction}Z")
+}
+
 /// One changed field of an audit record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change {
@@ -110,6 +135,14 @@ pub struct AuditRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_read_as_rfc3339() {
+        assert_eq!(instant(0), "1970-01-01T00:00:00Z");
+        assert_eq!(instant(1_795_996_800_000), "2026-11-30T00:00:00Z");
+        assert_eq!(instant(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(instant(-1), "1969-12-31T23:59:59.999Z");
+    }
 
     #[test]
     fn diff_reports_changed_fields_and_masks_secrets() {

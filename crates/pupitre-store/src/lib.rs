@@ -16,15 +16,19 @@ use pupitre_core::model::{
 use pupitre_core::permission::{EntityId, Levels};
 
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
+pub use crate::monitoring::MonitoringStore;
 
 pub mod inventory;
 mod migrate;
+pub mod monitoring;
 #[macro_use]
 mod shared;
 #[macro_use]
 mod shared_inventory;
 #[macro_use]
 mod asset_page;
+#[macro_use]
+mod shared_monitoring;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -305,6 +309,7 @@ pub trait Store:
     + TokenStore
     + AuditStore
     + InventoryStore
+    + MonitoringStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

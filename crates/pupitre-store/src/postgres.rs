@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "inventory type and status index",
         sql: include_str!("../migrations/postgres/0004_inventory_type_status_index.sql"),
     },
+    Migration {
+        version: 5,
+        description: "monitoring",
+        sql: include_str!("../migrations/postgres/0005_monitoring.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -117,3 +122,4 @@ impl PgStore {
 
 impl_store!(PgStore, sqlx::Postgres);
 impl_inventory_store!(PgStore, sqlx::Postgres);
+impl_monitoring_store!(PgStore, sqlx::Postgres);

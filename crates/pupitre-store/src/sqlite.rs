@@ -30,6 +30,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "inventory type and status index",
         sql: include_str!("../migrations/sqlite/0004_inventory_type_status_index.sql"),
     },
+    Migration {
+        version: 5,
+        description: "monitoring",
+        sql: include_str!("../migrations/sqlite/0005_monitoring.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -169,3 +174,4 @@ impl SqliteStore {
 
 impl_store!(SqliteStore, sqlx::Sqlite);
 impl_inventory_store!(SqliteStore, sqlx::Sqlite);
+impl_monitoring_store!(SqliteStore, sqlx::Sqlite);

@@ -12,6 +12,8 @@ pub struct AppError {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Every field error, when input had several (`field` and `message` are the first).
+    pub errors: Vec<FieldError>,
 }
 
 impl AppError {
@@ -21,6 +23,7 @@ impl AppError {
             code,
             message: message.into(),
             field: None,
+            errors: Vec::new(),
         }
     }
 
@@ -29,6 +32,25 @@ impl AppError {
             field: Some(field.into()),
             ..AppError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid", message)
         }
+    }
+
+    /// Several field errors at once: the first is `field` and `message`, all are in `errors`.
+    pub fn from_field_errors(errors: Vec<FieldError>) -> AppError {
+        let Some(first) = errors.first() else {
+            return AppError::bad_request("invalid input");
+        };
+        AppError {
+            errors: errors.clone(),
+            ..AppError::invalid(first.field.clone(), first.message.clone())
+        }
+    }
+
+    pub fn from_field_error(e: FieldError) -> AppError {
+        AppError::invalid(e.field, e.message)
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 
     pub fn bad_request(message: impl Into<String>) -> AppError {
@@ -108,9 +130,16 @@ impl std::fmt::Display for AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {"code": self.code, "message": self.message, "field": self.field}
         });
+        if !self.errors.is_empty() {
+            body["error"]["errors"] = self
+                .errors
+                .iter()
+                .map(|e| serde_json::json!({"field": e.field, "message": e.message}))
+                .collect();
+        }
         (self.status, axum::Json(body)).into_response()
     }
 }

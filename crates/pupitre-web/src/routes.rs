@@ -6,10 +6,10 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use pupitre_core::permission::Access;
-use pupitre_core::permission::Domain::{Administration, Inventory};
-use pupitre_core::permission::Level::{Edit, Manage, Read};
+use pupitre_core::permission::Domain::{Administration, Inventory, Monitoring};
+use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
-use crate::api::{admin, inventory as inv, me, system};
+use crate::api::{admin, inventory as inv, me, monitoring as mon, system};
 use crate::auth::Kind;
 use crate::pages;
 use crate::state::AppState;
@@ -50,6 +50,7 @@ pub fn routes() -> Vec<RouteDef> {
     let authed = Access::Authenticated;
     let admin = |l| Access::Domain(Administration, l);
     let inventory = |l| Access::Domain(Inventory, l);
+    let monitoring = |l| Access::Domain(Monitoring, l);
     let mut r = vec![
         // System
         route(M::GET, "/healthz", public, Api, system::healthz),
@@ -519,6 +520,120 @@ pub fn routes() -> Vec<RouteDef> {
             public,
             Api,
             inv::agent_inventory,
+        ),
+        // Supervision
+        route(
+            M::GET,
+            "/api/v1/checks",
+            monitoring(Read),
+            Api,
+            mon::list_checks,
+        ),
+        route(
+            M::POST,
+            "/api/v1/checks",
+            monitoring(Edit),
+            Api,
+            mon::create_check,
+        ),
+        route(
+            M::GET,
+            "/api/v1/checks/{id}",
+            monitoring(Read),
+            Api,
+            mon::get_check,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/checks/{id}",
+            monitoring(Edit),
+            Api,
+            mon::update_check,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/checks/{id}",
+            monitoring(Edit),
+            Api,
+            mon::delete_check,
+        ),
+        route(
+            M::POST,
+            "/api/v1/checks/{id}/run",
+            monitoring(Operate),
+            Api,
+            mon::run_check,
+        ),
+        route(
+            M::POST,
+            "/api/v1/checks/{id}/acknowledgement",
+            monitoring(Operate),
+            Api,
+            mon::acknowledge,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/checks/{id}/acknowledgement",
+            monitoring(Operate),
+            Api,
+            mon::unacknowledge,
+        ),
+        route(
+            M::GET,
+            "/api/v1/checks/{id}/events",
+            monitoring(Read),
+            Api,
+            mon::check_events,
+        ),
+        route(
+            M::GET,
+            "/api/v1/problems",
+            monitoring(Read),
+            Api,
+            mon::problems,
+        ),
+        route(
+            M::GET,
+            "/api/v1/monitoring/overview",
+            monitoring(Read),
+            Api,
+            mon::overview,
+        ),
+        route(
+            M::GET,
+            "/api/v1/downtimes",
+            monitoring(Read),
+            Api,
+            mon::list_downtimes,
+        ),
+        route(
+            M::POST,
+            "/api/v1/downtimes",
+            monitoring(Operate),
+            Api,
+            mon::create_downtime,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/downtimes/{id}",
+            monitoring(Operate),
+            Api,
+            mon::delete_downtime,
+        ),
+        // The secret in the path is the heartbeat's credential, checked by the handler.
+        route(
+            M::GET,
+            "/api/v1/heartbeat/{token}",
+            public,
+            Api,
+            mon::heartbeat,
+        ),
+        route(
+            M::POST,
+            "/api/v1/heartbeat/{token}",
+            public,
+            Api,
+            mon::heartbeat,
         ),
         // The caller's own account
         route(M::GET, "/api/v1/me", authed, Api, me::get_me),

@@ -79,6 +79,8 @@ pub struct AppState {
     pub login_locks: Arc<KeyedLocks>,
     /// Asset imports that outlived their request, for clients to poll.
     pub import_jobs: Arc<crate::api::inventory_csv::ImportJobs>,
+    /// The supervision engine, when this server runs it.
+    pub engine: Option<pupitre_monitor::EngineHandle>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -138,6 +140,21 @@ impl AppState {
             tree: Arc::new(RwLock::new(None)),
             login_locks: Arc::new(KeyedLocks::default()),
             import_jobs: Arc::default(),
+            engine: None,
+        }
+    }
+
+    /// The same state, with the supervision engine that runs the checks.
+    pub fn with_engine(mut self, engine: pupitre_monitor::EngineHandle) -> AppState {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Tells the engine that checks, acknowledgements or downtimes changed, and waits until
+    /// it has read them, so that the next request sees them applied.
+    pub async fn engine_changed(&self) {
+        if let Some(engine) = &self.engine {
+            engine.reload().await;
         }
     }
 

@@ -35,6 +35,8 @@ pub struct RawConfig {
     pub max_body_bytes: Option<usize>,
     pub request_timeout_seconds: Option<u64>,
     pub inventory_quarantine: Option<bool>,
+    pub monitoring_engine: Option<bool>,
+    pub monitoring_max_concurrent: Option<usize>,
 }
 
 /// Every configuration key.
@@ -59,6 +61,8 @@ const KEYS: &[&str] = &[
     "max_body_bytes",
     "request_timeout_seconds",
     "inventory_quarantine",
+    "monitoring_engine",
+    "monitoring_max_concurrent",
 ];
 
 impl std::fmt::Debug for RawConfig {
@@ -83,10 +87,11 @@ const NUMERIC: &[&str] = &[
     "login_window_minutes",
     "max_body_bytes",
     "request_timeout_seconds",
+    "monitoring_max_concurrent",
 ];
 
 /// Keys whose values are `true` or `false`.
-const BOOLEAN: &[&str] = &["inventory_quarantine"];
+const BOOLEAN: &[&str] = &["inventory_quarantine", "monitoring_engine"];
 
 /// Environment variables with the `PUPITRE_` prefix that are not configuration keys.
 const ENV_NOT_KEYS: &[&str] = &["CONFIG"];
@@ -155,7 +160,9 @@ impl RawConfig {
             login_window_minutes,
             max_body_bytes,
             request_timeout_seconds,
-            inventory_quarantine
+            inventory_quarantine,
+            monitoring_engine,
+            monitoring_max_concurrent
         )
     }
 
@@ -208,6 +215,8 @@ impl RawConfig {
             max_body_bytes: self.max_body_bytes.unwrap_or(2 * 1024 * 1024).max(1024),
             request_timeout: Duration::from_secs(self.request_timeout_seconds.unwrap_or(30).max(1)),
             inventory_quarantine: self.inventory_quarantine.unwrap_or(false),
+            monitoring_engine: self.monitoring_engine.unwrap_or(true),
+            monitoring_max_concurrent: self.monitoring_max_concurrent.unwrap_or(512).max(1),
         })
     }
 }
@@ -260,6 +269,11 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub inventory_quarantine: bool,
+    /// Run the supervision engine in this server. With several servers on one PostgreSQL
+    /// database, exactly one should.
+    pub monitoring_engine: bool,
+    /// Check runs in flight at once.
+    pub monitoring_max_concurrent: usize,
 }
 
 impl std::fmt::Debug for Config {

@@ -22,7 +22,23 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(backend = store.backend(), database = %crate::config::redact_url(&cfg.database_url), "database ready");
     bootstrap_admin(&cfg, store.clone()).await?;
 
-    let state = pupitre_web::AppState::new(store.clone(), cfg.web());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut state = pupitre_web::AppState::new(store.clone(), cfg.web());
+    if cfg.monitoring_engine {
+        let mut engine_stop = stop_rx.clone();
+        let engine = pupitre_monitor::start(
+            store.clone(),
+            pupitre_monitor::EngineConfig {
+                max_concurrent: cfg.monitoring_max_concurrent,
+                ..pupitre_monitor::EngineConfig::default()
+            },
+            Arc::new(pupitre_monitor::NullSink),
+            async move {
+                let _ = engine_stop.wait_for(|stop| *stop).await;
+            },
+        );
+        state = state.with_engine(engine);
+    }
     let app = pupitre_web::router(state);
     // Signal handlers are in place before anyone can learn the address and send one.
     let shutdown = shutdown_signal()?;
@@ -38,7 +54,6 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     println!("pupitre listening on http://{addr}");
     tracing::info!(%addr, "listening");
 
-    let (stop_tx, stop_rx) = watch::channel(false);
     let purge = tokio::spawn(housekeeping_worker(store.clone(), stop_rx.clone()));
     let mut server_stop = stop_rx.clone();
     let server = axum::serve(

@@ -10,6 +10,7 @@
 
 use std::net::IpAddr;
 
+use super::exposition::Selector;
 use super::range::{RangeError, Thresholds, ThresholdsError};
 use super::status::Interval;
 use crate::permission::EntityId;
@@ -28,8 +29,7 @@ pub const MAX_ATTEMPTS: u32 = 10;
 /// The most echo requests one ping check sends.
 pub const MAX_PING_COUNT: u32 = 20;
 /// DNS record types a DNS check may query.
-pub const DNS_RECORD_TYPES: &[&str] =
-    &["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "SRV", "TXT"];
+pub const DNS_RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "TXT"];
 /// Database engines a database check may connect to.
 pub const DATABASE_ENGINES: &[&str] = &["postgres", "mysql"];
 
@@ -79,8 +79,21 @@ pub enum ProbeSpec {
         path: String,
         arguments: Vec<String>,
     },
-    /// A PromQL `selector` evaluated by the Prometheus server at `url`.
+    /// A scrape of the Prometheus exporter at `url` (text 0.0.4 or OpenMetrics); `selector`
+    /// (`node_filesystem_avail_bytes{mountpoint="/"}`) picks the one series the thresholds
+    /// apply to.
     Prometheus { url: String, selector: String },
+    /// A passive check of a Zabbix agent (`zabbix_agentd`): the item `key`
+    /// (`system.cpu.load[all,avg1]`) asked over the ZBXD protocol.
+    Zabbix {
+        host: String,
+        port: u32,
+        key: String,
+    },
+    /// A passive heartbeat: something (a cron job, a script) calls the check's heartbeat URL
+    /// at least once per interval. No call within the interval plus `grace_s` seconds is
+    /// CRITICAL; a call may carry its own state and message.
+    Heartbeat { grace_s: u32 },
     /// A connection to a database, optionally running `query` (empty: connect only). The
     /// password is the stored `credential` of that name.
     Database {
@@ -96,7 +109,7 @@ pub enum ProbeSpec {
 
 impl ProbeSpec {
     /// The stable key of the probe kind: `ping`, `tcp`, `http`, `dns`, `snmp`, `plugin`,
-    /// `prometheus`, `database`.
+    /// `prometheus`, `database`, `zabbix`, `heartbeat`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Ping { .. } => "ping",
@@ -107,6 +120,8 @@ impl ProbeSpec {
             ProbeSpec::Plugin { .. } => "plugin",
             ProbeSpec::Prometheus { .. } => "prometheus",
             ProbeSpec::Database { .. } => "database",
+            ProbeSpec::Zabbix { .. } => "zabbix",
+            ProbeSpec::Heartbeat { .. } => "heartbeat",
         }
     }
 }
@@ -359,10 +374,34 @@ fn probe(spec: ProbeSpec, errors: &mut Vec<FieldError>) -> Result<ProbeSpec, ()>
             }
             ProbeSpec::Plugin { path, arguments }
         }
-        ProbeSpec::Prometheus { url: u, selector } => ProbeSpec::Prometheus {
-            url: keep(errors, url("probe.url", &u)),
-            selector: keep(errors, text("probe.selector", &selector, 1, 4000)),
+        ProbeSpec::Prometheus { url: u, selector } => {
+            let url = keep(errors, url("probe.url", &u));
+            let selector = keep(errors, text("probe.selector", &selector, 1, 4000));
+            if !selector.is_empty()
+                && let Err(e) = Selector::parse(&selector)
+            {
+                errors.push(FieldError::new("probe.selector", e.to_string()));
+            }
+            ProbeSpec::Prometheus { url, selector }
+        }
+        ProbeSpec::Zabbix {
+            host: h,
+            port: p,
+            key,
+        } => ProbeSpec::Zabbix {
+            host: keep(errors, host("probe.host", &h)),
+            port: keep(errors, port(p)),
+            key: keep(errors, zabbix_key("probe.key", &key)),
         },
+        ProbeSpec::Heartbeat { grace_s } => {
+            if grace_s > MAX_INTERVAL_S {
+                errors.push(FieldError::new(
+                    "probe.grace",
+                    format!("must be between 0 and {MAX_INTERVAL_S}"),
+                ));
+            }
+            ProbeSpec::Heartbeat { grace_s }
+        }
         ProbeSpec::Database {
             engine,
             host: h,
@@ -492,6 +531,29 @@ fn oid(field: &str, value: &str) -> Result<String, FieldError> {
         Err(FieldError::new(
             field,
             format!("{v:?} is not a numeric OID (e.g. 1.3.6.1.2.1.1.3.0)"),
+        ))
+    }
+}
+
+/// A Zabbix item key: a name of letters, digits, `_`, `-` and `.`, optionally followed by
+/// parameters in brackets (`vfs.fs.size[/,pfree]`); at most 255 characters.
+fn zabbix_key(field: &str, value: &str) -> Result<String, FieldError> {
+    let v = value.trim();
+    let (name, params) = match v.find('[') {
+        Some(at) => (&v[..at], Some(&v[at..])),
+        None => (v, None),
+    };
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let params_ok = params.is_none_or(|p| p.len() >= 2 && p.ends_with(']'));
+    if v.len() <= 255 && name_ok && params_ok && !v.chars().any(char::is_control) {
+        Ok(v.to_owned())
+    } else {
+        Err(FieldError::new(
+            field,
+            format!("{v:?} is not a Zabbix item key (e.g. system.cpu.load[all,avg1])"),
         ))
     }
 }
@@ -787,6 +849,31 @@ mod tests {
                 },
                 &["probe.engine", "probe.port", "probe.database"],
             ),
+            (
+                ProbeSpec::Prometheus {
+                    url: s("http://node:9100/metrics"),
+                    selector: s("node_load1{"),
+                },
+                &["probe.selector"],
+            ),
+            (
+                ProbeSpec::Zabbix {
+                    host: s("db1.example.com"),
+                    port: 10050,
+                    key: s("vfs.fs.size[/,pfree]"),
+                },
+                &["ok"],
+            ),
+            (
+                ProbeSpec::Zabbix {
+                    host: String::new(),
+                    port: 10050,
+                    key: s("bad key[x"),
+                },
+                &["probe.key"],
+            ),
+            (ProbeSpec::Heartbeat { grace_s: 300 }, &["ok"]),
+            (ProbeSpec::Heartbeat { grace_s: 100_000 }, &["probe.grace"]),
         ];
         for (probe, expect) in table {
             check(input(probe), expect);

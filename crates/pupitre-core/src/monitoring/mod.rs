@@ -15,6 +15,7 @@
 
 use std::fmt;
 
+pub mod check;
 pub mod definition;
 pub mod exposition;
 pub mod output;

@@ -5,5 +5,6 @@ pub mod admin;
 pub mod inventory;
 pub mod inventory_csv;
 pub mod me;
+pub mod monitoring;
 pub mod system;
 pub mod views;

@@ -54,7 +54,10 @@ pub async fn metrics(State(st): State<AppState>, req: Request) -> Response {
         )
         .into_response();
     }
-    let body = st.metrics.render(st.store.backend(), st.store.pool_stats());
+    let mut body = st.metrics.render(st.store.backend(), st.store.pool_stats());
+    if let Some(engine) = &st.engine {
+        engine.figures().render(&mut body);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -78,6 +81,7 @@ pub async fn openapi_json() -> Json<serde_json::Value> {
 pub fn document() -> serde_json::Value {
     let mut api = ApiDoc::openapi();
     api.merge(super::inventory::InventoryDoc::openapi());
+    api.merge(super::monitoring::MonitoringDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_default();
     doc["components"]["schemas"]["Error"] = serde_json::json!({
         "type": "object",

@@ -5,6 +5,7 @@
 pub mod asset_csv;
 pub mod assets;
 pub mod audit;
+pub mod checks;
 pub mod entities;
 pub mod intake;
 pub mod locations;

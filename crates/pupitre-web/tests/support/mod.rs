@@ -21,11 +21,18 @@ pub struct App {
     pub _db: TestDb,
 }
 
-/// Starts a server on 127.0.0.1 over a fresh SQLite database with the built-in profiles.
+/// Starts a server on 127.0.0.1 over a fresh SQLite database with the built-in profiles, with
+/// its supervision engine.
 pub async fn start(config: WebConfig) -> App {
     let db = TestDb::sqlite().await;
     db.store.sync_builtin_profiles(0).await.unwrap();
-    let st = AppState::new(db.store.clone(), config);
+    let engine = pupitre_monitor::start(
+        db.store.clone(),
+        pupitre_monitor::EngineConfig::default(),
+        std::sync::Arc::new(pupitre_monitor::NullSink),
+        std::future::pending(),
+    );
+    let st = AppState::new(db.store.clone(), config).with_engine(engine);
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -1,0 +1,647 @@
+//! Pupitre's supervision engine: it schedules every stored check, runs it through
+//! `pupitre-probe`, applies the result to the check's state machine
+//! (`pupitre_core::monitoring::status`) and writes states, outputs and events behind.
+//!
+//! - **One task owns the schedule** (a heap of due times) and every check's status, so no lock
+//!   guards them and a check can never run twice at once: a check still running when it is
+//!   due again skips that slot.
+//! - **Runs are tasks** bounded by a global semaphore and one per target host, so a thousand
+//!   checks of one switch do not all hit it at once.
+//! - **Results are written in batches** by a writer task: one transaction per batch, not per
+//!   result. Acknowledgements and heartbeats are written by requests; a result never
+//!   overwrites them.
+//! - **The database is read again** on [`EngineHandle::reload`] (after this server changed a
+//!   check) and every `reload_every`, so changes made by another server or by the command line
+//!   take effect without a restart.
+//!
+//! The engine's figures (runs, failures and durations per probe kind, lag) are in [`Figures`].
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use pupitre_core::inventory::AssetId;
+use pupitre_core::monitoring::State;
+use pupitre_core::monitoring::check::{
+    CheckId, Downtime, EventKind, HostState, LastResult, behind_down_parents, reachability_parents,
+};
+use pupitre_core::monitoring::definition::ProbeSpec;
+use pupitre_core::monitoring::schedule::{first_due, lag_ms, next_due};
+use pupitre_core::monitoring::status::{Context, Interval, Transition};
+use pupitre_probe::outcome::Outcome;
+use pupitre_probe::ping::{IcmpCapability, icmp_capability};
+use pupitre_probe::plugin::PluginRunner;
+use pupitre_store::Store;
+use pupitre_store::monitoring::{CheckRecord, Heartbeat, NewEvent, ResultWrite};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+pub use crate::figures::Figures;
+pub use crate::sink::{MetricsSink, NullSink, ResultSample};
+
+pub mod figures;
+pub mod probes;
+pub mod sink;
+
+use crate::probes::{Probes, target_key};
+
+/// How the engine runs.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Runs in flight at once, all checks together.
+    pub max_concurrent: usize,
+    /// Runs in flight at once against one host.
+    pub max_per_target: usize,
+    /// Plugin processes at once (each is a fork).
+    pub max_plugins: usize,
+    /// How often the checks are read again from the database.
+    pub reload_every: Duration,
+    /// How long results wait to be written together.
+    pub flush_every: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> EngineConfig {
+        EngineConfig {
+            max_concurrent: 512,
+            max_per_target: 8,
+            max_plugins: 32,
+            reload_every: Duration::from_secs(30),
+            flush_every: Duration::from_millis(250),
+        }
+    }
+}
+
+/// What a run found, for a caller of [`EngineHandle::run_now`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunReport {
+    pub state: State,
+    pub hard: bool,
+    pub output: String,
+    pub duration_ms: i64,
+}
+
+enum Command {
+    RunNow(CheckId, Option<oneshot::Sender<RunReport>>),
+    Reload(Option<oneshot::Sender<()>>),
+    Heartbeat(CheckId, Heartbeat),
+    Done(Box<Done>),
+}
+
+struct Done {
+    id: CheckId,
+    seq: u64,
+    started: i64,
+    duration_ms: i64,
+    outcome: Option<Outcome>,
+}
+
+/// The way the rest of the server talks to the engine. Cheap to clone.
+#[derive(Clone)]
+pub struct EngineHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    figures: Arc<Figures>,
+}
+
+impl EngineHandle {
+    /// Runs the check as soon as a slot is free and waits for the result (at most `wait`).
+    /// `None` when the engine does not know the check or the wait ran out.
+    pub async fn run_now(&self, id: CheckId, wait: Duration) -> Option<RunReport> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(Command::RunNow(id, Some(tx))).ok()?;
+        tokio::time::timeout(wait, rx).await.ok()?.ok()
+    }
+
+    /// Reads the checks again from the database and waits until the engine has them.
+    pub async fn reload(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Reload(Some(tx))).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// A heartbeat arrived for `id`: evaluate the check now.
+    pub fn heartbeat(&self, id: CheckId, beat: Heartbeat) {
+        let _ = self.commands.send(Command::Heartbeat(id, beat));
+    }
+
+    pub fn figures(&self) -> &Figures {
+        &self.figures
+    }
+}
+
+struct Entry {
+    record: CheckRecord,
+    due: i64,
+    /// Bumped whenever `due` changes, so stale heap items are skipped.
+    seq: u64,
+    running: bool,
+    waiters: Vec<oneshot::Sender<RunReport>>,
+}
+
+/// Starts the engine on the current tokio runtime; it stops when `shutdown` resolves.
+/// Logs, once, whether ICMP is permitted and how to permit it.
+pub fn start(
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    sink: Arc<dyn MetricsSink>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> EngineHandle {
+    let icmp = icmp_capability();
+    if let IcmpCapability::None { diagnostic } = &icmp {
+        tracing::warn!("{diagnostic} Until then, ping checks test TCP reachability instead.");
+    }
+    let probes = Arc::new(Probes {
+        plugins: PluginRunner::new(config.max_plugins),
+        icmp,
+    });
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let figures = Arc::new(Figures::default());
+    let (results, results_rx) = mpsc::channel(10_000);
+    tokio::spawn(write_results(
+        store.clone(),
+        results_rx,
+        config.flush_every,
+        figures.clone(),
+    ));
+    let engine = Engine {
+        store,
+        global: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
+        per_target: HashMap::new(),
+        config,
+        probes,
+        sink,
+        figures: figures.clone(),
+        commands: commands.clone(),
+        results,
+        entries: HashMap::new(),
+        queue: BinaryHeap::new(),
+        seq: 0,
+        downtimes: Vec::new(),
+        parents: HashMap::new(),
+        blocking_hosts: HashSet::new(),
+        behind: HashSet::new(),
+    };
+    tokio::spawn(engine.run(receiver, shutdown));
+    EngineHandle { commands, figures }
+}
+
+struct Engine {
+    store: Arc<dyn Store>,
+    config: EngineConfig,
+    probes: Arc<Probes>,
+    sink: Arc<dyn MetricsSink>,
+    figures: Arc<Figures>,
+    global: Arc<Semaphore>,
+    per_target: HashMap<String, Arc<Semaphore>>,
+    commands: mpsc::UnboundedSender<Command>,
+    results: mpsc::Sender<ResultWrite>,
+    entries: HashMap<CheckId, Entry>,
+    queue: BinaryHeap<Reverse<(i64, CheckId, u64)>>,
+    seq: u64,
+    downtimes: Vec<Downtime>,
+    /// Reachability parents of each asset, from the inventory's relations.
+    parents: HashMap<AssetId, Vec<AssetId>>,
+    /// Assets whose host check is hard DOWN or UNREACHABLE.
+    blocking_hosts: HashSet<AssetId>,
+    /// Assets behind a blocking host.
+    behind: HashSet<AssetId>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Engine {
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        self.reload().await;
+        let mut reload = tokio::time::interval(self.config.reload_every);
+        reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let sleep = match self.queue.peek() {
+                Some(Reverse((due, _, _))) => {
+                    Duration::from_millis(u64::try_from(due - now_ms()).unwrap_or(0))
+                }
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                command = commands.recv() => match command {
+                    Some(command) => self.handle(command).await,
+                    None => break,
+                },
+                () = tokio::time::sleep(sleep) => self.dispatch_due(),
+                _ = reload.tick() => self.reload().await,
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        match command {
+            Command::RunNow(id, waiter) => {
+                if let Some(entry) = self.entries.get_mut(&id) {
+                    if let Some(waiter) = waiter {
+                        entry.waiters.push(waiter);
+                    }
+                    if !entry.running {
+                        self.start_run(id, now_ms());
+                    }
+                }
+            }
+            Command::Reload(done) => {
+                self.reload().await;
+                if let Some(done) = done {
+                    let _ = done.send(());
+                }
+            }
+            Command::Heartbeat(id, beat) => {
+                if let Some(entry) = self.entries.get_mut(&id) {
+                    entry.record.heartbeat = Some(beat);
+                    if !entry.running {
+                        self.start_run(id, now_ms());
+                    }
+                }
+            }
+            Command::Done(done) => self.finish(*done),
+        }
+    }
+
+    fn schedule(&mut self, id: CheckId, due: i64) {
+        self.seq += 1;
+        if let Some(entry) = self.entries.get_mut(&id) {
+            entry.due = due;
+            entry.seq = self.seq;
+            self.queue.push(Reverse((due, id, self.seq)));
+        }
+    }
+
+    fn dispatch_due(&mut self) {
+        let now = now_ms();
+        while let Some(Reverse((due, id, seq))) = self.queue.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.queue.pop();
+            let Some(entry) = self.entries.get(&id) else {
+                continue;
+            };
+            if entry.seq != seq {
+                continue;
+            }
+            if entry.running {
+                // Never two runs of one check: this slot is skipped.
+                self.figures.skipped_overlap.fetch_add(1, Ordering::Relaxed);
+                let interval = entry.record.check.definition.interval_ms(Interval::Normal);
+                self.schedule(id, next_due(due, interval, now + 1));
+                continue;
+            }
+            self.start_run(id, due);
+        }
+    }
+
+    /// Spawns a run of `id`, due at `due` (for the lag).
+    fn start_run(&mut self, id: CheckId, due: i64) {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return;
+        };
+        entry.running = true;
+        let record = entry.record.clone();
+        self.seq += 1;
+        entry.seq = self.seq; // any queued slot of this check is now stale
+        let seq = self.seq;
+        let target = target_key(&record.check, &record.asset_address).map(|key| {
+            let limit = self.config.max_per_target.max(1);
+            self.per_target
+                .entry(key)
+                .or_insert_with(|| Arc::new(Semaphore::new(limit)))
+                .clone()
+        });
+        let global = self.global.clone();
+        let probes = self.probes.clone();
+        let figures = self.figures.clone();
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let _global = global.acquire_owned().await;
+            let _target = match target {
+                Some(t) => t.acquire_owned().await.ok(),
+                None => None,
+            };
+            figures.running.fetch_add(1, Ordering::Relaxed);
+            let started = now_ms();
+            figures.record_lag(lag_ms(due, started));
+            let clock = Instant::now();
+            let outcome = match &record.check.definition.probe {
+                ProbeSpec::Heartbeat { grace_s } => heartbeat_outcome(&record, *grace_s, started),
+                _ => Some(
+                    probes
+                        .run(&record.check, &record.asset_name, &record.asset_address)
+                        .await,
+                ),
+            };
+            let duration_ms = i64::try_from(clock.elapsed().as_millis()).unwrap_or(i64::MAX);
+            figures.running.fetch_sub(1, Ordering::Relaxed);
+            if let Some(outcome) = &outcome {
+                figures.record_run(
+                    record.check.definition.probe.kind(),
+                    outcome.state == State::Unknown,
+                    u64::try_from(duration_ms).unwrap_or(0),
+                );
+            }
+            let _ = commands.send(Command::Done(Box::new(Done {
+                id,
+                seq,
+                started,
+                duration_ms,
+                outcome,
+            })));
+        });
+    }
+
+    fn finish(&mut self, done: Done) {
+        let now = now_ms();
+        let Some(entry) = self.entries.get_mut(&done.id) else {
+            return; // deleted while it ran
+        };
+        entry.running = false;
+        let waiters = std::mem::take(&mut entry.waiters);
+        let record = &mut entry.record;
+        let definition = &record.check.definition;
+        let Some(outcome) = done.outcome else {
+            // A heartbeat still waiting for its first call: no result, try again later.
+            let due = next_due(done.started, definition.interval_ms(Interval::Normal), now);
+            if entry.seq == done.seq {
+                self.schedule(done.id, due);
+            }
+            return;
+        };
+        let ctx = Context {
+            in_downtime: self.downtimes.iter().any(|d| {
+                d.applies_to(record.check.id, record.check.asset_id) && d.covers(done.started)
+            }),
+            parent_down: self.behind.contains(&record.check.asset_id),
+        };
+        let previous_state = (!record.status.is_pending()).then_some(record.status.state);
+        let transition = record.status.apply(outcome.state, done.started, &ctx);
+        let perfdata = outcome
+            .to_plugin_output()
+            .split_once('|')
+            .map(|(_, p)| p.lines().next().unwrap_or_default().to_owned())
+            .unwrap_or_default();
+        let last = LastResult {
+            at: done.started,
+            duration_ms: done.duration_ms,
+            output: outcome.summary.clone(),
+            long_output: outcome.long_output.clone(),
+            perfdata,
+        };
+        record.last = Some(last.clone());
+        let events = events_of(&transition, previous_state, &outcome, done.started);
+        let write = ResultWrite {
+            check_id: done.id,
+            status: record.status.clone(),
+            last,
+            acknowledgement_removed: transition.acknowledgement_removed,
+            events,
+        };
+        if !outcome.perfdata.is_empty() {
+            self.sink.record(&ResultSample {
+                check_id: done.id,
+                asset_id: record.check.asset_id,
+                at: done.started,
+                perfdata: outcome.perfdata.clone(),
+            });
+        }
+        for waiter in waiters {
+            let _ = waiter.send(RunReport {
+                state: outcome.state,
+                hard: transition.hard,
+                output: outcome.summary.clone(),
+                duration_ms: done.duration_ms,
+            });
+        }
+        let host_check = record.check.host_check.then_some(record.check.asset_id);
+        let blocks = HostState::blocks_children(&record.status);
+        let interval = definition.interval_ms(transition.next_interval);
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.results.try_send(write) {
+            self.figures.write_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!("check results are written more slowly than they come; one dropped");
+        }
+        self.schedule(done.id, next_due(done.started, interval, now));
+        if let Some(asset) = host_check {
+            let changed = if blocks {
+                self.blocking_hosts.insert(asset)
+            } else {
+                self.blocking_hosts.remove(&asset)
+            };
+            if changed {
+                self.behind = behind_down_parents(&self.parents, &self.blocking_hosts);
+            }
+        }
+    }
+
+    /// Reads checks, downtimes and relations again. Statuses stay those in memory (the engine
+    /// wrote them); acknowledgements and heartbeats come from the database.
+    async fn reload(&mut self) {
+        let now = now_ms();
+        let (checks, downtimes, edges) = match tokio::try_join!(
+            self.store.all_checks(),
+            self.store.current_downtimes(now),
+            self.store.dependency_edges(),
+        ) {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "supervision: reading the checks failed");
+                return;
+            }
+        };
+        self.downtimes = downtimes;
+        self.parents = reachability_parents(&edges);
+        let mut seen = HashSet::with_capacity(checks.len());
+        let mut to_schedule = Vec::new();
+        for record in checks {
+            let id = record.check.id;
+            seen.insert(id);
+            match self.entries.get_mut(&id) {
+                Some(entry) => {
+                    let changed = entry.record.check.updated_at != record.check.updated_at;
+                    let interval_changed = entry.record.check.definition.interval_s
+                        != record.check.definition.interval_s;
+                    entry.record.status.acknowledgement = record.status.acknowledgement.clone();
+                    entry.record.status.max_attempts = record.status.max_attempts;
+                    entry.record.status.notifications_enabled = record.status.notifications_enabled;
+                    if record.heartbeat.as_ref().map(|b| b.at)
+                        > entry.record.heartbeat.as_ref().map(|b| b.at)
+                    {
+                        entry.record.heartbeat = record.heartbeat.clone();
+                    }
+                    if changed {
+                        entry.record.check = record.check;
+                        entry.record.asset_name = record.asset_name;
+                        entry.record.asset_address = record.asset_address;
+                        if interval_changed && !entry.running {
+                            let interval =
+                                entry.record.check.definition.interval_ms(Interval::Normal);
+                            to_schedule.push((id, first_due(id, interval, now)));
+                        }
+                    } else {
+                        entry.record.asset_name = record.asset_name;
+                        entry.record.asset_address = record.asset_address;
+                    }
+                }
+                None => {
+                    let interval = record.check.definition.interval_ms(Interval::Normal);
+                    let due = match &record.last {
+                        Some(last) => next_due(last.at, interval, now),
+                        None => first_due(id, interval, now),
+                    };
+                    self.entries.insert(
+                        id,
+                        Entry {
+                            record,
+                            due,
+                            seq: 0,
+                            running: false,
+                            waiters: Vec::new(),
+                        },
+                    );
+                    to_schedule.push((id, due));
+                }
+            }
+        }
+        self.entries.retain(|id, _| seen.contains(id));
+        for (id, due) in to_schedule {
+            self.schedule(id, due);
+        }
+        if self.queue.len() > 4 * self.entries.len() + 1024 {
+            let live: Vec<_> = self
+                .entries
+                .iter()
+                .filter(|(_, e)| !e.running)
+                .map(|(id, e)| Reverse((e.due, *id, e.seq)))
+                .collect();
+            self.queue = live.into();
+        }
+        self.blocking_hosts = self
+            .entries
+            .values()
+            .filter(|e| e.record.check.host_check && HostState::blocks_children(&e.record.status))
+            .map(|e| e.record.check.asset_id)
+            .collect();
+        self.behind = behind_down_parents(&self.parents, &self.blocking_hosts);
+        self.per_target
+            .retain(|_, s| s.available_permits() < self.config.max_per_target.max(1));
+        self.figures.checks.store(
+            i64::try_from(self.entries.len()).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+/// The events a transition leaves: a hard change (with its output), flapping starting or
+/// stopping, an acknowledgement removed by a recovery or an expiry.
+fn events_of(
+    t: &Transition,
+    previous_state: Option<State>,
+    outcome: &Outcome,
+    at: i64,
+) -> Vec<NewEvent> {
+    let event = |kind: EventKind, notify: bool| NewEvent {
+        at,
+        kind,
+        state: t.state,
+        previous_state,
+        unreachable: t.unreachable,
+        notify,
+        output: outcome.summary.clone(),
+    };
+    let mut events = Vec::new();
+    if t.hard_change {
+        events.push(event(EventKind::State, t.notify));
+    }
+    if t.flapping_started {
+        events.push(event(EventKind::FlappingStarted, false));
+    }
+    if t.flapping_stopped {
+        events.push(event(EventKind::FlappingStopped, false));
+    }
+    if t.acknowledgement_removed {
+        events.push(event(EventKind::AcknowledgementRemoved, false));
+    }
+    events
+}
+
+/// A heartbeat check's state at `now`: CRITICAL when the last call (or the check's creation)
+/// is older than the interval plus the grace; otherwise what the last call said (OK when it
+/// said nothing). `None` while the first call is still awaited within its time.
+fn heartbeat_outcome(record: &CheckRecord, grace_s: u32, now: i64) -> Option<Outcome> {
+    let interval_s = record.check.definition.interval_s;
+    let since = record
+        .heartbeat
+        .as_ref()
+        .map_or(record.check.created_at, |b| b.at);
+    let age_s = (now - since).max(0) / 1000;
+    if age_s > i64::from(interval_s) + i64::from(grace_s) {
+        let what = if record.heartbeat.is_some() {
+            format!("no heartbeat for {age_s} s")
+        } else {
+            format!("no heartbeat received in the {age_s} s since the check was created")
+        };
+        return Some(Outcome::critical(format!(
+            "HEARTBEAT CRITICAL - {what} (expected every {interval_s} s, grace {grace_s} s)"
+        )));
+    }
+    let beat = record.heartbeat.as_ref()?;
+    let state = beat.state.unwrap_or(State::Ok);
+    let message = if beat.message.is_empty() {
+        "heartbeat received".to_owned()
+    } else {
+        beat.message.clone()
+    };
+    Some(Outcome::new(
+        state,
+        format!(
+            "HEARTBEAT {} - {message} ({age_s} s ago)",
+            state.key().to_uppercase()
+        ),
+    ))
+}
+
+/// Writes results in batches: whatever arrived within `flush_every` of the first, at most 1,000.
+async fn write_results(
+    store: Arc<dyn Store>,
+    mut results: mpsc::Receiver<ResultWrite>,
+    flush_every: Duration,
+    figures: Arc<Figures>,
+) {
+    let mut batch = Vec::new();
+    while let Some(first) = results.recv().await {
+        batch.push(first);
+        let deadline = tokio::time::Instant::now() + flush_every;
+        while batch.len() < 1000 {
+            match tokio::time::timeout_at(deadline, results.recv()).await {
+                Ok(Some(r)) => batch.push(r),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        match store.save_results(&batch).await {
+            Ok(()) => {
+                figures
+                    .results_written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => {
+                figures.write_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, results = batch.len(), "supervision: writing check results failed");
+            }
+        }
+        batch.clear();
+    }
+}

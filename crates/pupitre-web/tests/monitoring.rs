@@ -1,0 +1,524 @@
+//! Supervision over HTTP, with the real engine: checks run against real listeners and real
+//! plugins, soft and hard states, events, dependencies from the inventory's relations,
+//! downtimes, acknowledgements, heartbeats, the problems list, bad input and `/metrics`.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod support;
+
+use support::{App, start};
+
+use pupitre_web::WebConfig;
+use serde_json::{Value, json};
+
+const PLUGINS: &str = "/usr/lib/nagios/plugins";
+
+impl App {
+    async fn admin(&self) -> String {
+        support::token(&self.st, "ops", "Administrator", 1).await
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn asset(&self, token: &str, name: &str, asset_type: &str) -> i64 {
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/assets",
+                token,
+                Some(json!({"name": name, "asset_type": asset_type, "management_ip": "127.0.0.1"})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_i64().unwrap()
+    }
+
+    async fn check(&self, token: &str, body: Value) -> Value {
+        let (s, v) = self.call("POST", "/api/v1/checks", token, Some(body)).await;
+        assert_eq!(s, 201, "{v}");
+        v
+    }
+
+    async fn run(&self, token: &str, id: i64) -> Value {
+        let (s, v) = self
+            .call("POST", &format!("/api/v1/checks/{id}/run"), token, None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    /// The check as stored, once the engine's writer has caught up with `runs` results.
+    async fn stored(&self, token: &str, id: i64) -> Value {
+        for _ in 0..100 {
+            let (s, v) = self
+                .call("GET", &format!("/api/v1/checks/{id}"), token, None)
+                .await;
+            assert_eq!(s, 200, "{v}");
+            if v["last_run_at"].is_string() {
+                return v;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("check {id} was never written");
+    }
+
+    async fn events(&self, token: &str, id: i64) -> Vec<Value> {
+        // The writer flushes every 250 ms.
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let (s, v) = self
+            .call("GET", &format!("/api/v1/checks/{id}/events"), token, None)
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v.as_array().unwrap().clone()
+    }
+}
+
+/// A TCP port that nothing listens on (bound then closed).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn tcp_check(asset: i64, name: &str, port: u16, attempts: i64) -> Value {
+    json!({
+        "asset_id": asset,
+        "name": name,
+        "probe": {"kind": "tcp", "port": port},
+        "interval": 300,
+        "retry_interval": 60,
+        "max_attempts": attempts,
+    })
+}
+
+#[tokio::test]
+async fn a_tcp_check_goes_soft_then_hard_and_leaves_one_event_per_hard_change() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let web = app.asset(&token, "web1", "server").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let check = app
+        .check(&token, tcp_check(web, "HTTP port", port, 2))
+        .await;
+    let id = check["id"].as_i64().unwrap();
+    assert_eq!(check["state"], "pending");
+
+    let ok = app.run(&token, id).await;
+    assert_eq!(ok["state"], "ok", "{ok}");
+    assert!(ok["output"].as_str().unwrap().starts_with("TCP OK"), "{ok}");
+
+    drop(listener);
+    let first = app.run(&token, id).await;
+    assert_eq!(
+        (first["state"].as_str(), first["hard"].as_bool()),
+        (Some("critical"), Some(false))
+    );
+    let second = app.run(&token, id).await;
+    assert_eq!(
+        (second["state"].as_str(), second["hard"].as_bool()),
+        (Some("critical"), Some(true))
+    );
+
+    let stored = app.stored(&token, id).await;
+    assert_eq!(stored["state"], "critical");
+    assert_eq!(stored["attempt"], 2);
+    assert!(stored["perfdata"].as_str().unwrap().is_empty() || stored["perfdata"].is_string());
+    let events = app.events(&token, id).await;
+    let kinds: Vec<(&str, &str, bool)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["state"].as_str().unwrap(),
+                e["notify"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    // Newest first: the hard CRITICAL notifies; the first OK (from pending) does not.
+    assert_eq!(kinds, [("state", "critical", true), ("state", "ok", false)]);
+
+    let (s, problems) = app.call("GET", "/api/v1/problems", &token, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(problems.as_array().unwrap().len(), 1, "{problems}");
+    assert_eq!(problems[0]["id"], id);
+    assert_eq!(problems[0]["acknowledged"], false);
+
+    let (s, metrics) = app.call("GET", "/metrics", "", None).await;
+    assert_eq!(s, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("pupitre_checks_run_total{probe=\"tcp\"} 3"),
+        "{text}"
+    );
+    assert!(text.contains("pupitre_check_lag_seconds_count 3"), "{text}");
+    assert!(text.contains("pupitre_checks_scheduled 1"), "{text}");
+}
+
+#[tokio::test]
+async fn a_child_behind_a_down_switch_is_unreachable_and_does_not_notify() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let switch = app.asset(&token, "sw1", "switch").await;
+    let server = app.asset(&token, "db1", "server").await;
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/relations",
+            &token,
+            Some(json!({"kind": "connected_to", "from_id": server, "to_id": switch})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut host = tcp_check(switch, "reachability", closed_port(), 1);
+    host["host_check"] = json!(true);
+    let switch_check = app.check(&token, host).await["id"].as_i64().unwrap();
+    let db_check = app
+        .check(&token, tcp_check(server, "PostgreSQL", closed_port(), 1))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+
+    let down = app.run(&token, switch_check).await;
+    assert_eq!(
+        (down["state"].as_str(), down["hard"].as_bool()),
+        (Some("critical"), Some(true))
+    );
+    let child = app.run(&token, db_check).await;
+    assert_eq!(child["state"], "critical");
+    let stored = app.stored(&token, db_check).await;
+    assert_eq!(stored["unreachable"], true, "{stored}");
+    let stored_switch = app.stored(&token, switch_check).await;
+    assert_eq!(stored_switch["host_state"], "down");
+
+    let events = app.events(&token, db_check).await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["state"], "critical");
+    assert_eq!(events[0]["unreachable"], true);
+    assert_eq!(
+        events[0]["notify"], false,
+        "a problem behind a down parent does not page"
+    );
+    let events = app.events(&token, switch_check).await;
+    assert_eq!(events[0]["notify"], true, "the parent's own problem does");
+}
+
+#[tokio::test]
+async fn downtimes_and_acknowledgements_silence_without_stopping_checks() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let web = app.asset(&token, "web2", "server").await;
+    let id = app
+        .check(&token, tcp_check(web, "HTTPS port", closed_port(), 1))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+
+    // A downtime now: the hard change is recorded but does not notify.
+    let now = jiff::Timestamp::now();
+    let (s, dt) = app
+        .call(
+            "POST",
+            "/api/v1/downtimes",
+            &token,
+            Some(json!({
+                "check_id": id,
+                "starts_at": (now - jiff::SignedDuration::from_secs(60)).to_string(),
+                "ends_at": (now + jiff::SignedDuration::from_secs(3600)).to_string(),
+                "comment": "kernel upgrade",
+            })),
+        )
+        .await;
+    assert_eq!(s, 201, "{dt}");
+    assert_eq!(dt["active"], true);
+    let r = app.run(&token, id).await;
+    assert_eq!(r["state"], "critical");
+    let events = app.events(&token, id).await;
+    assert_eq!(events[0]["notify"], false, "{events:?}");
+    let (s, problems) = app.call("GET", "/api/v1/problems", &token, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(problems[0]["in_downtime"], true);
+
+    // Acknowledging: refused on a soft or OK check, accepted on the hard problem.
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("/api/v1/checks/{id}/acknowledgement"),
+            &token,
+            Some(json!({"comment": ""})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("comment")),
+        "{v}"
+    );
+    app.stored(&token, id).await;
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("/api/v1/checks/{id}/acknowledgement"),
+            &token,
+            Some(json!({"comment": "vendor ticket 4711", "expires_in_minutes": 120})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["acknowledgement"]["author"], "ops");
+    assert!(v["acknowledgement"]["expires_at"].is_string());
+    let (_, problems) = app.call("GET", "/api/v1/problems", &token, None).await;
+    assert_eq!(problems[0]["acknowledged"], true);
+    // Still running and recording while acknowledged.
+    app.run(&token, id).await;
+    let events = app.events(&token, id).await;
+    assert_eq!(events[0]["kind"], "acknowledged", "{events:?}");
+
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/checks/{id}/acknowledgement"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/checks/{id}/acknowledgement"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "nothing left to remove");
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/downtimes/{}", dt["id"]),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+}
+
+#[tokio::test]
+async fn a_heartbeat_takes_the_callers_state_and_an_unknown_secret_is_not_found() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let batch = app.asset(&token, "nightly-export", "application").await;
+    let created = app
+        .check(
+            &token,
+            json!({
+                "asset_id": batch,
+                "name": "nightly export ran",
+                "probe": {"kind": "heartbeat", "grace_s": 600},
+                "interval": 86400,
+                "max_attempts": 1,
+            }),
+        )
+        .await;
+    let id = created["id"].as_i64().unwrap();
+    let path = created["heartbeat_path"].as_str().unwrap().to_owned();
+    let (s, again) = app
+        .call("GET", &format!("/api/v1/checks/{id}"), &token, None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        again.get("heartbeat_path").is_none(),
+        "the secret is shown once"
+    );
+
+    let beat = |query: &str| {
+        let url = format!("{}{path}{query}", app.base);
+        let http = app.http.clone();
+        async move { http.post(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(beat("?status=critical&message=disk%20full").await, 204);
+    let mut stored = app.stored(&token, id).await;
+    for _ in 0..50 {
+        if stored["state"] == "critical" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stored = app.stored(&token, id).await;
+    }
+    assert_eq!(stored["state"], "critical", "{stored}");
+    assert!(
+        stored["output"].as_str().unwrap().contains("disk full"),
+        "{stored}"
+    );
+    assert_eq!(beat("?status=2x").await, 422);
+    assert_eq!(beat("").await, 204);
+    let ok = app.run(&token, id).await;
+    assert_eq!(ok["state"], "ok", "{ok}");
+
+    let wrong = format!("{}/api/v1/heartbeat/hb_0000", app.base);
+    assert_eq!(
+        app.http.get(wrong).send().await.unwrap().status().as_u16(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_plugin_check_runs_with_macros_and_bad_definitions_are_refused_with_their_field() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let web = app.asset(&token, "web3", "server").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let id = app
+        .check(
+            &token,
+            json!({
+                "asset_id": web,
+                "name": "check_tcp",
+                "probe": {"kind": "plugin", "path": format!("{PLUGINS}/check_tcp"),
+                          "arguments": ["-H", "$HOSTADDRESS$", "-p", port.to_string()]},
+            }),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, id).await;
+    assert_eq!(r["state"], "ok", "{r}");
+    let stored = app.stored(&token, id).await;
+    assert!(
+        stored["perfdata"].as_str().unwrap().starts_with("time="),
+        "{stored}"
+    );
+
+    for (body, field) in [
+        (
+            json!({"asset_id": web, "name": "x", "probe": {"kind": "plugin", "path": "/nonexistent/check_x"}}),
+            "probe.plugin",
+        ),
+        (
+            json!({"asset_id": web, "name": "x", "probe": {"kind": "tcp", "port": 22}, "warning": "10:5"}),
+            "warning",
+        ),
+        (
+            json!({"asset_id": web, "name": "x", "probe": {"kind": "snmp", "oid": "ifOperStatus"}}),
+            "probe.oid",
+        ),
+        (
+            json!({"asset_id": web, "name": "x", "probe": {"kind": "prometheus", "url": "http://x:9100/metrics", "selector": "up{"}}),
+            "probe.selector",
+        ),
+        (
+            json!({"asset_id": 999_999, "name": "x", "probe": {"kind": "tcp", "port": 22}}),
+            "asset_id",
+        ),
+        (
+            json!({"asset_id": web, "name": "x", "probe": {"kind": "tcp", "port": 22}, "interval": 30, "timeout": 30}),
+            "timeout",
+        ),
+    ] {
+        let (s, v) = app.call("POST", "/api/v1/checks", &token, Some(body)).await;
+        assert_eq!(s, 422, "{v}");
+        assert_eq!(v["error"]["field"], field, "{v}");
+    }
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/checks",
+            &token,
+            Some(json!({"asset_id": web, "name": "x", "probe": {"kind": "tcp", "port": 0}, "max_attempts": 0})),
+        )
+        .await;
+    assert_eq!(s, 422);
+    let fields: Vec<&str> = v["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fields,
+        ["probe.port", "max_attempts"],
+        "every field error at once"
+    );
+    let (s, v) = app
+        .call("GET", "/api/v1/checks?state=purple", &token, None)
+        .await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("state")));
+    let (s, v) = app
+        .call("GET", "/api/v1/checks?probe=telnet", &token, None)
+        .await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("probe")));
+    let (s, v) = app
+        .call("GET", "/api/v1/checks?probe=plugin", &token, None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn checks_of_another_entity_are_invisible_and_readers_cannot_run_them() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let web = app.asset(&token, "web4", "server").await;
+    let id = app
+        .check(&token, tcp_check(web, "SSH", closed_port(), 3))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let sys = support::system(&app.st).await;
+    let other = app
+        .st
+        .store
+        .create_entity(
+            &sys.actor(),
+            &pupitre_core::model::EntityInput {
+                parent_id: 1,
+                name: "Lyon".into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    app.st.entity_tree_changed();
+    let outsider = support::token(&app.st, "lyon", "Administrator", other).await;
+    let (s, _) = app
+        .call("GET", &format!("/api/v1/checks/{id}"), &outsider, None)
+        .await;
+    assert_eq!(s, 404);
+    let (s, v) = app.call("GET", "/api/v1/checks", &outsider, None).await;
+    assert_eq!(s, 200);
+    assert!(v["items"].as_array().unwrap().is_empty());
+    let reader = support::token(&app.st, "tech", "Technician", 1).await;
+    let (s, _) = app
+        .call("POST", &format!("/api/v1/checks/{id}/run"), &reader, None)
+        .await;
+    assert_eq!(s, 403, "monitoring=read sees but does not run");
+    let on_call = support::token(&app.st, "oncall", "On-call engineer", 1).await;
+    let r = app.run(&on_call, id).await;
+    assert_eq!(r["state"], "critical");
+    let (s, _) = app
+        .call("DELETE", &format!("/api/v1/checks/{id}"), &on_call, None)
+        .await;
+    assert_eq!(s, 403, "monitoring=operate runs but does not delete");
+}
