@@ -7,13 +7,14 @@
 
 use async_trait::async_trait;
 use pupitre_core::audit::Actor;
-use pupitre_core::inventory::{AssetId, GraphEdge};
+use pupitre_core::inventory::{AssetId, AssetType, GraphEdge, OsFamily, Status};
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::check::{
     Check, CheckEvent, CheckId, Downtime, EventKind, LastResult,
 };
 use pupitre_core::monitoring::definition::{CheckDefinition, ProbeSpec};
 use pupitre_core::monitoring::status::{Acknowledgement, CheckStatus};
+use pupitre_core::monitoring::template::{ApplyRule, CheckTemplate, EntityScope, TemplateId};
 use pupitre_core::permission::EntityId;
 use serde::{Deserialize, Serialize};
 
@@ -103,8 +104,60 @@ pub struct StateCount {
     pub count: i64,
 }
 
+/// A check template as written: [`CheckTemplate`] without its id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateInput {
+    pub name: String,
+    /// Who may change the template; it applies to assets of this entity and below.
+    pub entity_id: EntityId,
+    pub rule: ApplyRule,
+    pub checks: Vec<CheckDefinition>,
+    pub host_check: Option<usize>,
+}
+
+/// A stored template.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TemplateRecord {
+    pub template: CheckTemplate,
+    pub entity_id: EntityId,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// Checks that exist because of this template.
+    pub applied_checks: i64,
+}
+
+/// What applying the templates changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    /// Checks not created, with why (a manual check of the same name on the asset).
+    pub skipped: Vec<String>,
+}
+
 #[async_trait]
 pub trait MonitoringStore: Send + Sync {
+    async fn list_templates(&self, visible: &[EntityId]) -> Result<Vec<TemplateRecord>>;
+    async fn get_template(&self, id: TemplateId) -> Result<TemplateRecord>;
+    async fn create_template(&self, actor: &Actor, input: &TemplateInput)
+    -> Result<TemplateRecord>;
+    async fn update_template(
+        &self,
+        actor: &Actor,
+        id: TemplateId,
+        input: &TemplateInput,
+    ) -> Result<TemplateRecord>;
+    /// Deletes the template and every check it made.
+    async fn delete_template(&self, actor: &Actor, id: TemplateId) -> Result<()>;
+    /// Makes the template checks of `assets` (every asset when `None`) what the templates
+    /// say: creates the missing ones, updates changed ones, deletes those no longer wanted.
+    async fn apply_templates(
+        &self,
+        actor: &Actor,
+        assets: Option<&[AssetId]>,
+    ) -> Result<ApplyReport>;
+
     async fn create_check(&self, actor: &Actor, new: &NewCheck) -> Result<CheckRecord>;
     async fn update_check(
         &self,
@@ -347,6 +400,125 @@ impl From<StoredProbe> for ProbeSpec {
             StoredProbe::Heartbeat { grace_s } => ProbeSpec::Heartbeat { grace_s },
         }
     }
+}
+
+/// The stored form of an apply rule.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredRule {
+    asset_types: Vec<String>,
+    os_families: Vec<String>,
+    tags: Vec<String>,
+    entity: Option<(EntityId, bool)>,
+    statuses: Vec<String>,
+}
+
+pub(crate) fn encode_rule(rule: &ApplyRule) -> String {
+    let stored = StoredRule {
+        asset_types: rule
+            .asset_types
+            .iter()
+            .map(|t| t.key().to_owned())
+            .collect(),
+        os_families: rule
+            .os_families
+            .iter()
+            .map(|o| o.key().to_owned())
+            .collect(),
+        tags: rule.tags.clone(),
+        entity: rule.entity.map(|e| (e.entity_id, e.recursive)),
+        statuses: rule.statuses.iter().map(|s| s.key().to_owned()).collect(),
+    };
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+pub(crate) fn decode_rule(text: &str) -> Result<ApplyRule> {
+    let bad = |e: String| StoreError::Rejected(format!("stored apply rule: {e}"));
+    let s: StoredRule = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    fn keys<T>(list: &[String], parse: fn(&str) -> Option<T>) -> Result<Vec<T>> {
+        list.iter()
+            .map(|k| crate::stored("key", k, parse(k)))
+            .collect()
+    }
+    Ok(ApplyRule {
+        asset_types: keys(&s.asset_types, AssetType::from_key)?,
+        os_families: keys(&s.os_families, OsFamily::from_key)?,
+        tags: s.tags,
+        entity: s.entity.map(|(entity_id, recursive)| EntityScope {
+            entity_id,
+            recursive,
+        }),
+        statuses: keys(&s.statuses, Status::from_key)?,
+    })
+}
+
+/// The stored form of a template's check (its entity is the asset's, so not stored).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredTemplateCheck {
+    name: String,
+    probe: StoredProbe,
+    interval_s: u32,
+    retry_interval_s: u32,
+    timeout_s: u32,
+    max_attempts: u32,
+    warning: String,
+    critical: String,
+    notifications_enabled: bool,
+}
+
+pub(crate) fn encode_template_checks(checks: &[CheckDefinition]) -> String {
+    let stored: Vec<StoredTemplateCheck> = checks
+        .iter()
+        .map(|d| StoredTemplateCheck {
+            name: d.name.clone(),
+            probe: StoredProbe::from(&d.probe),
+            interval_s: d.interval_s,
+            retry_interval_s: d.retry_interval_s,
+            timeout_s: d.timeout_s,
+            max_attempts: d.max_attempts,
+            warning: d
+                .thresholds
+                .warning
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            critical: d
+                .thresholds
+                .critical
+                .map(|r| r.to_string())
+                .unwrap_or_default(),
+            notifications_enabled: d.notifications_enabled,
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+pub(crate) fn decode_template_checks(
+    text: &str,
+    entity_id: EntityId,
+) -> Result<Vec<CheckDefinition>> {
+    let bad = |e: String| StoreError::Rejected(format!("stored template checks: {e}"));
+    let stored: Vec<StoredTemplateCheck> =
+        serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+    stored
+        .into_iter()
+        .map(|c| {
+            let thresholds =
+                pupitre_core::monitoring::range::Thresholds::parse(&c.warning, &c.critical)
+                    .map_err(|e| bad(e.to_string()))?;
+            Ok(CheckDefinition {
+                name: c.name,
+                probe: ProbeSpec::from(c.probe),
+                interval_s: c.interval_s,
+                retry_interval_s: c.retry_interval_s,
+                timeout_s: c.timeout_s,
+                max_attempts: c.max_attempts,
+                thresholds,
+                notifications_enabled: c.notifications_enabled,
+                entity_id,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn encode_probe(spec: &ProbeSpec) -> String {

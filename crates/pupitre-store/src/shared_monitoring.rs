@@ -20,11 +20,15 @@ macro_rules! impl_monitoring_store {
             use sqlx::{QueryBuilder, Row};
 
             use super::$store;
+            use pupitre_core::monitoring::template::{self as tpl, CheckTemplate, PlannedCheck, TemplateId};
             use crate::monitoring::{
-                decode_history, decode_probe, encode_history, encode_probe, CheckFilter,
+                decode_history, decode_probe, decode_rule, decode_template_checks, encode_history,
+                encode_probe, encode_rule, encode_template_checks, ApplyReport, CheckFilter,
                 CheckRecord, Heartbeat, MonitoringStore, NewCheck, NewEvent, ResultWrite,
-                StateCount,
+                StateCount, TemplateInput, TemplateRecord,
             };
+            use crate::inventory::{AssetFilter, InventoryStore};
+            use crate::EntityStore;
             use crate::{stored, Page, Result, StoreError};
 
             type Row_ = <$db as sqlx::Database>::Row;
@@ -267,6 +271,135 @@ macro_rules! impl_monitoring_store {
                 record_from(&row)
             }
 
+            fn template_from(row: &Row_) -> Result<TemplateRecord> {
+                let entity_id: EntityId = row.try_get("entity_id")?;
+                let rule: String = row.try_get("rule")?;
+                let checks: String = row.try_get("checks")?;
+                let host_check: Option<i64> = row.try_get("host_check")?;
+                Ok(TemplateRecord {
+                    template: CheckTemplate {
+                        id: row.try_get("id")?,
+                        name: row.try_get("name")?,
+                        checks: decode_template_checks(&checks, entity_id)?,
+                        host_check: host_check.and_then(|h| usize::try_from(h).ok()),
+                        rule: decode_rule(&rule)?,
+                    },
+                    entity_id,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    applied_checks: row.try_get("applied")?,
+                })
+            }
+
+            const TEMPLATE_SELECT: &str = "SELECT t.*, \
+                (SELECT COUNT(*) FROM checks c WHERE c.template_id = t.id) AS applied \
+                FROM check_templates t";
+
+            fn template_fields(input: &TemplateInput) -> Vec<core_audit::Field> {
+                vec![
+                    core_audit::Field::new("name", input.name.clone()),
+                    core_audit::Field::new("entity_id", input.entity_id.to_string()),
+                    core_audit::Field::new("rule", encode_rule(&input.rule)),
+                    core_audit::Field::new("checks", encode_template_checks(&input.checks)),
+                    core_audit::Field::new("host_check", input.host_check.map(|h| h.to_string()).unwrap_or_default()),
+                ]
+            }
+
+            fn unique_template(e: sqlx::Error) -> StoreError {
+                match &e {
+                    sqlx::Error::Database(d) if d.is_unique_violation() => {
+                        conflict("name", "another template has this name")
+                    }
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => {
+                        conflict("entity_id", "the entity does not exist")
+                    }
+                    _ => StoreError::Database(e),
+                }
+            }
+
+            async fn template_in(conn: &mut <$db as sqlx::Database>::Connection, id: TemplateId) -> Result<TemplateRecord> {
+                let sql = format!("{TEMPLATE_SELECT} WHERE t.id = $1");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .fetch_optional(conn)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                template_from(&row)
+            }
+
+            /// The stored columns of a check, for comparing a template's wish with what exists.
+            fn check_columns(d: &CheckDefinition, host_check: bool) -> (String, String, i64, i64, i64, i64, String, String, bool, bool, EntityId) {
+                (
+                    d.name.clone(),
+                    encode_probe(&d.probe),
+                    i64::from(d.interval_s),
+                    i64::from(d.retry_interval_s),
+                    i64::from(d.timeout_s),
+                    i64::from(d.max_attempts),
+                    d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default(),
+                    d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default(),
+                    d.notifications_enabled,
+                    host_check,
+                    d.entity_id,
+                )
+            }
+
+            async fn insert_check(
+                tx: &mut Tx<'_>,
+                at: i64,
+                asset_id: AssetId,
+                d: &CheckDefinition,
+                host_check: bool,
+                template: Option<(TemplateId, i64)>,
+                heartbeat_hash: Option<String>,
+            ) -> std::result::Result<i64, sqlx::Error> {
+                let id: i64 = sqlx::query(
+                    "INSERT INTO checks (asset_id, entity_id, name, probe_kind, probe, interval_s, \
+                     retry_interval_s, timeout_s, max_attempts, warning, critical, \
+                     notifications_enabled, host_check, heartbeat_hash, template_id, template_index, \
+                     created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) \
+                     RETURNING id",
+                )
+                .bind(asset_id)
+                .bind(d.entity_id)
+                .bind(&d.name)
+                .bind(d.probe.kind())
+                .bind(encode_probe(&d.probe))
+                .bind(i64::from(d.interval_s))
+                .bind(i64::from(d.retry_interval_s))
+                .bind(i64::from(d.timeout_s))
+                .bind(i64::from(d.max_attempts))
+                .bind(d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default())
+                .bind(d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default())
+                .bind(d.notifications_enabled)
+                .bind(host_check)
+                .bind(heartbeat_hash)
+                .bind(template.map(|t| t.0))
+                .bind(template.map(|t| t.1))
+                .bind(at)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("id")?;
+                let pending = CheckStatus::new(d.max_attempts);
+                sqlx::query(
+                    "INSERT INTO check_states (check_id, state, hard, attempt, unreachable, \
+                     last_hard_state, history, flapping, problem_notified) \
+                     VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8)",
+                )
+                .bind(id)
+                .bind(pending.state.key())
+                .bind(pending.hard)
+                .bind(i64::from(pending.attempt))
+                .bind(pending.unreachable)
+                .bind(pending.last_hard_state.key())
+                .bind(pending.flapping)
+                .bind(pending.problem_notified)
+                .execute(&mut **tx)
+                .await?;
+                Ok(id)
+            }
+
             async fn insert_event(tx: &mut Tx<'_>, check_id: CheckId, ev: &NewEvent) -> Result<()> {
                 insert_events(tx, &[(check_id, ev)]).await
             }
@@ -333,51 +466,291 @@ macro_rules! impl_monitoring_store {
 
             #[async_trait]
             impl MonitoringStore for $store {
-                async fn create_check(&self, actor: &Actor, new: &NewCheck) -> Result<CheckRecord> {
-                    let d = &new.definition;
+                async fn list_templates(&self, visible: &[EntityId]) -> Result<Vec<TemplateRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new(TEMPLATE_SELECT);
+                    qb.push(" WHERE t.entity_id IN (");
+                    let mut list = qb.separated(", ");
+                    for e in visible {
+                        list.push_bind(*e);
+                    }
+                    if visible.is_empty() {
+                        list.push("NULL");
+                    }
+                    qb.push(") ORDER BY t.name, t.id");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(template_from).collect()
+                }
+
+                async fn get_template(&self, id: TemplateId) -> Result<TemplateRecord> {
+                    let mut conn = self.read.acquire().await?;
+                    template_in(&mut conn, id).await
+                }
+
+                async fn create_template(&self, actor: &Actor, input: &TemplateInput) -> Result<TemplateRecord> {
                     let mut tx = self.write.begin().await?;
                     let id: i64 = sqlx::query(
-                        "INSERT INTO checks (asset_id, entity_id, name, probe_kind, probe, interval_s, \
-                         retry_interval_s, timeout_s, max_attempts, warning, critical, \
-                         notifications_enabled, host_check, heartbeat_hash, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) \
-                         RETURNING id",
+                        "INSERT INTO check_templates (entity_id, name, rule, checks, host_check, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
                     )
-                    .bind(new.asset_id)
-                    .bind(d.entity_id)
-                    .bind(&d.name)
-                    .bind(d.probe.kind())
-                    .bind(encode_probe(&d.probe))
-                    .bind(i64::from(d.interval_s))
-                    .bind(i64::from(d.retry_interval_s))
-                    .bind(i64::from(d.timeout_s))
-                    .bind(i64::from(d.max_attempts))
-                    .bind(d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default())
-                    .bind(d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default())
-                    .bind(d.notifications_enabled)
-                    .bind(new.host_check)
-                    .bind(new.heartbeat_hash.clone())
+                    .bind(input.entity_id)
+                    .bind(&input.name)
+                    .bind(encode_rule(&input.rule))
+                    .bind(encode_template_checks(&input.checks))
+                    .bind(input.host_check.and_then(|h| i64::try_from(h).ok()))
                     .bind(actor.at)
                     .fetch_one(&mut *tx)
                     .await
-                    .map_err(unique_check)?
+                    .map_err(unique_template)?
                     .try_get("id")?;
-                    let pending = CheckStatus::new(d.max_attempts);
+                    audit(&mut tx, actor, "check_template.create", ("check_template", id, &input.name, input.entity_id), None, Some(&template_fields(input))).await?;
+                    let created = template_in(&mut *tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn update_template(&self, actor: &Actor, id: TemplateId, input: &TemplateInput) -> Result<TemplateRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = template_in(&mut *tx, id).await?;
                     sqlx::query(
-                        "INSERT INTO check_states (check_id, state, hard, attempt, unreachable, \
-                         last_hard_state, history, flapping, problem_notified) \
-                         VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8)",
+                        "UPDATE check_templates SET entity_id = $2, name = $3, rule = $4, checks = $5, \
+                         host_check = $6, updated_at = $7 WHERE id = $1",
                     )
                     .bind(id)
-                    .bind(pending.state.key())
-                    .bind(pending.hard)
-                    .bind(i64::from(pending.attempt))
-                    .bind(pending.unreachable)
-                    .bind(pending.last_hard_state.key())
-                    .bind(pending.flapping)
-                    .bind(pending.problem_notified)
+                    .bind(input.entity_id)
+                    .bind(&input.name)
+                    .bind(encode_rule(&input.rule))
+                    .bind(encode_template_checks(&input.checks))
+                    .bind(input.host_check.and_then(|h| i64::try_from(h).ok()))
+                    .bind(actor.at)
                     .execute(&mut *tx)
-                    .await?;
+                    .await
+                    .map_err(unique_template)?;
+                    let old = TemplateInput {
+                        name: before.template.name.clone(),
+                        entity_id: before.entity_id,
+                        rule: before.template.rule.clone(),
+                        checks: before.template.checks.clone(),
+                        host_check: before.template.host_check,
+                    };
+                    audit(&mut tx, actor, "check_template.update", ("check_template", id, &input.name, input.entity_id), Some(&template_fields(&old)), Some(&template_fields(input))).await?;
+                    let after = template_in(&mut *tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn delete_template(&self, actor: &Actor, id: TemplateId) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let before = template_in(&mut *tx, id).await?;
+                    sqlx::query("DELETE FROM check_templates WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    let old = TemplateInput {
+                        name: before.template.name.clone(),
+                        entity_id: before.entity_id,
+                        rule: before.template.rule.clone(),
+                        checks: before.template.checks.clone(),
+                        host_check: before.template.host_check,
+                    };
+                    audit(&mut tx, actor, "check_template.delete", ("check_template", id, &before.template.name, before.entity_id), Some(&template_fields(&old)), None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn apply_templates(&self, actor: &Actor, scope: Option<&[AssetId]>) -> Result<ApplyReport> {
+                    let templates: Vec<TemplateRecord> = sqlx::query(sqlx::AssertSqlSafe(format!("{TEMPLATE_SELECT} ORDER BY t.id")))
+                        .fetch_all(&self.read)
+                        .await?
+                        .iter()
+                        .map(template_from)
+                        .collect::<Result<_>>()?;
+                    let any_applied: bool = sqlx::query("SELECT 1 FROM checks WHERE template_id IS NOT NULL LIMIT 1")
+                        .fetch_optional(&self.read)
+                        .await?
+                        .is_some();
+                    if templates.is_empty() && !any_applied {
+                        return Ok(ApplyReport::default());
+                    }
+                    let tree: Vec<(EntityId, Option<EntityId>)> = self
+                        .list_entities()
+                        .await?
+                        .iter()
+                        .map(|e| (e.id, e.parent_id))
+                        .collect();
+                    // A template applies within its own entity's subtree.
+                    let scoped: Vec<CheckTemplate> = templates
+                        .iter()
+                        .map(|t| {
+                            let mut template = t.template.clone();
+                            let within = pupitre_core::permission::subtree(t.entity_id, &tree);
+                            match template.rule.entity {
+                                Some(scope) if within.contains(&scope.entity_id) => {}
+                                _ => {
+                                    template.rule.entity = Some(tpl::EntityScope { entity_id: t.entity_id, recursive: true });
+                                }
+                            }
+                            template
+                        })
+                        .collect();
+                    let assets = match scope {
+                        Some(ids) => self.get_assets(ids).await?,
+                        None => {
+                            let filter = AssetFilter {
+                                visible: tree.iter().map(|t| t.0).collect(),
+                                ..AssetFilter::default()
+                            };
+                            let mut all = Vec::new();
+                            let mut after = None;
+                            loop {
+                                let page = self.list_assets(&filter, Page { after, limit: 2000 }).await?;
+                                let Some(last) = page.last() else { break };
+                                after = Some(last.id);
+                                let short = page.len() < 2000;
+                                all.extend(page);
+                                if short {
+                                    break;
+                                }
+                            }
+                            all
+                        }
+                    };
+                    let wanted = tpl::plan(&scoped, &assets, &tree);
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "SELECT id, asset_id, template_id, template_index, entity_id, name, probe, interval_s, \
+                         retry_interval_s, timeout_s, max_attempts, warning, critical, notifications_enabled, \
+                         host_check FROM checks WHERE template_id IS NOT NULL",
+                    );
+                    if let Some(ids) = scope {
+                        if ids.is_empty() {
+                            return Ok(ApplyReport::default());
+                        }
+                        qb.push(" AND asset_id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in ids {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                    }
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    let mut existing: HashMap<PlannedCheck, (i64, (String, String, i64, i64, i64, i64, String, String, bool, bool, EntityId))> = HashMap::new();
+                    for r in &rows {
+                        let index: i64 = r.try_get("template_index")?;
+                        let key = PlannedCheck {
+                            template_id: r.try_get("template_id")?,
+                            asset_id: r.try_get("asset_id")?,
+                            check_index: usize::try_from(index).unwrap_or(usize::MAX),
+                        };
+                        let columns = (
+                            r.try_get("name")?,
+                            r.try_get("probe")?,
+                            r.try_get("interval_s")?,
+                            r.try_get("retry_interval_s")?,
+                            r.try_get("timeout_s")?,
+                            r.try_get("max_attempts")?,
+                            r.try_get("warning")?,
+                            r.try_get("critical")?,
+                            r.try_get("notifications_enabled")?,
+                            r.try_get("host_check")?,
+                            r.try_get("entity_id")?,
+                        );
+                        existing.insert(key, (r.try_get("id")?, columns));
+                    }
+                    let current: Vec<PlannedCheck> = existing.keys().copied().collect();
+                    let diff = tpl::diff(&current, &wanted);
+                    let by_id: HashMap<TemplateId, &CheckTemplate> = scoped.iter().map(|t| (t.id, t)).collect();
+                    let assets_by_id: HashMap<AssetId, &pupitre_core::inventory::Asset> = assets.iter().map(|a| (a.id, a)).collect();
+                    let definition_of = |p: &PlannedCheck| {
+                        let template = by_id.get(&p.template_id)?;
+                        let asset = assets_by_id.get(&p.asset_id)?;
+                        let d = template.check_for(p.check_index, asset)?;
+                        Some((d, template.host_check == Some(p.check_index)))
+                    };
+                    let mut report = ApplyReport::default();
+                    let mut tx = self.write.begin().await?;
+                    for p in &diff.to_delete {
+                        if let Some((id, _)) = existing.get(p) {
+                            sqlx::query("DELETE FROM checks WHERE id = $1").bind(*id).execute(&mut *tx).await?;
+                            report.deleted += 1;
+                        }
+                    }
+                    for p in &wanted {
+                        let Some((id, stored)) = existing.get(p) else { continue };
+                        let Some((d, host)) = definition_of(p) else { continue };
+                        let (name, probe, interval, retry, timeout, attempts, warning, critical, notify, host_check, entity) = check_columns(&d, host);
+                        if (&name, &probe, interval, retry, timeout, attempts, &warning, &critical, notify, host_check, entity)
+                            == (&stored.0, &stored.1, stored.2, stored.3, stored.4, stored.5, &stored.6, &stored.7, stored.8, stored.9, stored.10)
+                        {
+                            continue;
+                        }
+                        let updated = sqlx::query(
+                            "UPDATE checks SET name = $2, probe = $3, interval_s = $4, retry_interval_s = $5, \
+                             timeout_s = $6, max_attempts = $7, warning = $8, critical = $9, \
+                             notifications_enabled = $10, host_check = $11, entity_id = $12, updated_at = $13 \
+                             WHERE id = $1",
+                        )
+                        .bind(*id).bind(name).bind(probe).bind(interval).bind(retry).bind(timeout)
+                        .bind(attempts).bind(warning).bind(critical).bind(notify).bind(host_check)
+                        .bind(entity).bind(actor.at)
+                        .execute(&mut *tx)
+                        .await;
+                        match updated {
+                            Ok(_) => report.updated += 1,
+                            Err(e) => match unique_check(e) {
+                                StoreError::Conflict { message, .. } => report.skipped.push(format!("{} on asset {}: {message}", d.name, p.asset_id)),
+                                other => return Err(other),
+                            },
+                        }
+                    }
+                    for p in &diff.to_create {
+                        let Some((d, host)) = definition_of(p) else { continue };
+                        // A manual check may already hold the name or the host check: it stays,
+                        // and the template's check is skipped (reported).
+                        let taken = sqlx::query(
+                            "SELECT name, host_check FROM checks WHERE asset_id = $1 AND (name = $2 OR ($3 AND host_check))",
+                        )
+                        .bind(p.asset_id)
+                        .bind(&d.name)
+                        .bind(host)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                        let name_taken = taken.iter().any(|r| r.try_get::<String, _>("name").is_ok_and(|n| n == d.name));
+                        let host_taken = host && taken.iter().any(|r| r.try_get::<bool, _>("host_check").unwrap_or(false));
+                        if name_taken || host_taken {
+                            if report.skipped.len() < 100 {
+                                let why = if name_taken { "a check of that name exists" } else { "the asset already has a host check" };
+                                report.skipped.push(format!("{} on asset {}: {why}", d.name, p.asset_id));
+                            }
+                            continue;
+                        }
+                        let index = i64::try_from(p.check_index).unwrap_or(i64::MAX);
+                        insert_check(&mut tx, actor.at, p.asset_id, &d, host, Some((p.template_id, index)), None)
+                            .await
+                            .map_err(unique_check)?;
+                        report.created += 1;
+                    }
+                    if report.created + report.updated + report.deleted > 0 {
+                        let changes = vec![
+                            core_audit::Field::new("created", report.created.to_string()),
+                            core_audit::Field::new("updated", report.updated.to_string()),
+                            core_audit::Field::new("deleted", report.deleted.to_string()),
+                        ];
+                        let ev = AuditEvent {
+                            action: "check_template.apply".to_owned(),
+                            object_type: "check_template".to_owned(),
+                            object_id: None,
+                            object_label: format!("{} template(s)", templates.len()),
+                            entity_id: None,
+                            changes: core_audit::diff(None, Some(&changes)),
+                        };
+                        super::write_audit(&mut tx, actor, &ev).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(report)
+                }
+
+                async fn create_check(&self, actor: &Actor, new: &NewCheck) -> Result<CheckRecord> {
+                    let d = &new.definition;
+                    let mut tx = self.write.begin().await?;
+                    let id = insert_check(&mut tx, actor.at, new.asset_id, d, new.host_check, None, new.heartbeat_hash.clone())
+                        .await
+                        .map_err(unique_check)?;
                     let created = record_in(&mut *tx, id).await?;
                     audit(
                         &mut tx,

@@ -524,6 +524,41 @@ pub fn routes() -> Vec<RouteDef> {
         // Supervision
         route(
             M::GET,
+            "/api/v1/check-templates",
+            monitoring(Read),
+            Api,
+            mon::list_templates,
+        ),
+        route(
+            M::POST,
+            "/api/v1/check-templates",
+            monitoring(Edit),
+            Api,
+            mon::create_template,
+        ),
+        route(
+            M::GET,
+            "/api/v1/check-templates/{id}",
+            monitoring(Read),
+            Api,
+            mon::get_template,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/check-templates/{id}",
+            monitoring(Edit),
+            Api,
+            mon::update_template,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/check-templates/{id}",
+            monitoring(Edit),
+            Api,
+            mon::delete_template,
+        ),
+        route(
+            M::GET,
             "/api/v1/checks",
             monitoring(Read),
             Api,

@@ -522,3 +522,223 @@ async fn checks_of_another_entity_are_invisible_and_readers_cannot_run_them() {
         .await;
     assert_eq!(s, 403, "monitoring=operate runs but does not delete");
 }
+
+#[tokio::test]
+async fn a_template_gives_matching_assets_their_checks_and_follows_changes() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let linux = |name: &str| json!({"name": name, "asset_type": "server", "os_family": "linux", "management_ip": "127.0.0.1"});
+    let mut ids = Vec::new();
+    for name in ["lin1", "lin2"] {
+        let (s, v) = app
+            .call("POST", "/api/v1/assets", &token, Some(linux(name)))
+            .await;
+        assert_eq!(s, 201, "{v}");
+        ids.push(v["id"].as_i64().unwrap());
+    }
+    let switch = app.asset(&token, "sw9", "switch").await;
+    let template = json!({
+        "name": "Linux servers",
+        "asset_types": ["server"],
+        "os_families": ["linux"],
+        "checks": [
+            {"name": "ping", "probe": {"kind": "ping", "count": 1}, "host_check": true},
+            {"name": "SSH", "probe": {"kind": "tcp", "port": 22, "expect": "SSH-"}, "warning": "1"},
+        ],
+    });
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/check-templates",
+            &token,
+            Some(template.clone()),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    assert_eq!(v["applied"]["created"], 4, "{v}");
+    let tid = v["id"].as_i64().unwrap();
+    let checks_of = |asset: i64| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            let (s, v) = app
+                .call(
+                    "GET",
+                    &format!("/api/v1/checks?asset_id={asset}"),
+                    &token,
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200, "{v}");
+            let mut names: Vec<(String, String, bool)> = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["name"].as_str().unwrap().to_owned(),
+                        c["warning"].as_str().unwrap().to_owned(),
+                        c["host_check"].as_bool().unwrap(),
+                    )
+                })
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let expected = |w: &str| {
+        vec![
+            ("SSH".to_owned(), w.to_owned(), false),
+            ("ping".to_owned(), String::new(), true),
+        ]
+    };
+    assert_eq!(checks_of(ids[0]).await, expected("1"));
+    assert!(checks_of(switch).await.is_empty());
+
+    // A new matching asset gets the checks at once; one that stops matching loses them.
+    let (s, v) = app
+        .call("POST", "/api/v1/assets", &token, Some(linux("lin3")))
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let lin3 = v["id"].as_i64().unwrap();
+    assert_eq!(checks_of(lin3).await, expected("1"));
+    let (s, v) = app
+        .call(
+            "PATCH",
+            &format!("/api/v1/assets/{}", ids[1]),
+            &token,
+            Some(json!({"status": "retired"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(checks_of(ids[1]).await.is_empty());
+
+    // Editing the template updates every existing check in place, without a restart.
+    let mut changed = template.clone();
+    changed["checks"][1]["warning"] = json!("0.5");
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/check-templates/{tid}"),
+            &token,
+            Some(changed),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["applied"]["updated"], 2, "{v}");
+    assert_eq!(checks_of(ids[0]).await, expected("0.5"));
+    let (s, metrics) = app.call("GET", "/metrics", "", None).await;
+    assert_eq!(s, 200);
+    assert!(
+        metrics
+            .as_str()
+            .unwrap()
+            .contains("pupitre_checks_scheduled 4"),
+        "the engine schedules the template's checks: {metrics}"
+    );
+
+    // Bad templates are refused with the field at fault.
+    let mut bad = template.clone();
+    bad["name"] = json!("other");
+    bad["checks"][1]["probe"]["port"] = json!(0);
+    let (s, v) = app
+        .call("POST", "/api/v1/check-templates", &token, Some(bad))
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("checks[1].probe.port")),
+        "{v}"
+    );
+    let mut bad = template.clone();
+    bad["name"] = json!("other");
+    bad["os_families"] = json!(["plan9"]);
+    let (s, v) = app
+        .call("POST", "/api/v1/check-templates", &token, Some(bad))
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("os_families")),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/check-templates",
+            &token,
+            Some(template.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (409, Some("name")),
+        "{v}"
+    );
+
+    // Deleting the template removes its checks.
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/check-templates/{tid}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    assert!(checks_of(ids[0]).await.is_empty());
+}
+
+#[tokio::test]
+async fn pages_show_problems_worst_first_with_escaped_text() {
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let web = app.asset(&token, "web<5>", "server").await;
+    let warn = app
+        .check(
+            &token,
+            json!({"asset_id": web, "name": "<script>slow</script>", "probe": {"kind": "plugin",
+                   "path": format!("{PLUGINS}/check_dummy"), "arguments": ["1", "slowish"]},
+                   "max_attempts": 1}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let crit = app
+        .check(&token, tcp_check(web, "refused", closed_port(), 1))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(app.run(&token, warn).await["state"], "warning");
+    assert_eq!(app.run(&token, crit).await["state"], "critical");
+    app.stored(&token, warn).await;
+    app.stored(&token, crit).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let page = |path: String| {
+        let req = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&token);
+        async move {
+            let resp = req.send().await.unwrap();
+            assert_eq!(resp.status().as_u16(), 200);
+            resp.text().await.unwrap()
+        }
+    };
+    let problems = page("/monitoring".into()).await;
+    assert!(problems.contains("http-equiv=\"refresh\""), "live refresh");
+    let critical_at = problems
+        .find(">refused<")
+        .unwrap_or_else(|| panic!("{problems}"));
+    let warning_at = problems
+        .find("&#60;script&#62;slow")
+        .unwrap_or_else(|| panic!("{problems}"));
+    assert!(critical_at < warning_at, "CRITICAL before WARNING");
+    assert!(!problems.contains("<script>slow"), "escaped");
+    assert!(problems.contains("web&#60;5&#62;"));
+    let only_warning = page("/monitoring?state=warning".into()).await;
+    assert!(!only_warning.contains(">refused<"));
+    let check = page(format!("/monitoring/checks/{warn}")).await;
+    assert!(check.contains("slowish"), "the last output");
+    assert!(check.contains("Check now"));
+    let host = page(format!("/monitoring/hosts/{web}")).await;
+    assert!(host.contains("refused") && host.contains("no host check"));
+}

@@ -18,8 +18,9 @@ use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::check::{Downtime, LastResult};
 use pupitre_core::monitoring::definition::{CheckDefinitionInput, ProbeSpec, check_definition};
 use pupitre_core::monitoring::status::{Acknowledgement, Context};
+use pupitre_core::monitoring::template::ApplyRule;
 use pupitre_core::permission::{Access, Domain, Level, Levels};
-use pupitre_store::monitoring::{NewCheck, ResultWrite};
+use pupitre_store::monitoring::{NewCheck, ResultWrite, TemplateInput};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewUser, Page};
 use pupitre_web::auth::{Caller, Kind, hash_password, resolve_user};
@@ -58,6 +59,8 @@ struct InvFixture {
     check_acked: i64,
     check_del: i64,
     downtime: i64,
+    template: i64,
+    template_del: i64,
 }
 
 struct Fixture {
@@ -497,6 +500,19 @@ impl App {
             .await
             .unwrap()
             .id;
+        let template_in = |name: &str| TemplateInput {
+            name: format!("{name}{sfx}"),
+            entity_id: x,
+            rule: ApplyRule {
+                tags: vec![format!("matches-nothing-{sfx}")],
+                ..ApplyRule::in_production()
+            },
+            checks: vec![new_check("ping").definition],
+            host_check: None,
+        };
+        let template = s.create_template(&a, &template_in("T")).await.unwrap();
+        let template_del = s.create_template(&a, &template_in("T gone")).await.unwrap();
+        let (template, template_del) = (template.template.id, template_del.template.id);
         InvFixture {
             site,
             site_del,
@@ -515,6 +531,8 @@ impl App {
             check_acked,
             check_del,
             downtime,
+            template,
+            template_del,
         }
     }
 
@@ -614,8 +632,12 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/assets/") => pick(inv.asset, inv.asset_del),
         p if p.starts_with("/api/v1/relations/") => inv.relation,
         "/api/v1/checks/{id}/acknowledgement" if del => inv.check_acked,
+        "/monitoring/checks/{id}/unacknowledge" => inv.check_acked,
+        p if p.starts_with("/monitoring/checks/") => inv.check,
+        p if p.starts_with("/monitoring/hosts/") => inv.asset,
         p if p.starts_with("/api/v1/checks/") => pick(inv.check, inv.check_del),
         p if p.starts_with("/api/v1/downtimes/") => inv.downtime,
+        p if p.starts_with("/api/v1/check-templates/") => pick(inv.template, inv.template_del),
         _ => 0,
     }
 }
@@ -716,6 +738,16 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
         ("POST", "/api/v1/checks/{id}/acknowledgement") => Some(Body::Json(
             json!({"comment": "vendor ticket 4711", "expires_in_minutes": 60}),
         )),
+        ("POST", "/api/v1/check-templates") => Some(Body::Json(
+            json!({"name": format!("Template {sfx}"), "entity_id": fx.x, "tags": [format!("nothing-{sfx}")], "checks": [{"name": "SSH", "probe": {"kind": "tcp", "port": 22}}]}),
+        )),
+        ("PUT", "/api/v1/check-templates/{id}") => Some(Body::Json(
+            json!({"name": format!("Renamed template {sfx}"), "entity_id": fx.x, "tags": [format!("nothing-{sfx}")], "checks": [{"name": "SSH", "probe": {"kind": "tcp", "port": 2222}}]}),
+        )),
+        ("POST", "/monitoring/checks/{id}/acknowledge") => Some(form(&[
+            ("comment", "looking into it"),
+            ("expires_in_minutes", "30"),
+        ])),
         ("POST", "/api/v1/downtimes") => Some(Body::Json(
             json!({"asset_id": fx.inv.asset, "starts_at": "2026-12-01T22:00:00Z", "ends_at": "2026-12-02T02:30:00Z", "comment": "firmware upgrade"}),
         )),

@@ -134,10 +134,25 @@ async fn bootstrap_admin(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<
     Ok(())
 }
 
-/// Every hour until told to stop: purges expired sessions and refreshes the database's
-/// planner statistics.
+/// Every hour until told to stop: purges expired sessions, refreshes the database's planner
+/// statistics, and applies the check templates to every asset again (a change an earlier
+/// application missed, such as one made while the database refused writes).
 async fn housekeeping_worker(store: Arc<dyn Store>, mut stop: watch::Receiver<bool>) {
     loop {
+        let system = Caller::system(Vec::new()).actor();
+        match store.apply_templates(&system, None).await {
+            Ok(r) if r.created + r.updated + r.deleted > 0 => tracing::info!(
+                worker = "check_templates",
+                created = r.created,
+                updated = r.updated,
+                deleted = r.deleted,
+                "applied check templates"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(worker = "check_templates", error = %e, "applying check templates failed")
+            }
+        }
         if let Err(e) = store.optimize().await {
             tracing::warn!(worker = "optimize", error = %e, "refreshing planner statistics failed");
         }

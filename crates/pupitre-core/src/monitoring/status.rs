@@ -228,7 +228,8 @@ impl CheckStatus {
             .filter(|(_, pair)| pair[0] != pair[1])
             .map(|(age, _)| 1.2 - 0.4 * age as f64 / (changes - 1) as f64)
             .sum();
-        weighted * 100.0 / changes as f64
+        // `+ 0.0`: an empty sum is -0.0, which would print as "-0".
+        weighted * 100.0 / changes as f64 + 0.0
     }
 
     /// Applies the result of one run at `at` (epoch milliseconds).

@@ -29,6 +29,8 @@ pub struct CheckTemplate {
     ///
     /// [`check_for`]: CheckTemplate::check_for
     pub checks: Vec<CheckDefinition>,
+    /// The position in `checks` of the check that gives each asset its host state, if any.
+    pub host_check: Option<usize>,
     pub rule: ApplyRule,
 }
 
@@ -281,6 +283,7 @@ mod tests {
             id: 10,
             name: "Linux server".to_owned(),
             checks: vec![ping(), tcp("ssh", 22), tcp("agent", 7654)],
+            host_check: Some(0),
             rule: ApplyRule {
                 asset_types: vec![AssetType::Server],
                 os_families: vec![OsFamily::Linux],
@@ -298,6 +301,7 @@ mod tests {
                 snmp("interfaces up", "1.3.6.1.2.1.2.2.1.8"),
                 snmp("interface errors", "1.3.6.1.2.1.2.2.1.14"),
             ],
+            host_check: None,
             rule: ApplyRule {
                 asset_types: vec![AssetType::Switch],
                 ..ApplyRule::in_production()

@@ -7,6 +7,7 @@ CREATE TABLE check_templates (
     name        TEXT NOT NULL UNIQUE,
     rule        TEXT NOT NULL,          -- JSON: asset types, OS families, tags, entity, statuses
     checks      TEXT NOT NULL,          -- JSON: the check definitions, in order
+    host_check  INTEGER,                -- the position of the check that gives the host state
     created_at  INTEGER NOT NULL,
     updated_at  INTEGER NOT NULL
 );

@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pupitre_core::monitoring::check::{CheckEvent, Downtime, HostState};
 use pupitre_core::permission::Level;
-use pupitre_store::monitoring::{CheckRecord, StateCount};
+use pupitre_store::monitoring::{ApplyReport, CheckRecord, StateCount, TemplateRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -15,6 +15,7 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Id};
 use crate::ops::PageParams;
+use crate::ops::check_templates::{self, TemplateCheckFields, TemplateFields};
 use crate::ops::checks::{
     self, AckFields, CheckFields, CheckListParams, DowntimeFields, ProbeFields, Problem,
 };
@@ -481,8 +482,181 @@ pub async fn heartbeat_get(
     heartbeat(st, token, params).await
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct TemplateView {
+    pub id: i64,
+    pub name: String,
+    pub entity_id: i64,
+    pub asset_types: Vec<String>,
+    pub os_families: Vec<String>,
+    pub tags: Vec<String>,
+    pub asset_entity_id: Option<i64>,
+    pub recursive: bool,
+    pub statuses: Vec<String>,
+    pub checks: Vec<TemplateCheckFields>,
+    /// Checks that exist because of this template.
+    pub applied_checks: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<&TemplateRecord> for TemplateView {
+    fn from(r: &TemplateRecord) -> TemplateView {
+        let t = &r.template;
+        TemplateView {
+            id: t.id,
+            name: t.name.clone(),
+            entity_id: r.entity_id,
+            asset_types: t
+                .rule
+                .asset_types
+                .iter()
+                .map(|a| a.key().to_owned())
+                .collect(),
+            os_families: t
+                .rule
+                .os_families
+                .iter()
+                .map(|o| o.key().to_owned())
+                .collect(),
+            tags: t.rule.tags.clone(),
+            asset_entity_id: t.rule.entity.map(|e| e.entity_id),
+            recursive: t.rule.entity.is_none_or(|e| e.recursive),
+            statuses: t.rule.statuses.iter().map(|s| s.key().to_owned()).collect(),
+            checks: t
+                .checks
+                .iter()
+                .enumerate()
+                .map(|(i, d)| TemplateCheckFields {
+                    name: d.name.clone(),
+                    probe: ProbeFields::from(&d.probe),
+                    interval: i64::from(d.interval_s),
+                    retry_interval: Some(i64::from(d.retry_interval_s)),
+                    timeout: i64::from(d.timeout_s),
+                    max_attempts: i64::from(d.max_attempts),
+                    warning: d
+                        .thresholds
+                        .warning
+                        .map(|w| w.to_string())
+                        .unwrap_or_default(),
+                    critical: d
+                        .thresholds
+                        .critical
+                        .map(|c| c.to_string())
+                        .unwrap_or_default(),
+                    notifications: d.notifications_enabled,
+                    host_check: t.host_check == Some(i),
+                })
+                .collect(),
+            applied_checks: r.applied_checks,
+            created_at: rfc3339(r.created_at),
+            updated_at: rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplyView {
+    pub created: usize,
+    pub updated: usize,
+    pub deleted: usize,
+    /// Checks not created, and why (a manual check of the same name on the asset).
+    pub skipped: Vec<String>,
+}
+
+impl From<&ApplyReport> for ApplyView {
+    fn from(r: &ApplyReport) -> ApplyView {
+        ApplyView {
+            created: r.created,
+            updated: r.updated,
+            deleted: r.deleted,
+            skipped: r.skipped.clone(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppliedTemplate {
+    #[serde(flatten)]
+    pub template: TemplateView,
+    /// What saving the template changed on the matching assets.
+    pub applied: ApplyView,
+}
+
+#[utoipa::path(get, path = "/api/v1/check-templates", tag = "monitoring",
+    responses((status = 200, body = Vec<TemplateView>)))]
+pub async fn list_templates(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Vec<TemplateView>> {
+    let list = check_templates::list(&st, &caller).await?;
+    Ok(Json(list.iter().map(TemplateView::from).collect()))
+}
+
+#[utoipa::path(post, path = "/api/v1/check-templates", tag = "monitoring",
+    request_body = TemplateFields, responses((status = 201, body = AppliedTemplate)))]
+pub async fn create_template(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(f): ApiJson<TemplateFields>,
+) -> Result<(StatusCode, Json<AppliedTemplate>), AppError> {
+    let (t, report) = check_templates::create(&st, &caller, f).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AppliedTemplate {
+            template: TemplateView::from(&t),
+            applied: ApplyView::from(&report),
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/check-templates/{id}", tag = "monitoring",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = TemplateView)))]
+pub async fn get_template(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<TemplateView> {
+    let t = check_templates::get(&st, &caller, id, Level::Read).await?;
+    Ok(Json(TemplateView::from(&t)))
+}
+
+#[utoipa::path(put, path = "/api/v1/check-templates/{id}", tag = "monitoring",
+    request_body = TemplateFields, params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = AppliedTemplate)))]
+pub async fn update_template(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(f): ApiJson<TemplateFields>,
+) -> ApiResult<AppliedTemplate> {
+    let (t, report) = check_templates::update(&st, &caller, id, f).await?;
+    Ok(Json(AppliedTemplate {
+        template: TemplateView::from(&t),
+        applied: ApplyView::from(&report),
+    }))
+}
+
+#[utoipa::path(delete, path = "/api/v1/check-templates/{id}", tag = "monitoring",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 204)))]
+pub async fn delete_template(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> Result<StatusCode, AppError> {
+    check_templates::delete(&st, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 #[derive(OpenApi)]
 #[openapi(paths(
+    list_templates,
+    create_template,
+    get_template,
+    update_template,
+    delete_template,
     list_checks,
     create_check,
     get_check,

@@ -533,10 +533,13 @@ pub async fn create(
     input.locks.clear();
     input.quarantined = false;
     check_refs(st, caller, &input).await?;
-    st.store
+    let asset = st
+        .store
         .create_asset(&caller.actor(), &input)
         .await
-        .map_err(|e| AppError::from_store("asset", e))
+        .map_err(|e| AppError::from_store("asset", e))?;
+    crate::ops::check_templates::assets_changed(st, &caller.actor(), &[asset.id]).await;
+    Ok(asset)
 }
 
 /// Keys of a PATCH body that are not asset fields.
@@ -577,10 +580,13 @@ pub async fn update(
     if input.entity_id != before.entity_id {
         caller.check(Domain::Inventory, Level::Edit, before.entity_id, "asset")?;
     }
-    st.store
+    let asset = st
+        .store
         .update_asset(&caller.actor(), id, &input)
         .await
-        .map_err(|e| AppError::from_store("asset", e))
+        .map_err(|e| AppError::from_store("asset", e))?;
+    crate::ops::check_templates::assets_changed(st, &caller.actor(), &[id]).await;
+    Ok(asset)
 }
 
 /// Refuses manual changes to agent-managed fields unless they are unlocked in the same
@@ -644,10 +650,13 @@ pub async fn approve(st: &AppState, caller: &Caller, id: i64) -> Result<Asset, A
     }
     let mut input = AssetInput::from(current);
     input.quarantined = false;
-    st.store
+    let asset = st
+        .store
         .update_asset(&caller.actor(), id, &input)
         .await
-        .map_err(|e| AppError::from_store("asset", e))
+        .map_err(|e| AppError::from_store("asset", e))?;
+    crate::ops::check_templates::assets_changed(st, &caller.actor(), &[id]).await;
+    Ok(asset)
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema)]

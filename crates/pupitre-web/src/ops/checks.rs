@@ -354,16 +354,27 @@ async fn definition(
     })
     .map_err(AppError::from_field_errors)?;
     if let ProbeSpec::Plugin { path, arguments } = &definition.probe {
-        let plugin = PluginCheck {
-            plugin: PathBuf::from(path),
-            arguments: arguments.clone(),
-            timeout: Duration::from_secs(u64::from(definition.timeout_s)),
-        };
-        plugin
-            .validate()
-            .map_err(|e| AppError::invalid(format!("probe.{}", e.field()), e.to_string()))?;
+        validate_plugin(path, arguments, definition.timeout_s)
+            .map_err(|(field, message)| AppError::invalid(field, message))?;
     }
     Ok(definition)
+}
+
+/// What only this machine can tell about a plugin: that it exists and is executable, and that
+/// its macros are known. The error is (field, message).
+pub(crate) fn validate_plugin(
+    path: &str,
+    arguments: &[String],
+    timeout_s: u32,
+) -> Result<(), (String, String)> {
+    let plugin = PluginCheck {
+        plugin: PathBuf::from(path),
+        arguments: arguments.to_vec(),
+        timeout: Duration::from_secs(u64::from(timeout_s)),
+    };
+    plugin
+        .validate()
+        .map_err(|e| (format!("probe.{}", e.field()), e.to_string()))
 }
 
 pub async fn create(st: &AppState, caller: &Caller, f: CheckFields) -> Result<Created, AppError> {

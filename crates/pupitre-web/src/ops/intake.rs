@@ -88,6 +88,7 @@ pub async fn apply_report(
         )
         .await
         .map_err(|e| AppError::from_store("asset", e))?;
+    crate::ops::check_templates::assets_changed(st, &caller.actor(), &[asset.id]).await;
     Ok(Applied {
         asset,
         created,

@@ -5,6 +5,7 @@
 pub mod asset_csv;
 pub mod assets;
 pub mod audit;
+pub mod check_templates;
 pub mod checks;
 pub mod entities;
 pub mod intake;

@@ -4,6 +4,7 @@
 mod account;
 mod admin;
 mod inventory;
+mod monitoring;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -121,6 +122,7 @@ impl Frame {
             "revoked",
             "logged_out_everywhere",
             "imported",
+            "ran",
         ];
         self.flash = done
             .filter(|d| KNOWN.contains(d))
@@ -375,7 +377,7 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::GET, "/public/{*path}", Access::Public, public_file),
     ];
     for &(href, key, group, domain) in NAV {
-        if group != "main" || href == "/" || href == "/inventory" {
+        if group != "main" || href == "/" || href == "/inventory" || href == "/monitoring" {
             continue;
         }
         let access = domain.map_or(authed, |d| Access::Domain(d, Read));
@@ -389,5 +391,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(account::routes());
     r.extend(admin::routes());
     r.extend(inventory::routes());
+    r.extend(monitoring::routes());
     r
 }

@@ -424,6 +424,8 @@ pub async fn import_csv(
                 for ((p, (id, _)), a) in meta.iter().zip(chunk).zip(&assets) {
                     push_planned(&mut report, p, *id, Some(a.id));
                 }
+                let ids: Vec<i64> = assets.iter().map(|a| a.id).collect();
+                crate::ops::check_templates::assets_changed(st, &caller.actor(), &ids).await;
             }
             Err(e) => {
                 let e = AppError::from_store("asset", e);
