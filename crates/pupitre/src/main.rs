@@ -1,5 +1,6 @@
 //! The `pupitre` binary: one program whose roles are subcommands.
 
+mod checks;
 mod config;
 mod inventory;
 mod serve;
@@ -49,6 +50,14 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         command: inventory::InventoryCommand,
+    },
+    /// List checks and problems, run a check once, acknowledge problems, directly in the
+    /// database, as the local administrator.
+    Checks {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: checks::ChecksCommand,
     },
     /// Print the version.
     Version,
@@ -156,7 +165,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     match runtime.block_on(run(cli)) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -220,8 +229,8 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    let done = match cli.command {
         Command::Version => {
             println!("pupitre {}", env!("CARGO_PKG_VERSION"));
             Ok(())
@@ -263,7 +272,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.close().await;
             result
         }
+        Command::Checks { common, command } => return Ok(checks_command(&common, command).await),
+    };
+    done.map(|()| std::process::ExitCode::SUCCESS)
+}
+
+/// `pupitre checks …`, which prints its own errors: its exit code is the plugin's for `run`.
+async fn checks_command(common: &Common, command: checks::ChecksCommand) -> std::process::ExitCode {
+    let failure = command.failure_code();
+    let result = async {
+        let cfg = resolve(common)?;
+        init_logging("warn");
+        let store = open_store(&cfg).await?;
+        let st = pupitre_web::AppState::new(store.clone(), cfg.web());
+        let result = match local_caller(store.as_ref()).await {
+            Ok(system) => checks::run(&st, &system, command).await,
+            Err(e) => Err(e),
+        };
+        store.close().await;
+        result
     }
+    .await;
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        failure
+    })
 }
 
 /// The local administrator: every right on every entity, audited as `system` from `local`.
