@@ -33,6 +33,7 @@ use pupitre_core::monitoring::range::Thresholds;
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
+use crate::text::printable;
 
 /// The longest timeout a DNS check may have.
 pub const LONGEST_TIMEOUT: Duration = Duration::from_secs(300);
@@ -306,17 +307,6 @@ fn normalize(record_type: DnsRecordType, answer: &str) -> String {
             .collect::<Vec<_>>()
             .join(" "),
     }
-}
-
-/// A summary on one line, with no `|` (which would start performance data).
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '|' => "\\x7c".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// Why a [`DnsCheck`] is not acceptable. The message starts with the field at fault.

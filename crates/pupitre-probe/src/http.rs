@@ -54,7 +54,6 @@ use reqwest::header::{HeaderName, HeaderValue};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::AsyncWriteExt;
@@ -65,6 +64,7 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::outcome::Outcome;
+use crate::text::{error_chain, printable, trusted_roots};
 
 /// The most of a body a check may be told to read.
 pub const LARGEST_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -631,26 +631,9 @@ impl HttpCheck {
 
     /// The Mozilla roots, plus `tls_trust_ca`.
     fn roots(&self) -> Result<RootCertStore, HttpCheckError> {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let Some(path) = &self.tls_trust_ca else {
-            return Ok(roots);
-        };
-        let trust_error = |reason: String| HttpCheckError::TrustCa(path.clone(), reason);
-        let certificates = CertificateDer::pem_file_iter(path)
-            .map_err(|e| trust_error(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| trust_error(e.to_string()))?;
-        if certificates.is_empty() {
-            return Err(trust_error("holds no PEM certificate".to_owned()));
-        }
-        for certificate in certificates {
-            roots
-                .add(certificate)
-                .map_err(|e| trust_error(e.to_string()))?;
-        }
-        Ok(roots)
+        trusted_roots(self.tls_trust_ca.as_deref()).map_err(|reason| {
+            HttpCheckError::TrustCa(self.tls_trust_ca.clone().unwrap_or_default(), reason)
+        })
     }
 }
 
@@ -906,32 +889,6 @@ fn judge_certificate(
         problems,
         long_output,
     }
-}
-
-/// An error and its sources, each said once: `a: b: c`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = Some(error);
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
-    printable(&parts.join(": "))
-}
-
-/// Text safe in plugin output: `|` (which would start performance data) and control
-/// characters are shown escaped.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '|' => "\\x7c".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 fn unknown(summary: String) -> Outcome {

@@ -17,4 +17,5 @@ pub mod scrape;
 pub mod secret;
 pub mod snmp;
 pub mod tcp;
+mod text;
 pub mod zabbix;

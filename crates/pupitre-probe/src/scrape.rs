@@ -58,13 +58,12 @@ use pupitre_core::monitoring::range::Thresholds;
 use reqwest::Url;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, HeaderMap, HeaderName, HeaderValue};
 use rustls::crypto::ring;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::net::lookup_host;
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
+use crate::text::{error_chain, printable, printable_lines, trusted_roots};
 
 /// What the request accepts: OpenMetrics first, then the text format.
 pub const ACCEPT_HEADER: &str =
@@ -485,26 +484,9 @@ impl ScrapeCheck {
 
     /// The Mozilla roots, plus `tls_trust_ca`.
     fn roots(&self) -> Result<RootCertStore, ScrapeCheckError> {
-        let mut roots = RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        let Some(path) = &self.tls_trust_ca else {
-            return Ok(roots);
-        };
-        let trust_error = |reason: String| ScrapeCheckError::TrustCa(path.clone(), reason);
-        let certificates = CertificateDer::pem_file_iter(path)
-            .map_err(|e| trust_error(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| trust_error(e.to_string()))?;
-        if certificates.is_empty() {
-            return Err(trust_error("holds no PEM certificate".to_owned()));
-        }
-        for certificate in certificates {
-            roots
-                .add(certificate)
-                .map_err(|e| trust_error(e.to_string()))?;
-        }
-        Ok(roots)
+        trusted_roots(self.tls_trust_ca.as_deref()).map_err(|reason| {
+            ScrapeCheckError::TrustCa(self.tls_trust_ca.clone().unwrap_or_default(), reason)
+        })
     }
 }
 
@@ -748,37 +730,6 @@ fn request_error(error: &reqwest::Error, host: &str, port: u16) -> String {
         source = current.source();
     }
     error_chain(error)
-}
-
-/// An error and its sources, each said once: `a: b: c`.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut source = Some(error);
-    while let Some(current) = source {
-        let text = current.to_string();
-        if !parts.iter().any(|part| part.contains(&text)) {
-            parts.push(text);
-        }
-        source = current.source();
-    }
-    printable(&parts.join(": "))
-}
-
-/// Text safe on one line of plugin output: `|` (which would start performance data) and
-/// control characters are shown escaped.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '|' => "\\x7c".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// Text safe as long output: each line made [`printable`].
-fn printable_lines(text: &str) -> String {
-    text.lines().map(printable).collect::<Vec<_>>().join("\n")
 }
 
 fn unknown(summary: String) -> Outcome {

@@ -33,6 +33,7 @@ use tokio::net::{TcpStream, lookup_host};
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
+use crate::text::printable;
 
 /// The most of a response the probe reads while it looks for the expected text.
 pub const READ_LIMIT: usize = 64 * 1024;
@@ -393,16 +394,6 @@ fn split_response(received: &[u8]) -> (String, String) {
         rest.push('…');
     }
     (first, rest)
-}
-
-fn printable(line: &str) -> String {
-    line.chars()
-        .map(|c| match c {
-            '|' => "\\x7c".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 #[cfg(test)]

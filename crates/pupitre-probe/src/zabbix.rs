@@ -43,6 +43,7 @@ use tokio::net::{TcpStream, lookup_host};
 use tokio::time::{Instant, timeout_at};
 
 use crate::outcome::Outcome;
+use crate::text::printable;
 
 /// The port Zabbix agents listen on.
 pub const DEFAULT_PORT: u16 = 10050;
@@ -687,18 +688,6 @@ fn show_text(text: &str) -> (String, String) {
         long_output.push('…');
     }
     (shown, long_output)
-}
-
-/// Text fit for one line of plugin output: control characters and `|` (which would start
-/// performance data) are shown escaped.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '|' => "\\x7c".to_owned(),
-            c if c.is_control() => c.escape_default().to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// The perfdata label for `key`: the key, with every character but ASCII letters, digits and

@@ -201,7 +201,9 @@ pub trait MonitoringStore: Send + Sync {
     async fn state_counts(&self, visible: &[EntityId]) -> Result<Vec<StateCount>>;
 }
 
-/// The stored form of a probe's parameters: JSON tagged by kind.
+/// The stored form of a probe's parameters: JSON tagged by kind. Deliberately separate from
+/// the API's form (`pupitre_web::ops::checks::ProbeFields`): what is stored must stay readable
+/// by later versions whatever the API becomes.
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum StoredProbe {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::AppError;
-use crate::ops::checks::ProbeFields;
+use crate::ops::checks::{ProbeFields, sixty, ten, three, yes};
 use crate::state::AppState;
 
 /// One check of a template: a check without its asset.
@@ -40,19 +40,6 @@ pub struct TemplateCheckFields {
     /// This check gives each asset its host state (at most one per template).
     #[serde(default)]
     pub host_check: bool,
-}
-
-fn sixty() -> i64 {
-    60
-}
-fn ten() -> i64 {
-    10
-}
-fn three() -> i64 {
-    3
-}
-fn yes() -> bool {
-    true
 }
 
 /// A template as written.

@@ -27,6 +27,9 @@ use crate::state::{AppState, now_ms};
 
 /// A probe and its parameters, tagged by `kind`. A `host` left empty means the asset's
 /// management IP (else its host name).
+///
+/// The store has its own serde form of a probe (`StoredProbe`) on purpose: this one is the API,
+/// with defaults and documentation, and may grow; the stored JSON must stay readable.
 #[derive(Clone, Debug, Deserialize, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ProbeFields {
@@ -303,16 +306,17 @@ pub struct CheckFields {
     pub host_check: bool,
 }
 
-fn sixty() -> i64 {
+// Defaults of check fields, shared with template checks.
+pub(crate) fn sixty() -> i64 {
     60
 }
-fn ten() -> i64 {
+pub(crate) fn ten() -> i64 {
     10
 }
-fn three() -> i64 {
+pub(crate) fn three() -> i64 {
     3
 }
-fn yes() -> bool {
+pub(crate) fn yes() -> bool {
     true
 }
 
