@@ -203,6 +203,22 @@ def tree_cpu(root):
     return sum(ticks[p] for p in members) / CLK_TCK, len(members)
 
 
+def thread_cpu(pid):
+    """CPU seconds of each live thread of pid, summed by thread name (comm, digits dropped)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                raw = f.read().decode("ascii", "replace")
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        name = re.sub(r"[-_ ]?\d+$", "", name)
+        rest = raw[raw.rindex(")") + 2 :].split()
+        out[name] = out.get(name, 0) + (int(rest[11]) + int(rest[12])) / CLK_TCK
+    return out
+
+
 def tree_rss_mb(root):
     """Resident memory of root and its live descendants, in MiB (shared pages counted twice)."""
     parents = {}
@@ -332,6 +348,8 @@ def cmd_measure(args):
     t0 = int(time.time())
     info["load_at_start"] = loadavg()
     cpu0, procs0 = tree_cpu(pid)
+    threads0 = thread_cpu(pid)
+    info["rss_mb_at_start"] = tree_rss_mb(pid)
     cg0 = cgroup_cpu(args.cgroup)
     m0 = scrape(args.metrics) if args.metrics else None
     w0 = time.monotonic()
@@ -357,6 +375,7 @@ def cmd_measure(args):
             samples.append(line.strip())
             next_print += 10
     cpu1, procs1 = tree_cpu(pid)
+    threads1 = thread_cpu(pid)
     cg1 = cgroup_cpu(args.cgroup)
     m1 = scrape(args.metrics) if args.metrics else None
     w1 = time.monotonic()
@@ -368,6 +387,11 @@ def cmd_measure(args):
         info["cgroup_cpu_s"] = round(cg1 - cg0, 3)
     info["load_at_end"] = loadavg()
     info["rss_mb"] = tree_rss_mb(pid)
+    # Where the root process's own CPU went, by thread name (threads that ended within the
+    # window are missing; reaped children are not in here).
+    info["threads_cpu_s"] = {
+        k: round(v - threads0.get(k, 0), 2) for k, v in sorted(threads1.items()) if v - threads0.get(k, 0) >= 0.01
+    }
     if args.metrics:
         key = f'pupitre_checks_run_total{{probe="{args.kind}"}}'
         info["done"] = int(m1.get(key, 0) - m0.get(key, 0))
@@ -499,13 +523,15 @@ def cmd_report(args):
     if b:
         out.append("### (b) Scheduling at scale")
         out.append("")
-        out.append("| run | checks | interval | window | done (expected) | lag p50 | lag p99 | lag mean | skipped | server CPU | load at start |")
-        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        out.append("| run | checks | interval | window | done (expected) | lag p50 | lag p99 | lag mean | skipped | server CPU | RSS | load at start |")
+        out.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
         for r in b:
             out.append(
                 f"| {r['run']} | {r['checks']:,} | {r['interval_s']} s | {r['window_s']:.0f} s | {r['done']:,} ({r['expected']:,}) | "
                 f"{_ms(r.get('lag_p50_s'))} | {_ms(r.get('lag_p99_s'))} | {_ms(r.get('lag_mean_s'))} | {r.get('skipped', 0)} | "
-                f"{r['cpu_percent']} % | {r['load_at_start']} |"
+                f"{r['cpu_percent']} % | "
+                + (f"{r['rss_mb_at_start']:.0f} → " if r.get("rss_mb_at_start") else "")
+                + f"{r['rss_mb']:.0f} MiB | {r['load_at_start']} |"
             )
         summary["b_lag_p99_s"] = _median([r.get("lag_p99_s") for r in b])
         summary["b_lag_p50_s"] = _median([r.get("lag_p50_s") for r in b])
@@ -536,6 +562,11 @@ def cmd_report(args):
                 summary[f"c_{system}_{checks}_per_s"] = _median([r.get("done_per_s") for r in rs])
                 summary[f"c_{system}_{checks}_cpu_ms"] = _median([r.get("cpu_ms_per_check") for r in rs])
         out.append("")
+    mem = [r for r in rows if r["bench"] in ("a", "c") and r.get("rss_mb")]
+    if mem:
+        out.append("Resident memory at the end of the window (MiB, all processes of the tree): " + "; ".join(
+            f"({r['bench']}) {r['system']} {r['checks']:,} {r['kind']} run {r['run']}: {r['rss_mb']:.0f}" for r in mem) + ".")
+        out.append("")
     made = [r for r in rows if r["bench"] == "create"]
     if made:
         out.append("Creating the checks (one `POST /api/v1/checks` each, over one kept-alive connection):")
@@ -544,6 +575,22 @@ def cmd_report(args):
             c = r["result"]
             mode = "engine off, then a restart" if r.get("mode") == "restart" else "engine running"
             out.append(f"- {c['checks']:,} {r['kind']} checks ({mode}, run {r['run']}): {c['seconds']} s, {c['per_s']:,} checks/s")
+        out.append("")
+    live = [r for r in rows if r["bench"] == "create_live"]
+    if live:
+        out.append("Three more checks, created after the window with the engine running (each create makes the engine read every check again):")
+        out.append("")
+        for r in live:
+            c = r["result"]
+            out.append(f"- with {r['checks']:,} {r['kind']} checks (run {r['run']}): {1000 * c['seconds'] / c['checks']:,.0f} ms per create")
+        out.append("")
+    threads = [r for r in rows if r.get("threads_cpu_s") and r["system"] == "pupitre"]
+    if threads:
+        out.append("Pupitre's CPU in the window by thread (seconds; `tokio-rt-worker` runs the engine, the probes and HTTP, `sqlx-sqlite-wor` the SQLite connections):")
+        out.append("")
+        for r in threads:
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(r["threads_cpu_s"].items(), key=lambda kv: -kv[1]))
+            out.append(f"- ({r['bench']}) {r['checks']:,} {r['kind']} checks, run {r['run']}: {parts} (of {r['cpu_s']} s)")
         out.append("")
     cg = [r for r in rows if "cgroup_cpu_s" in r]
     if cg:

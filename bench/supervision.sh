@@ -19,7 +19,8 @@
 #   PORT (38183)        Pupitre's port; TCP_PORT (18010) and HTTP_PORT (18011) for the targets
 #   A_CHECKS (1000), A_INTERVAL (10), A_WARMUP (15), A_WINDOW (60)
 #   B_CHECKS (10000), B_INTERVAL (60), B_WARMUP (65), B_WINDOW (300)
-#   C_CHECKS (10000: list, e.g. "1000 10000"), C_INTERVAL (10), C_WARMUP (20), C_WINDOW (60)
+#   C_CHECKS ("1000 10000": a list; 1,000 at 10 s both keep up, 10,000 at 10 s saturates both),
+#   C_INTERVAL (10), C_WARMUP (20), C_WINDOW (60)
 #   CREATE (restart)    how checks are created, always one POST /api/v1/checks each:
 #                       restart = with the engine off (PUPITRE_MONITORING_ENGINE=false), then
 #                       the server restarts with it; live = with the engine running
@@ -27,6 +28,8 @@
 #                       cgroup v2) as a cross-check of the /proc sums when one can be made; 0 = not
 #   COMMIT              what the report names as the commit (default: git rev-parse HEAD)
 #   KEEP (0)            1 keeps the temporary directory (databases, Icinga 2 logs and perfdata)
+# After each Pupitre case it also times 3 more POST /api/v1/checks with the engine running, and it
+# splits Pupitre's CPU by thread (tokio workers against SQLite's threads).
 # Prints markdown tables; writes bench/out/supervision.md and the raw measurements, one JSON
 # object per line, to bench/out/supervision.jsonl. The last line is `SUMMARY {json}`.
 set -euo pipefail
@@ -47,7 +50,7 @@ B_CHECKS="${B_CHECKS:-10000}"
 B_INTERVAL="${B_INTERVAL:-60}"
 B_WARMUP="${B_WARMUP:-65}"
 B_WINDOW="${B_WINDOW:-300}"
-C_CHECKS="${C_CHECKS:-10000}"
+C_CHECKS="${C_CHECKS:-1000 10000}"
 C_INTERVAL="${C_INTERVAL:-10}"
 C_WARMUP="${C_WARMUP:-20}"
 C_WINDOW="${C_WINDOW:-60}"
@@ -249,6 +252,12 @@ pupitre_case() {
     --bench "$bench" --kind "$kind" --checks "$checks" --interval "$interval" --run "$run" \
     --warmup "$warmup" --window "$window" --out "$RESULTS"
   curl -fsS "$BASE/metrics" > "$TMP/$name.metrics" || true
+  # What one more check costs to create once the engine runs them all (each create makes the
+  # engine read every check again): 3 creates, after the window.
+  python3 "$PY" create --base "$BASE" --token "$token" --n 3 --kind "$kind" --asset extra --interval "$interval" \
+    --timeout 5 --tcp-port "$TCP_PORT" --http-port "$HTTP_PORT" --plugin "$PLUGIN_DIR/check_tcp" > "$TMP/create.out"
+  echo "{\"bench\":\"create_live\",\"system\":\"pupitre\",\"kind\":\"$kind\",\"checks\":$checks,\"run\":$run,\"result\":$(tail -n 1 "$TMP/create.out")}" >> "$RESULTS"
+  echo "  3 more checks created with the engine running $checks: $(tail -n 1 "$TMP/create.out")"
   stop_server
   drop_cgroup "$cg"
 }
