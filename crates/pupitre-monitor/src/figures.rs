@@ -41,7 +41,8 @@ pub struct Figures {
     pub checks: AtomicI64,
     /// Runs in flight.
     pub running: AtomicI64,
-    /// Runs skipped because the previous run of the same check was still going.
+    /// Scheduled slots skipped because the run before them (with its wait for a slot) outlasted
+    /// them: a check never runs twice at once, nor late to catch up.
     pub skipped_overlap: AtomicU64,
     pub results_written: AtomicU64,
     pub write_errors: AtomicU64,
@@ -148,7 +149,7 @@ impl Figures {
              # HELP pupitre_checks_running Check runs in flight.\n\
              # TYPE pupitre_checks_running gauge\n\
              pupitre_checks_running {}\n\
-             # HELP pupitre_checks_skipped_total Runs skipped because the previous run of the check was still going.\n\
+             # HELP pupitre_checks_skipped_total Scheduled slots skipped because the run before them outlasted them.\n\
              # TYPE pupitre_checks_skipped_total counter\n\
              pupitre_checks_skipped_total {}\n\
              # HELP pupitre_check_results_written_total Check results written to the database.\n\

@@ -296,13 +296,8 @@ impl Engine {
             if entry.seq != seq {
                 continue;
             }
-            if entry.running {
-                // Never two runs of one check: this slot is skipped.
-                self.figures.skipped_overlap.fetch_add(1, Ordering::Relaxed);
-                let interval = entry.record.check.definition.interval_ms(Interval::Normal);
-                self.schedule(id, next_due(due, interval, now + 1));
-                continue;
-            }
+            // A running check has no live slot (`start_run` made them stale), so it is never
+            // started twice; the slots its run outlasted are counted in `finish`.
             self.start_run(id, due);
         }
     }
@@ -329,11 +324,13 @@ impl Engine {
         let figures = self.figures.clone();
         let commands = self.commands.clone();
         tokio::spawn(async move {
-            let _global = global.acquire_owned().await;
+            // The host's slot first: runs queued behind one busy host must not hold global
+            // slots that other hosts' checks could use.
             let _target = match target {
                 Some(t) => t.acquire_owned().await.ok(),
                 None => None,
             };
+            let _global = global.acquire_owned().await;
             figures.running.fetch_add(1, Ordering::Relaxed);
             let started = now_ms();
             figures.record_lag(lag_ms(due, started));
@@ -434,7 +431,15 @@ impl Engine {
             self.figures.write_errors.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("check results are written more slowly than they come; one dropped");
         }
-        self.schedule(done.id, next_due(done.started, interval, now));
+        let due = next_due(done.started, interval, now);
+        // Slots that passed while this run went on (or waited for a slot) were skipped.
+        let skipped = (due - done.started) / interval.max(1) - 1;
+        if skipped > 0 {
+            self.figures
+                .skipped_overlap
+                .fetch_add(u64::try_from(skipped).unwrap_or(0), Ordering::Relaxed);
+        }
+        self.schedule(done.id, due);
         if let Some(asset) = host_check {
             let changed = if blocks {
                 self.blocking_hosts.insert(asset)
