@@ -36,13 +36,21 @@
 //!
 //! The response time runs from sending the request to reading the last byte kept, and does not
 //! include the certificate inspection.
+//!
+//! What does not change between runs is built once per process and shared: the root store, the
+//! TLS settings and one HTTP client per redirect limit ([`Trust`]), for the Mozilla roots and for
+//! each `tls_trust_ca` file (read again on every run, and rebuilt when its content changes). The
+//! clients keep no idle connection, so every run opens its own: the response time always
+//! includes connecting, and a server that went down is seen at once. Each run's deadline is its
+//! own (`timeout_at` around every step), never a client setting.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pupitre_core::monitoring::State;
@@ -267,9 +275,9 @@ impl HttpCheck {
             Ok(url) => url,
             Err(error) => return unknown(format!("invalid check: {error}")),
         };
-        let roots = match self.roots() {
-            Ok(roots) => Arc::new(roots),
-            Err(error) => return unknown(error.to_string()),
+        let trust = match self.trust() {
+            Ok(trust) => trust,
+            Err(error) => return unknown(error),
         };
         let (host, port) = match (url.host_str(), url.port_or_known_default()) {
             (Some(host), Some(port)) => (host.trim_matches(['[', ']']).to_owned(), port),
@@ -287,7 +295,7 @@ impl HttpCheck {
 
         let certificate = if url.scheme() == "https" {
             let inspection = match self
-                .inspect_certificate(&url, &addresses, roots.clone(), deadline)
+                .inspect_certificate(&url, &addresses, &trust, deadline)
                 .await
             {
                 Ok(inspection) => inspection,
@@ -312,7 +320,7 @@ impl HttpCheck {
             None
         };
 
-        self.request(&url, &host, port, roots, certificate, deadline)
+        self.request(&url, &host, port, &trust, certificate, deadline)
             .await
     }
 
@@ -322,11 +330,11 @@ impl HttpCheck {
         url: &Url,
         host: &str,
         port: u16,
-        roots: Arc<RootCertStore>,
+        trust: &Trust,
         certificate: Option<CertificateVerdict>,
         deadline: Instant,
     ) -> Outcome {
-        let client = match self.client(roots) {
+        let client = match trust.client(self.follow_redirects) {
             Ok(client) => client,
             Err(error) => return unknown(format!("cannot set up the HTTP client: {error}")),
         };
@@ -488,7 +496,7 @@ impl HttpCheck {
         &self,
         url: &Url,
         addresses: &[SocketAddr],
-        roots: Arc<RootCertStore>,
+        trust: &Trust,
         deadline: Instant,
     ) -> Result<Inspection, Outcome> {
         let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
@@ -497,17 +505,13 @@ impl HttpCheck {
             Err(_) => ServerName::try_from(host.to_owned())
                 .map_err(|error| unknown(format!("invalid check: url: bad TLS name: {error}")))?,
         };
-        let provider = Arc::new(ring::default_provider());
-        let inner = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-            .build()
-            .map_err(|error| unknown(format!("cannot set up TLS verification: {error}")))?;
         let record = Arc::new(OnceLock::new());
         let verifier = Arc::new(RecordingVerifier {
-            inner,
-            provider: provider.clone(),
+            inner: trust.verifier.clone(),
+            provider: trust.provider.clone(),
             record: record.clone(),
         });
-        let config = ClientConfig::builder_with_provider(provider)
+        let config = ClientConfig::builder_with_provider(trust.provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|error| unknown(format!("cannot set up TLS: {error}")))?
             .dangerous()
@@ -549,29 +553,6 @@ impl HttpCheck {
             }
         }
         Err(critical(reasons.join("; ")))
-    }
-
-    fn client(&self, roots: Arc<RootCertStore>) -> Result<reqwest::Client, String> {
-        let tls = ClientConfig::builder_with_provider(Arc::new(ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|error| error.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let redirect = match self.follow_redirects {
-            0 => reqwest::redirect::Policy::none(),
-            count => reqwest::redirect::Policy::limited(count as usize),
-        };
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .redirect(redirect)
-            .no_proxy()
-            .user_agent(concat!(
-                "Pupitre/",
-                env!("CARGO_PKG_VERSION"),
-                " (HTTP probe)"
-            ))
-            .build()
-            .map_err(|error| error_chain(&error))
     }
 
     /// A failed request, with check_http's reasons: refused, resolution, too many redirects.
@@ -634,6 +615,101 @@ impl HttpCheck {
         trusted_roots(self.tls_trust_ca.as_deref()).map_err(|reason| {
             HttpCheckError::TrustCa(self.tls_trust_ca.clone().unwrap_or_default(), reason)
         })
+    }
+
+    /// The shared [`Trust`] for this check's roots. The message says what is wrong.
+    fn trust(&self) -> Result<Arc<Trust>, String> {
+        let Some(path) = &self.tls_trust_ca else {
+            static MOZILLA: OnceLock<Result<Arc<Trust>, String>> = OnceLock::new();
+            return MOZILLA.get_or_init(|| Trust::new(None)).clone();
+        };
+        // The file is read on every run, as before the cache, so that a changed (or removed)
+        // file takes effect at the next run; only its parsing and the TLS set-up are shared.
+        /// Per file: its content when last read, and what it gave.
+        type Cache = Mutex<HashMap<PathBuf, (Vec<u8>, Arc<Trust>)>>;
+        static CUSTOM: OnceLock<Cache> = OnceLock::new();
+        // An unreadable file is left to `Trust::new`, which says why.
+        let content = std::fs::read(path).ok();
+        let cache = CUSTOM.get_or_init(Mutex::default);
+        if let Some(content) = &content
+            && let Ok(cache) = cache.lock()
+            && let Some((cached, trust)) = cache.get(path)
+            && cached == content
+        {
+            return Ok(trust.clone());
+        }
+        let trust = Trust::new(Some(path))?;
+        if let Some(content) = content
+            && let Ok(mut cache) = cache.lock()
+        {
+            cache.insert(path.clone(), (content, trust.clone()));
+        }
+        Ok(trust)
+    }
+}
+
+/// What every check trusting the same roots shares: the roots, the certificate verifier, the
+/// TLS settings of requests, and one HTTP client per redirect limit, built when first needed.
+struct Trust {
+    provider: Arc<CryptoProvider>,
+    verifier: Arc<WebPkiServerVerifier>,
+    tls: ClientConfig,
+    /// Indexed by `follow_redirects` (0 to [`MOST_REDIRECTS`]).
+    clients: Vec<OnceLock<reqwest::Client>>,
+}
+
+impl Trust {
+    /// The Mozilla roots, plus the CA certificates of `extra`.
+    fn new(extra: Option<&Path>) -> Result<Arc<Trust>, String> {
+        let roots = trusted_roots(extra).map_err(|reason| {
+            HttpCheckError::TrustCa(extra.map(Path::to_path_buf).unwrap_or_default(), reason)
+                .to_string()
+        })?;
+        let roots = Arc::new(roots);
+        let provider = Arc::new(ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|error| format!("cannot set up TLS verification: {error}"))?;
+        let tls = ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|error| format!("cannot set up TLS: {error}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Ok(Arc::new(Trust {
+            provider,
+            verifier,
+            tls,
+            clients: (0..=MOST_REDIRECTS).map(|_| OnceLock::new()).collect(),
+        }))
+    }
+
+    /// The client that follows `redirects` redirects. It keeps no idle connection: every
+    /// request connects anew.
+    fn client(&self, redirects: u32) -> Result<reqwest::Client, String> {
+        let slot = usize::try_from(redirects)
+            .ok()
+            .and_then(|i| self.clients.get(i))
+            .ok_or_else(|| HttpCheckError::TooManyRedirects(redirects).to_string())?;
+        if let Some(client) = slot.get() {
+            return Ok(client.clone());
+        }
+        let redirect = match redirects {
+            0 => reqwest::redirect::Policy::none(),
+            count => reqwest::redirect::Policy::limited(count as usize),
+        };
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(self.tls.clone())
+            .redirect(redirect)
+            .pool_max_idle_per_host(0)
+            .no_proxy()
+            .user_agent(concat!(
+                "Pupitre/",
+                env!("CARGO_PKG_VERSION"),
+                " (HTTP probe)"
+            ))
+            .build()
+            .map_err(|error| error_chain(&error))?;
+        Ok(slot.get_or_init(|| client).clone())
     }
 }
 
@@ -913,6 +989,57 @@ mod tests {
         assert!(
             !shown.contains("s3cr3t") && !shown.contains("hunter2"),
             "{shown}"
+        );
+    }
+
+    /// Regression guard for the shared clients: they must not keep a connection between
+    /// runs. A keep-alive server sees one connection per run, and a run after it stopped is
+    /// CRITICAL.
+    #[tokio::test]
+    async fn every_run_connects_anew() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::AsyncReadExt;
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("address").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let server = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    // One answer per read, and the connection stays open.
+                    let mut buffer = [0; 4096];
+                    while let Ok(n) = stream.read(&mut buffer).await
+                        && n > 0
+                    {
+                        let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                        if stream.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        let check = HttpCheck {
+            timeout: Duration::from_secs(3),
+            ..HttpCheck::new(format!("http://127.0.0.1:{port}/"))
+        };
+        for run in 1..=3 {
+            let outcome = check.run().await;
+            assert_eq!(outcome.state, State::Ok, "{outcome:?}");
+            assert_eq!(accepted.load(Ordering::SeqCst), run);
+        }
+        server.abort();
+        let _ = server.await;
+        let outcome = check.run().await;
+        assert_eq!(outcome.state, State::Critical, "{outcome:?}");
+        assert!(
+            outcome.summary.contains("connection refused"),
+            "{}",
+            outcome.summary
         );
     }
 
