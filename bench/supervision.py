@@ -578,7 +578,7 @@ def cmd_report(args):
         out.append("")
     live = [r for r in rows if r["bench"] == "create_live"]
     if live:
-        out.append("Three more checks, created after the window with the engine running (each create makes the engine read every check again):")
+        out.append("Three more checks, created after the window with the engine running (each create makes the engine read that check, the downtimes and the relations again):")
         out.append("")
         for r in live:
             c = r["result"]

@@ -253,7 +253,7 @@ pupitre_case() {
     --warmup "$warmup" --window "$window" --out "$RESULTS"
   curl -fsS "$BASE/metrics" > "$TMP/$name.metrics" || true
   # What one more check costs to create once the engine runs them all (each create makes the
-  # engine read every check again): 3 creates, after the window.
+  # engine read that check, the downtimes and the relations again): 3 creates, after the window.
   python3 "$PY" create --base "$BASE" --token "$token" --n 3 --kind "$kind" --asset extra --interval "$interval" \
     --timeout 5 --tcp-port "$TCP_PORT" --http-port "$HTTP_PORT" --plugin "$PLUGIN_DIR/check_tcp" > "$TMP/create.out"
   echo "{\"bench\":\"create_live\",\"system\":\"pupitre\",\"kind\":\"$kind\",\"checks\":$checks,\"run\":$run,\"result\":$(tail -n 1 "$TMP/create.out")}" >> "$RESULTS"

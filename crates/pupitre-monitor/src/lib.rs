@@ -10,9 +10,13 @@
 //! - **Results are written in batches** by a writer task: one transaction per batch, not per
 //!   result. Acknowledgements and heartbeats are written by requests; a result never
 //!   overwrites them.
-//! - **The database is read again** on [`EngineHandle::reload`] (after this server changed a
-//!   check) and every `reload_every`, so changes made by another server or by the command line
-//!   take effect without a restart.
+//! - **The database is read again**, by a task of its own so that runs go on meanwhile: the
+//!   checks this server changed ([`EngineHandle::reload_checks`]) or none
+//!   ([`EngineHandle::reload_downtimes`]), each time with the downtimes and relations; or
+//!   everything ([`EngineHandle::reload`], and every `reload_every`, so changes made by another
+//!   server or by the command line take effect without a restart). One read at a time: what is
+//!   asked meanwhile is read together next, so a read never applies data older than one
+//!   applied before it.
 //!
 //! The engine's figures (runs, failures and durations per probe kind, lag) are in [`Figures`].
 
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pupitre_core::inventory::AssetId;
+use pupitre_core::inventory::{AssetId, GraphEdge};
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::check::{
     CheckId, Downtime, EventKind, HostState, LastResult, behind_down_parents, reachability_parents,
@@ -33,17 +37,20 @@ use pupitre_core::monitoring::status::{Context, Interval, Transition};
 use pupitre_probe::outcome::Outcome;
 use pupitre_probe::ping::{IcmpCapability, icmp_capability};
 use pupitre_probe::plugin::PluginRunner;
-use pupitre_store::Store;
 use pupitre_store::monitoring::{CheckRecord, Heartbeat, NewEvent, ResultWrite};
+use pupitre_store::vault::Vault;
+use pupitre_store::{Store, StoreError};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
 pub use crate::figures::Figures;
 pub use crate::sink::{MetricsSink, NullSink, ResultSample};
 
+pub mod credentials;
 pub mod figures;
 pub mod probes;
 pub mod sink;
 
+use crate::credentials::Credentials;
 use crate::probes::{Probes, target_key};
 
 /// How the engine runs.
@@ -59,6 +66,8 @@ pub struct EngineConfig {
     pub reload_every: Duration,
     /// How long results wait to be written together.
     pub flush_every: Duration,
+    /// The key that opens stored credentials; without it, checks that name one are UNKNOWN.
+    pub vault: Option<Arc<Vault>>,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +78,7 @@ impl Default for EngineConfig {
             max_plugins: 32,
             reload_every: Duration::from_secs(30),
             flush_every: Duration::from_millis(250),
+            vault: None,
         }
     }
 }
@@ -82,11 +92,113 @@ pub struct RunReport {
     pub duration_ms: i64,
 }
 
+/// What changed through this server, for the engine to read again.
+#[derive(Clone, Copy, Debug)]
+pub enum Changed<'a> {
+    /// These checks were created, changed, deleted, acknowledged or unacknowledged.
+    Checks(&'a [CheckId]),
+    /// Downtimes were created or deleted.
+    Downtimes,
+    /// Anything else, or checks too many to name (templates): everything is read.
+    Everything,
+}
+
 enum Command {
     RunNow(CheckId, Option<oneshot::Sender<RunReport>>),
-    Reload(Option<oneshot::Sender<()>>),
+    Read(Read, Option<oneshot::Sender<()>>),
+    Loaded(Box<Loaded>),
     Heartbeat(CheckId, Heartbeat),
     Done(Box<Done>),
+}
+
+/// What to read from the database. Every read takes the downtimes and relations too.
+#[derive(Debug, Default)]
+struct Read {
+    everything: bool,
+    checks: HashSet<CheckId>,
+    /// Downtimes (and relations) even if no check is named.
+    downtimes: bool,
+}
+
+impl Read {
+    fn everything() -> Read {
+        Read {
+            everything: true,
+            ..Read::default()
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        !self.everything && !self.downtimes && self.checks.is_empty()
+    }
+
+    fn add(&mut self, other: Read) {
+        self.everything |= other.everything;
+        self.downtimes |= other.downtimes;
+        self.checks.extend(other.checks);
+    }
+}
+
+/// What a read found (`None`: that part was not read).
+struct Loaded {
+    /// The checks asked for (every check when `everything`); those not in `checks` are gone.
+    asked: Vec<CheckId>,
+    everything: bool,
+    checks: Vec<CheckRecord>,
+    downtimes: Option<Vec<Downtime>>,
+    edges: Option<Vec<GraphEdge>>,
+}
+
+/// Reads what `read` names, at `now`.
+async fn load(store: &dyn Store, read: &Read) -> Result<Loaded, StoreError> {
+    let now = now_ms();
+    if read.everything {
+        let (checks, downtimes, edges) = tokio::try_join!(
+            store.all_checks(),
+            store.current_downtimes(now),
+            store.dependency_edges(),
+        )?;
+        return Ok(Loaded {
+            asked: Vec::new(),
+            everything: true,
+            checks,
+            downtimes: Some(downtimes),
+            edges: Some(edges),
+        });
+    }
+    // Downtimes and relations come with every read: two short queries, and relations change
+    // in the inventory, which does not tell the engine.
+    let mut asked: Vec<CheckId> = read.checks.iter().copied().collect();
+    asked.sort_unstable();
+    let checks = async {
+        if asked.is_empty() {
+            Ok(Vec::new())
+        } else {
+            store.get_checks(&asked).await
+        }
+    };
+    let (checks, downtimes, edges) = tokio::try_join!(
+        checks,
+        store.current_downtimes(now),
+        store.dependency_edges(),
+    )?;
+    Ok(Loaded {
+        asked,
+        everything: false,
+        checks,
+        downtimes: Some(downtimes),
+        edges: Some(edges),
+    })
+}
+
+/// The engine's reads: the one in flight and what was asked since it started.
+#[derive(Default)]
+struct Reads {
+    in_flight: bool,
+    /// Answered when the read in flight is applied.
+    in_flight_waiters: Vec<oneshot::Sender<()>>,
+    next: Read,
+    next_waiters: Vec<oneshot::Sender<()>>,
 }
 
 struct Done {
@@ -102,9 +214,16 @@ struct Done {
 pub struct EngineHandle {
     commands: mpsc::UnboundedSender<Command>,
     figures: Arc<Figures>,
+    probes: Arc<Probes>,
 }
 
 impl EngineHandle {
+    /// A stored credential was created, changed or deleted: checks use the new ones from
+    /// their next run.
+    pub fn credentials_changed(&self) {
+        self.probes.credentials.changed();
+    }
+
     /// Runs the check as soon as a slot is free and waits for the result (at most `wait`).
     /// `None` when the engine does not know the check or the wait ran out.
     pub async fn run_now(&self, id: CheckId, wait: Duration) -> Option<RunReport> {
@@ -113,10 +232,44 @@ impl EngineHandle {
         tokio::time::timeout(wait, rx).await.ok()?.ok()
     }
 
-    /// Reads the checks again from the database and waits until the engine has them.
+    /// Reads every check, downtime and relation again from the database and waits until the
+    /// engine has them.
     pub async fn reload(&self) {
+        self.read(Read::everything()).await;
+    }
+
+    /// Reads these checks again (a deleted one is dropped), the downtimes and the relations,
+    /// and waits until the engine has them. Other checks are left as they are until the next
+    /// full read.
+    pub async fn reload_checks(&self, ids: &[CheckId]) {
+        self.read(Read {
+            checks: ids.iter().copied().collect(),
+            ..Read::default()
+        })
+        .await;
+    }
+
+    /// Reads the downtimes and relations again and waits until the engine has them.
+    pub async fn reload_downtimes(&self) {
+        self.read(Read {
+            downtimes: true,
+            ..Read::default()
+        })
+        .await;
+    }
+
+    /// Reads what `changed` names again, and waits until the engine has it.
+    pub async fn changed(&self, changed: Changed<'_>) {
+        match changed {
+            Changed::Checks(ids) => self.reload_checks(ids).await,
+            Changed::Downtimes => self.reload_downtimes().await,
+            Changed::Everything => self.reload().await,
+        }
+    }
+
+    async fn read(&self, read: Read) {
         let (tx, rx) = oneshot::channel();
-        if self.commands.send(Command::Reload(Some(tx))).is_ok() {
+        if self.commands.send(Command::Read(read, Some(tx))).is_ok() {
             let _ = rx.await;
         }
     }
@@ -152,10 +305,11 @@ pub fn start(
     if let IcmpCapability::None { diagnostic } = &icmp {
         tracing::warn!("{diagnostic} Until then, ping checks test TCP reachability instead.");
     }
-    let probes = Arc::new(Probes {
-        plugins: PluginRunner::new(config.max_plugins),
+    let probes = Arc::new(Probes::new(
+        PluginRunner::new(config.max_plugins),
         icmp,
-    });
+        Credentials::new(store.clone(), config.vault.clone()),
+    ));
     let (commands, receiver) = mpsc::unbounded_channel();
     let figures = Arc::new(Figures::default());
     let (results, results_rx) = mpsc::channel(10_000);
@@ -170,7 +324,7 @@ pub fn start(
         global: Arc::new(Semaphore::new(config.max_concurrent.max(1))),
         per_target: HashMap::new(),
         config,
-        probes,
+        probes: probes.clone(),
         sink,
         figures: figures.clone(),
         commands: commands.clone(),
@@ -182,9 +336,14 @@ pub fn start(
         parents: HashMap::new(),
         blocking_hosts: HashSet::new(),
         behind: HashSet::new(),
+        reads: Reads::default(),
     };
     tokio::spawn(engine.run(receiver, shutdown));
-    EngineHandle { commands, figures }
+    EngineHandle {
+        commands,
+        figures,
+        probes,
+    }
 }
 
 struct Engine {
@@ -207,6 +366,7 @@ struct Engine {
     blocking_hosts: HashSet<AssetId>,
     /// Assets behind a blocking host.
     behind: HashSet<AssetId>,
+    reads: Reads,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -221,9 +381,15 @@ impl Engine {
         mut commands: mpsc::UnboundedReceiver<Command>,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        self.reload().await;
+        // The first read happens before any command is taken, so that a request never finds
+        // the engine without its checks.
+        match load(&*self.store, &Read::everything()).await {
+            Ok(loaded) => self.apply(loaded),
+            Err(e) => tracing::error!(error = %e, "supervision: reading the checks failed"),
+        }
         let mut reload = tokio::time::interval(self.config.reload_every);
         reload.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        reload.reset();
         tokio::pin!(shutdown);
         loop {
             let sleep = match self.queue.peek() {
@@ -235,16 +401,16 @@ impl Engine {
             tokio::select! {
                 () = &mut shutdown => break,
                 command = commands.recv() => match command {
-                    Some(command) => self.handle(command).await,
+                    Some(command) => self.handle(command),
                     None => break,
                 },
                 () = tokio::time::sleep(sleep) => self.dispatch_due(),
-                _ = reload.tick() => self.reload().await,
+                _ = reload.tick() => self.ask(Read::everything(), None),
             }
         }
     }
 
-    async fn handle(&mut self, command: Command) {
+    fn handle(&mut self, command: Command) {
         match command {
             Command::RunNow(id, waiter) => {
                 if let Some(entry) = self.entries.get_mut(&id) {
@@ -256,11 +422,14 @@ impl Engine {
                     }
                 }
             }
-            Command::Reload(done) => {
-                self.reload().await;
-                if let Some(done) = done {
+            Command::Read(read, done) => self.ask(read, done),
+            Command::Loaded(loaded) => {
+                self.apply(*loaded);
+                self.reads.in_flight = false;
+                for done in std::mem::take(&mut self.reads.in_flight_waiters) {
                     let _ = done.send(());
                 }
+                self.start_read();
             }
             Command::Heartbeat(id, beat) => {
                 if let Some(entry) = self.entries.get_mut(&id) {
@@ -452,76 +621,79 @@ impl Engine {
         }
     }
 
-    /// Reads checks, downtimes and relations again. Statuses stay those in memory (the engine
-    /// wrote them); acknowledgements and heartbeats come from the database.
-    async fn reload(&mut self) {
-        let now = now_ms();
-        let (checks, downtimes, edges) = match tokio::try_join!(
-            self.store.all_checks(),
-            self.store.current_downtimes(now),
-            self.store.dependency_edges(),
-        ) {
-            Ok(read) => read,
-            Err(e) => {
-                tracing::error!(error = %e, "supervision: reading the checks failed");
-                return;
-            }
-        };
-        self.downtimes = downtimes;
-        self.parents = reachability_parents(&edges);
-        let mut seen = HashSet::with_capacity(checks.len());
-        let mut to_schedule = Vec::new();
-        for record in checks {
-            let id = record.check.id;
-            seen.insert(id);
-            match self.entries.get_mut(&id) {
-                Some(entry) => {
-                    let changed = entry.record.check.updated_at != record.check.updated_at;
-                    let interval_changed = entry.record.check.definition.interval_s
-                        != record.check.definition.interval_s;
-                    entry.record.status.acknowledgement = record.status.acknowledgement.clone();
-                    entry.record.status.max_attempts = record.status.max_attempts;
-                    entry.record.status.notifications_enabled = record.status.notifications_enabled;
-                    if record.heartbeat.as_ref().map(|b| b.at)
-                        > entry.record.heartbeat.as_ref().map(|b| b.at)
-                    {
-                        entry.record.heartbeat = record.heartbeat.clone();
-                    }
-                    if changed {
-                        entry.record.check = record.check;
-                        entry.record.asset_name = record.asset_name;
-                        entry.record.asset_address = record.asset_address;
-                        if interval_changed && !entry.running {
-                            let interval =
-                                entry.record.check.definition.interval_ms(Interval::Normal);
-                            to_schedule.push((id, first_due(id, interval, now)));
-                        }
-                    } else {
-                        entry.record.asset_name = record.asset_name;
-                        entry.record.asset_address = record.asset_address;
+    /// Asks for a read; `done` is answered once a read that started after this call is
+    /// applied.
+    fn ask(&mut self, read: Read, done: Option<oneshot::Sender<()>>) {
+        self.reads.next.add(read);
+        self.reads.next_waiters.extend(done);
+        self.start_read();
+    }
+
+    /// Starts the next read in a task of its own, unless one is in flight; it comes back as
+    /// [`Command::Loaded`].
+    fn start_read(&mut self) {
+        if self.reads.in_flight || self.reads.next.is_empty() {
+            return;
+        }
+        let mut read = std::mem::take(&mut self.reads.next);
+        if read.everything {
+            read.checks.clear();
+            read.downtimes = false;
+        }
+        self.reads.in_flight = true;
+        self.reads.in_flight_waiters = std::mem::take(&mut self.reads.next_waiters);
+        let store = self.store.clone();
+        let commands = self.commands.clone();
+        tokio::spawn(async move {
+            let loaded = match load(&*store, &read).await {
+                Ok(loaded) => loaded,
+                Err(e) => {
+                    tracing::error!(error = %e, "supervision: reading the checks failed");
+                    // Nothing to apply; the waiters are answered all the same.
+                    Loaded {
+                        asked: Vec::new(),
+                        everything: false,
+                        checks: Vec::new(),
+                        downtimes: None,
+                        edges: None,
                     }
                 }
-                None => {
-                    let interval = record.check.definition.interval_ms(Interval::Normal);
-                    let due = match &record.last {
-                        Some(last) => next_due(last.at, interval, now),
-                        None => first_due(id, interval, now),
-                    };
-                    self.entries.insert(
-                        id,
-                        Entry {
-                            record,
-                            due,
-                            seq: 0,
-                            running: false,
-                            waiters: Vec::new(),
-                        },
-                    );
-                    to_schedule.push((id, due));
+            };
+            let _ = commands.send(Command::Loaded(Box::new(loaded)));
+        });
+    }
+
+    /// Applies what a read found. Statuses stay those in memory (the engine wrote them);
+    /// acknowledgements and heartbeats come from the database. A full read drops the checks it
+    /// did not find; a read of some checks drops those of them it did not find.
+    fn apply(&mut self, loaded: Loaded) {
+        let now = now_ms();
+        if let Some(downtimes) = loaded.downtimes {
+            self.downtimes = downtimes;
+        }
+        if let Some(edges) = &loaded.edges {
+            self.parents = reachability_parents(edges);
+        }
+        let mut hosts_changed = loaded.edges.is_some();
+        let mut seen = HashSet::with_capacity(loaded.checks.len());
+        let mut to_schedule = Vec::new();
+        for record in loaded.checks {
+            seen.insert(record.check.id);
+            hosts_changed |= record.check.host_check;
+            if let Some(due) = self.upsert(record, now) {
+                to_schedule.push(due);
+            }
+        }
+        if loaded.everything {
+            self.entries.retain(|id, _| seen.contains(id));
+            self.probes.retain(|id| seen.contains(&id));
+        } else {
+            for id in loaded.asked.iter().filter(|id| !seen.contains(id)) {
+                if let Some(gone) = self.entries.remove(id) {
+                    hosts_changed |= gone.record.check.host_check;
                 }
             }
         }
-        self.entries.retain(|id, _| seen.contains(id));
         for (id, due) in to_schedule {
             self.schedule(id, due);
         }
@@ -534,19 +706,68 @@ impl Engine {
                 .collect();
             self.queue = live.into();
         }
-        self.blocking_hosts = self
-            .entries
-            .values()
-            .filter(|e| e.record.check.host_check && HostState::blocks_children(&e.record.status))
-            .map(|e| e.record.check.asset_id)
-            .collect();
-        self.behind = behind_down_parents(&self.parents, &self.blocking_hosts);
-        self.per_target
-            .retain(|_, s| s.available_permits() < self.config.max_per_target.max(1));
+        if hosts_changed {
+            self.blocking_hosts = self
+                .entries
+                .values()
+                .filter(|e| {
+                    e.record.check.host_check && HostState::blocks_children(&e.record.status)
+                })
+                .map(|e| e.record.check.asset_id)
+                .collect();
+            self.behind = behind_down_parents(&self.parents, &self.blocking_hosts);
+        }
+        if loaded.everything {
+            self.per_target
+                .retain(|_, s| s.available_permits() < self.config.max_per_target.max(1));
+        }
         self.figures.checks.store(
             i64::try_from(self.entries.len()).unwrap_or(i64::MAX),
             Ordering::Relaxed,
         );
+    }
+
+    /// Takes a check as read from the database; returns its first slot when it is new or its
+    /// interval changed.
+    fn upsert(&mut self, record: CheckRecord, now: i64) -> Option<(CheckId, i64)> {
+        let id = record.check.id;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            let interval = record.check.definition.interval_ms(Interval::Normal);
+            let due = match &record.last {
+                Some(last) => next_due(last.at, interval, now),
+                None => first_due(id, interval, now),
+            };
+            self.entries.insert(
+                id,
+                Entry {
+                    record,
+                    due,
+                    seq: 0,
+                    running: false,
+                    waiters: Vec::new(),
+                },
+            );
+            return Some((id, due));
+        };
+        let changed = entry.record.check.updated_at != record.check.updated_at;
+        let interval_changed =
+            entry.record.check.definition.interval_s != record.check.definition.interval_s;
+        entry.record.status.acknowledgement = record.status.acknowledgement;
+        entry.record.status.max_attempts = record.status.max_attempts;
+        entry.record.status.notifications_enabled = record.status.notifications_enabled;
+        if record.heartbeat.as_ref().map(|b| b.at) > entry.record.heartbeat.as_ref().map(|b| b.at) {
+            entry.record.heartbeat = record.heartbeat;
+        }
+        entry.record.asset_name = record.asset_name;
+        entry.record.asset_address = record.asset_address;
+        if changed {
+            entry.record.check = record.check;
+            if interval_changed && !entry.running {
+                let interval = entry.record.check.definition.interval_ms(Interval::Normal);
+                return Some((id, first_due(id, interval, now)));
+            }
+        }
+        None
     }
 }
 
@@ -619,21 +840,24 @@ fn heartbeat_outcome(record: &CheckRecord, grace_s: u32, now: i64) -> Option<Out
     ))
 }
 
-/// Writes results in batches: whatever arrived within `flush_every` of the first, at most 1,000.
+/// Writes results in batches: whatever arrived within `flush_every` of the first, at most
+/// [`BATCH`]. The task sleeps through that time and then takes what came all at once, instead of
+/// waking for every result; when a whole batch is already waiting, it is written at once.
 async fn write_results(
     store: Arc<dyn Store>,
     mut results: mpsc::Receiver<ResultWrite>,
     flush_every: Duration,
     figures: Arc<Figures>,
 ) {
-    let mut batch = Vec::new();
-    while let Some(first) = results.recv().await {
-        batch.push(first);
-        let deadline = tokio::time::Instant::now() + flush_every;
-        while batch.len() < 1000 {
-            match tokio::time::timeout_at(deadline, results.recv()).await {
-                Ok(Some(r)) => batch.push(r),
-                Ok(None) | Err(_) => break,
+    const BATCH: usize = 1000;
+    let mut batch = Vec::with_capacity(BATCH);
+    while results.recv_many(&mut batch, BATCH).await > 0 {
+        if batch.len() < BATCH {
+            tokio::time::sleep(flush_every).await;
+            while batch.len() < BATCH
+                && let Ok(r) = results.try_recv()
+            {
+                batch.push(r);
             }
         }
         match store.save_results(&batch).await {
@@ -648,5 +872,96 @@ async fn write_results(
             }
         }
         batch.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pupitre_core::audit::Actor;
+    use pupitre_core::inventory::{AssetInput, AssetType};
+    use pupitre_core::model::ROOT_ENTITY;
+    use pupitre_core::monitoring::definition::{CheckDefinitionInput, check_definition};
+    use pupitre_store::monitoring::NewCheck;
+    use pupitre_store::testing::TestDb;
+
+    use super::*;
+
+    fn actor() -> Actor {
+        Actor {
+            user_id: None,
+            login: "test".into(),
+            source: "127.0.0.1".into(),
+            at: now_ms(),
+        }
+    }
+
+    async fn create(store: &dyn Store, asset_id: AssetId, name: &str, port: u16) -> CheckId {
+        let definition = check_definition(CheckDefinitionInput {
+            name: name.into(),
+            probe: ProbeSpec::Tcp {
+                host: "127.0.0.1".into(),
+                port: u32::from(port),
+                send: String::new(),
+                expect: String::new(),
+            },
+            interval_s: 3600,
+            retry_interval_s: 3600,
+            timeout_s: 5,
+            max_attempts: 1,
+            warning: String::new(),
+            critical: String::new(),
+            notifications_enabled: false,
+            entity_id: ROOT_ENTITY,
+        })
+        .unwrap();
+        let new = NewCheck {
+            asset_id,
+            definition,
+            host_check: false,
+            heartbeat_hash: None,
+        };
+        store.create_check(&actor(), &new).await.unwrap().check.id
+    }
+
+    /// `reload_checks` makes the engine know a new check and forget a deleted one, without a
+    /// full read; the checks it was not asked about stay as they were.
+    #[tokio::test]
+    async fn a_read_of_some_checks_adds_and_drops_just_those() {
+        let db = TestDb::sqlite().await;
+        let store = db.store.clone();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let input = AssetInput::new(ROOT_ENTITY, AssetType::Server, "web1");
+        let asset = store.create_asset(&actor(), &input).await.unwrap().id;
+        let first = create(&*store, asset, "first", port).await;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let engine = start(
+            store.clone(),
+            EngineConfig {
+                reload_every: Duration::from_secs(3600),
+                ..EngineConfig::default()
+            },
+            Arc::new(NullSink),
+            async move {
+                let _ = stopped.await;
+            },
+        );
+        let wait = Duration::from_secs(10);
+        let report = engine.run_now(first, wait).await.unwrap();
+        assert_eq!(report.state, State::Ok, "{report:?}");
+
+        let second = create(&*store, asset, "second", port).await;
+        assert_eq!(engine.run_now(second, wait).await, None, "not read yet");
+        engine.reload_checks(&[second]).await;
+        assert!(engine.run_now(second, wait).await.is_some());
+
+        store.delete_check(&actor(), first).await.unwrap();
+        engine.reload_checks(&[first]).await;
+        assert_eq!(engine.run_now(first, wait).await, None, "deleted");
+        assert!(engine.run_now(second, wait).await.is_some());
+        assert_eq!(engine.figures().checks.load(Ordering::Relaxed), 1);
+        let _ = stop.send(());
     }
 }

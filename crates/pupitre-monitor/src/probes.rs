@@ -3,31 +3,56 @@
 //!
 //! The check's thresholds apply to the probe's main value: the round-trip time of a ping (ms),
 //! the response time of a TCP, HTTP or DNS check (s), the value an SNMP GET, a database query,
-//! a Prometheus series or a Zabbix item returns. A plugin carries its own thresholds in its
-//! arguments.
+//! a Prometheus series or a Zabbix item returns, each SNMP interface's bit rates, each SNMP
+//! storage area's used percent, the SNMP uptime in seconds. A plugin carries its own thresholds
+//! in its arguments.
+//!
+//! SNMP interface counters and uptimes are remembered between runs (in memory, per check) to
+//! turn counters into rates and to notice a restart.
 
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use pupitre_core::monitoring::State;
-use pupitre_core::monitoring::check::Check;
+use pupitre_core::monitoring::check::{Check, CheckId};
 use pupitre_core::monitoring::definition::ProbeSpec;
 use pupitre_core::monitoring::exposition::Selector;
 use pupitre_core::monitoring::output::PluginOutput;
+use pupitre_core::monitoring::perfdata::{PerfDatum, Uom};
+use pupitre_core::monitoring::range::Thresholds;
+use pupitre_probe::database::{DatabaseCheck, Engine as DatabaseEngine};
 use pupitre_probe::dns::{DnsCheck, DnsRecordType};
 use pupitre_probe::http::HttpCheck;
 use pupitre_probe::outcome::Outcome;
 use pupitre_probe::ping::{IcmpCapability, PingCheck};
 use pupitre_probe::plugin::{MacroValues, PluginCheck, PluginRunner};
 use pupitre_probe::scrape::ScrapeCheck;
+use pupitre_probe::secret::Secret;
+use pupitre_probe::snmp::{
+    CounterSample, HrStorage, InterfaceCounter, InterfaceReading, InterfaceTable, OidCheck,
+    SnmpGet, SnmpTarget, SnmpVersion, Uptime, UptimeReading, rate, rebooted,
+};
 use pupitre_probe::tcp::TcpCheck;
 use pupitre_probe::zabbix::ZabbixCheck;
 
-/// What a run needs besides the check: shared runners and the host's address.
+use crate::credentials::{Credentials, Opened};
+
+/// What a run needs besides the check: shared runners, credentials, and what SNMP checks
+/// remember between runs.
 pub struct Probes {
     pub plugins: PluginRunner,
     pub icmp: IcmpCapability,
+    pub credentials: Credentials,
+    memory: Mutex<HashMap<CheckId, Memory>>,
+}
+
+/// What an SNMP check's previous run read, to compare the next one with.
+enum Memory {
+    Counters(Vec<CounterSample>),
+    Uptime(Duration),
 }
 
 /// The host a check looks at: its own `host`, else its asset's address.
@@ -64,6 +89,15 @@ fn url_host(url: &str) -> &str {
 }
 
 impl Probes {
+    pub fn new(plugins: PluginRunner, icmp: IcmpCapability, credentials: Credentials) -> Probes {
+        Probes {
+            plugins,
+            icmp,
+            credentials,
+            memory: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Runs `check` once. Never panics; never takes much longer than the check's timeout
     /// (each probe enforces it, and a last guard cuts a probe that would not).
     pub async fn run(&self, check: &Check, asset_name: &str, asset_address: &str) -> Outcome {
@@ -188,17 +222,254 @@ impl Probes {
                 zabbix.timeout = timeout;
                 zabbix.run().await
             }
-            ProbeSpec::Snmp { .. } | ProbeSpec::Database { .. } => Outcome::unknown(format!(
-                "{} UNKNOWN - this check names a stored credential, and Pupitre does not \
-                 store credentials yet",
-                check.definition.probe.kind().to_uppercase()
-            )),
+            ProbeSpec::Snmp {
+                host,
+                port,
+                credential,
+                mode,
+                oid,
+                items,
+            } => {
+                let version = match self.snmp_version(credential).await {
+                    Ok(version) => version,
+                    Err(message) => return Outcome::unknown(format!("SNMP UNKNOWN - {message}")),
+                };
+                let mut target = SnmpTarget::new(target(host, asset_address), version);
+                target.port = port16(*port);
+                target.timeout = timeout;
+                match mode.as_str() {
+                    "interfaces" => {
+                        let table = InterfaceTable {
+                            target,
+                            interfaces: items.clone(),
+                        };
+                        let reading = table.read().await;
+                        self.interface_rates(check.id, reading, thresholds)
+                    }
+                    "storage" => {
+                        HrStorage {
+                            target,
+                            storages: items.clone(),
+                            thresholds,
+                        }
+                        .run()
+                        .await
+                    }
+                    "uptime" => {
+                        let reading = Uptime { target, thresholds }.read().await;
+                        self.uptime(check.id, reading)
+                    }
+                    _ => {
+                        let mut get = OidCheck::new(oid.clone());
+                        get.thresholds = thresholds;
+                        SnmpGet {
+                            target,
+                            oids: vec![get],
+                        }
+                        .run()
+                        .await
+                    }
+                }
+            }
+            ProbeSpec::Database {
+                engine,
+                host,
+                port,
+                database,
+                user,
+                credential,
+                query,
+            } => {
+                let engine = match engine.as_str() {
+                    "mysql" => DatabaseEngine::MySql,
+                    _ => DatabaseEngine::Postgres,
+                };
+                let mut db = DatabaseCheck::new(
+                    engine,
+                    target(host, asset_address),
+                    database.clone(),
+                    user.clone(),
+                );
+                db.port = port16(*port);
+                if !credential.is_empty() {
+                    match self.credentials.get(credential).await {
+                        Ok(Opened::Password {
+                            user: stored_user,
+                            password,
+                        }) => {
+                            if db.user.is_empty() {
+                                db.user = stored_user;
+                            }
+                            db.password = password;
+                        }
+                        Ok(Opened::Snmp(_)) => {
+                            return Outcome::unknown(format!(
+                                "DATABASE UNKNOWN - credential {credential} is for SNMP, not a password"
+                            ));
+                        }
+                        Err(message) => {
+                            return Outcome::unknown(format!("DATABASE UNKNOWN - {message}"));
+                        }
+                    }
+                }
+                db.query = (!query.is_empty()).then(|| query.clone());
+                db.thresholds = thresholds;
+                db.timeout = timeout;
+                db.run().await
+            }
             ProbeSpec::Heartbeat { .. } => Outcome::new(
                 State::Unknown,
                 "HEARTBEAT UNKNOWN - a heartbeat is evaluated by the engine, not run",
             ),
         }
     }
+}
+
+impl Probes {
+    /// The SNMP version and secrets `credential` names; v2c community `public` when it names
+    /// none.
+    async fn snmp_version(&self, credential: &str) -> Result<SnmpVersion, String> {
+        if credential.is_empty() {
+            return Ok(SnmpVersion::V2c {
+                community: Secret::new("public"),
+            });
+        }
+        match self.credentials.get(credential).await? {
+            Opened::Snmp(version) => Ok(version),
+            Opened::Password { .. } => Err(format!(
+                "credential {credential} is a password, not an SNMP community or user"
+            )),
+        }
+    }
+
+    /// Adds each interface's bit rates (thresholds apply to them) and error rates since the
+    /// previous run, and remembers this run's counters.
+    fn interface_rates(
+        &self,
+        id: CheckId,
+        mut reading: InterfaceReading,
+        thresholds: Thresholds,
+    ) -> Outcome {
+        if reading.samples.is_empty() {
+            return reading.outcome;
+        }
+        let previous = match self.remember(id, Memory::Counters(reading.samples.clone())) {
+            Some(Memory::Counters(previous)) => previous,
+            _ => Vec::new(),
+        };
+        let outcome = &mut reading.outcome;
+        let mut over = Vec::new();
+        for current in &reading.samples {
+            let Some(rate) = previous
+                .iter()
+                .find(|p| p.interface == current.interface && p.counter == current.counter)
+                .and_then(|p| rate(p, current))
+            else {
+                continue;
+            };
+            let (suffix, value, judged) = match current.counter {
+                InterfaceCounter::InOctets => ("in_bps", rate * 8.0, true),
+                InterfaceCounter::OutOctets => ("out_bps", rate * 8.0, true),
+                InterfaceCounter::InErrors => ("in_errors_per_s", rate, false),
+                InterfaceCounter::OutErrors => ("out_errors_per_s", rate, false),
+            };
+            let label = format!("{}_{suffix}", current.interface);
+            if judged {
+                let state = thresholds.evaluate(value);
+                if state != State::Ok {
+                    over.push((state, format!("{label} {}", human_bits(value))));
+                }
+            }
+            outcome.perfdata.push(PerfDatum {
+                label,
+                value: Some(value),
+                uom: Uom::Count,
+                warning: judged.then_some(thresholds.warning).flatten(),
+                critical: judged.then_some(thresholds.critical).flatten(),
+                min: Some(0.0),
+                max: None,
+            });
+        }
+        if !over.is_empty() {
+            let worst = over
+                .iter()
+                .map(|(s, _)| *s)
+                .max_by_key(|s| s.severity())
+                .unwrap_or(State::Ok);
+            if worst.severity() > outcome.state.severity() {
+                outcome.state = worst;
+            }
+            let rates: Vec<_> = over.into_iter().map(|(_, text)| text).collect();
+            outcome.summary = format!(
+                "SNMP {} - {}; {}",
+                outcome.state,
+                rates.join(", "),
+                outcome
+                    .summary
+                    .split_once(" - ")
+                    .map_or(outcome.summary.as_str(), |(_, rest)| rest)
+            );
+        }
+        reading.outcome
+    }
+
+    /// Warns when the uptime went down since the previous run (the agent restarted), and
+    /// remembers this run's uptime.
+    fn uptime(&self, id: CheckId, reading: UptimeReading) -> Outcome {
+        let UptimeReading {
+            mut outcome,
+            uptime,
+        } = reading;
+        let Some(uptime) = uptime else {
+            return outcome;
+        };
+        if let Some(Memory::Uptime(previous)) = self.remember(id, Memory::Uptime(uptime))
+            && rebooted(previous, uptime)
+        {
+            if outcome.state.severity() < State::Warning.severity() {
+                outcome.state = State::Warning;
+            }
+            let rest = outcome
+                .summary
+                .split_once(" - ")
+                .map_or(outcome.summary.clone(), |(_, r)| r.to_owned());
+            outcome.summary = format!(
+                "SNMP {} - restarted since the previous check (uptime was {} s); {rest}",
+                outcome.state,
+                previous.as_secs()
+            );
+        }
+        outcome
+    }
+
+    /// Stores what this run read and gives back what the previous run stored.
+    fn remember(&self, id: CheckId, now: Memory) -> Option<Memory> {
+        let mut memory = self
+            .memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        memory.insert(id, now)
+    }
+
+    /// Forgets what deleted checks remembered.
+    pub fn retain(&self, live: impl Fn(CheckId) -> bool) {
+        self.memory
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|id, _| live(*id));
+    }
+}
+
+/// `1.23 Mb/s`.
+fn human_bits(bits_per_s: f64) -> String {
+    let units = ["b/s", "kb/s", "Mb/s", "Gb/s", "Tb/s"];
+    let mut value = bits_per_s;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.2} {}", units[unit])
 }
 
 /// A validated definition's port is within 1..=65535.

@@ -2,8 +2,6 @@
 //! 127.0.0.1 with a free UDP port and a configuration in a temporary directory, and killed when
 //! the test ends, even on a panic.
 
-use std::net::UdpSocket;
-use std::process::Stdio;
 use std::time::Duration;
 
 use pupitre_core::monitoring::State;
@@ -14,122 +12,12 @@ use pupitre_probe::snmp::{
     AuthProtocol, CounterWidth, HrStorage, InterfaceCounter, InterfaceTable, OidCheck,
     PrivProtocol, SecurityLevel, SnmpGet, SnmpTarget, SnmpVersion, Uptime, V3User,
 };
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
-const COMMUNITY: &str = "testcommunity";
-const USER: &str = "testv3user";
-const AUTH_PASSWORD: &str = "authpass-123456";
-const PRIV_PASSWORD: &str = "privpass-123456";
-
-const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
-const SYS_UP_TIME: &str = "1.3.6.1.2.1.1.3.0";
-const SYS_NAME: &str = "1.3.6.1.2.1.1.5.0";
-const SYS_SERVICES: &str = "1.3.6.1.2.1.1.7.0";
-
-/// A running snmpd; dropping it kills the daemon and removes its directory.
-struct Snmpd {
-    port: u16,
-    _child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Snmpd {
-    async fn start() -> Snmpd {
-        let snmpd = ["/usr/sbin/snmpd", "/usr/bin/snmpd"]
-            .into_iter()
-            .find(|path| std::path::Path::new(path).exists())
-            .expect(
-                "snmpd is not installed: these tests need Debian's net-snmp agent \
-                 (apt-get install snmpd; .ci/run installs it)",
-            );
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let port = free_udp_port();
-        let config = format!(
-            "agentAddress udp:127.0.0.1:{port}\n\
-             rocommunity {COMMUNITY} 127.0.0.1\n\
-             createUser {USER} SHA-256 \"{AUTH_PASSWORD}\" AES \"{PRIV_PASSWORD}\"\n\
-             rouser {USER} authpriv\n\
-             createUser testv3sha512 SHA-512 \"{AUTH_PASSWORD}\" AES-256 \"{PRIV_PASSWORD}\"\n\
-             rouser testv3sha512 authpriv\n\
-             createUser testv3authonly SHA \"{AUTH_PASSWORD}\"\n\
-             rouser testv3authonly auth\n\
-             sysName snmp-peer-test\n\
-             sysLocation test-rack-1\n\
-             sysServices 72\n\
-             dontLogTCPWrappersConnects yes\n"
-        );
-        let config_path = dir.path().join("snmpd.conf");
-        std::fs::write(&config_path, config).expect("write snmpd.conf");
-        let persist = dir.path().join("persist");
-        std::fs::create_dir(&persist).expect("persist directory");
-        let mut child = Command::new(snmpd)
-            .args(["-f", "-Lo", "-C", "-I", "-smux", "-c"])
-            .arg(&config_path)
-            .arg("-p")
-            .arg(dir.path().join("snmpd.pid"))
-            .env("MIBS", "")
-            .env("SNMP_PERSISTENT_DIR", &persist)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start snmpd");
-        // snmpd prints its version once it listens; the rest of its log is drained so that it
-        // never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("snmpd stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let mut log = Vec::new();
-        let ready = tokio::time::timeout(Duration::from_secs(10), async {
-            while let Ok(Some(line)) = lines.next_line().await {
-                let ready = line.contains("NET-SNMP version");
-                log.push(line);
-                if ready {
-                    return true;
-                }
-            }
-            false
-        })
-        .await;
-        assert_eq!(ready, Ok(true), "snmpd did not start: {}", log.join("\n"));
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Snmpd {
-            port,
-            _child: child,
-            _dir: dir,
-        }
-    }
-
-    fn target(&self, version: SnmpVersion) -> SnmpTarget {
-        let mut target = SnmpTarget::new("127.0.0.1", version);
-        target.port = self.port;
-        target.timeout = Duration::from_secs(2);
-        target.retries = 1;
-        target
-    }
-
-    fn v2c(&self) -> SnmpTarget {
-        self.target(SnmpVersion::V2c {
-            community: Secret::new(COMMUNITY),
-        })
-    }
-
-    fn v3(&self, auth_password: &str) -> SnmpTarget {
-        self.target(SnmpVersion::V3(V3User::auth_priv(
-            USER,
-            AuthProtocol::Sha256,
-            Secret::new(auth_password),
-            PrivProtocol::Aes128,
-            Secret::new(PRIV_PASSWORD),
-        )))
-    }
-}
-
-fn free_udp_port() -> u16 {
-    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a UDP port");
-    socket.local_addr().expect("local address").port()
-}
+#[path = "support/snmpd.rs"]
+mod snmpd;
+use snmpd::{
+    AUTH_PASSWORD, PRIV_PASSWORD, SYS_DESCR, SYS_NAME, SYS_SERVICES, SYS_UP_TIME, Snmpd, USER,
+};
 
 fn oid(oid: &str, name: &str, warning: &str, critical: &str) -> OidCheck {
     OidCheck {

@@ -15,9 +15,11 @@ use pupitre_core::model::{
 };
 use pupitre_core::permission::{EntityId, Levels};
 
+pub use crate::credentials::CredentialStore;
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
 pub use crate::monitoring::MonitoringStore;
 
+pub mod credentials;
 pub mod inventory;
 mod migrate;
 pub mod monitoring;
@@ -29,9 +31,13 @@ mod shared_inventory;
 mod asset_page;
 #[macro_use]
 mod shared_monitoring;
+#[macro_use]
+mod shared_credentials;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
+pub mod vault;
+pub mod zones;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -310,6 +316,7 @@ pub trait Store:
     + AuditStore
     + InventoryStore
     + MonitoringStore
+    + CredentialStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

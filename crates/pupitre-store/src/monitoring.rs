@@ -172,7 +172,8 @@ pub trait MonitoringStore: Send + Sync {
     async fn list_checks(&self, filter: &CheckFilter, page: Page) -> Result<Vec<CheckRecord>>;
     /// Every check, for the engine.
     async fn all_checks(&self) -> Result<Vec<CheckRecord>>;
-    /// Writes results in one transaction.
+    /// Writes results in one transaction, with a few statements whatever their number. When a
+    /// check has several results, the last one wins; events are all kept.
     async fn save_results(&self, results: &[ResultWrite]) -> Result<()>;
     /// Stores `ack` on the check, with an event and an audit record. The caller has checked it
     /// with [`CheckStatus::acknowledge`].
@@ -199,6 +200,9 @@ pub trait MonitoringStore: Send + Sync {
     /// Every relation that can make an asset unreachable, for the engine.
     async fn dependency_edges(&self) -> Result<Vec<GraphEdge>>;
     async fn state_counts(&self, visible: &[EntityId]) -> Result<Vec<StateCount>>;
+    /// The checks among `ids` that still exist, by id, for the engine after this server
+    /// changed them (a deleted check is simply absent).
+    async fn get_checks(&self, ids: &[CheckId]) -> Result<Vec<CheckRecord>>;
 }
 
 /// The stored form of a probe's parameters: JSON tagged by kind. Deliberately separate from
@@ -232,7 +236,13 @@ enum StoredProbe {
         host: String,
         port: u32,
         credential: String,
+        /// Absent in checks stored before SNMP modes: a GET.
+        #[serde(default = "snmp_get")]
+        mode: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
         oid: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        items: Vec<String>,
     },
     Plugin {
         path: String,
@@ -301,12 +311,16 @@ impl From<&ProbeSpec> for StoredProbe {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             } => StoredProbe::Snmp {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             },
             ProbeSpec::Plugin { path, arguments } => StoredProbe::Plugin { path, arguments },
             ProbeSpec::Prometheus { url, selector } => StoredProbe::Prometheus { url, selector },
@@ -372,12 +386,16 @@ impl From<StoredProbe> for ProbeSpec {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             } => ProbeSpec::Snmp {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             },
             StoredProbe::Plugin { path, arguments } => ProbeSpec::Plugin { path, arguments },
             StoredProbe::Prometheus { url, selector } => ProbeSpec::Prometheus { url, selector },
@@ -523,8 +541,23 @@ pub(crate) fn decode_template_checks(
         .collect()
 }
 
+fn snmp_get() -> String {
+    "get".to_owned()
+}
+
 pub(crate) fn encode_probe(spec: &ProbeSpec) -> String {
     serde_json::to_string(&StoredProbe::from(spec)).unwrap_or_default()
+}
+
+/// The probe of a check stored before SNMP modes existed still reads, as a GET.
+#[cfg(test)]
+#[test]
+fn snmp_probes_stored_before_modes_are_gets() {
+    let old = r#"{"kind":"snmp","host":"","port":161,"credential":"c","oid":"1.3.6.1.2.1.1.3.0"}"#;
+    let ProbeSpec::Snmp { mode, items, .. } = decode_probe(old).unwrap() else {
+        panic!("not an SNMP probe");
+    };
+    assert_eq!((mode.as_str(), items.len()), ("get", 0));
 }
 
 pub(crate) fn decode_probe(text: &str) -> Result<ProbeSpec> {
@@ -586,7 +619,17 @@ mod tests {
                 host: s(""),
                 port: 161,
                 credential: s("c"),
+                mode: s("get"),
                 oid: s("1.3.6.1.2.1.1.3.0"),
+                items: vec![],
+            },
+            ProbeSpec::Snmp {
+                host: s("sw1"),
+                port: 1161,
+                credential: s("c"),
+                mode: s("interfaces"),
+                oid: s(""),
+                items: vec![s("eth0"), s("Gi0/1")],
             },
             ProbeSpec::Plugin {
                 path: s("/usr/lib/nagios/plugins/check_load"),

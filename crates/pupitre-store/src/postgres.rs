@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "monitoring",
         sql: include_str!("../migrations/postgres/0005_monitoring.sql"),
     },
+    Migration {
+        version: 6,
+        description: "credentials, downtime time zones",
+        sql: include_str!("../migrations/postgres/0006_credentials_downtime_zones.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -123,3 +128,4 @@ impl PgStore {
 impl_store!(PgStore, sqlx::Postgres);
 impl_inventory_store!(PgStore, sqlx::Postgres);
 impl_monitoring_store!(PgStore, sqlx::Postgres);
+impl_credential_store!(PgStore, sqlx::Postgres);

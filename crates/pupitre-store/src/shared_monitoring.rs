@@ -187,14 +187,23 @@ macro_rules! impl_monitoring_store {
                     }),
                     _ => None,
                 };
+                let starts_at: i64 = row.try_get("starts_at")?;
+                let ends_at: i64 = row.try_get("ends_at")?;
+                let time_zone: String = row.try_get("time_zone")?;
+                let offsets = match recurrence {
+                    Some(_) => crate::zones::downtime_offsets(&time_zone, starts_at, ends_at, crate::zones::now_ms()),
+                    None => Default::default(),
+                };
                 Ok(Downtime {
                     id: row.try_get("id")?,
                     entity_id: row.try_get("entity_id")?,
                     asset_id: row.try_get("asset_id")?,
                     check_id: row.try_get("check_id")?,
-                    starts_at: row.try_get("starts_at")?,
-                    ends_at: row.try_get("ends_at")?,
+                    starts_at,
+                    ends_at,
                     recurrence,
+                    time_zone,
+                    offsets,
                     author: row.try_get("author")?,
                     comment: row.try_get("comment")?,
                 })
@@ -419,6 +428,64 @@ macro_rules! impl_monitoring_store {
                             .push_bind(ev.notify)
                             .push_bind(ev.output.clone());
                     });
+                    qb.build().execute(&mut **tx).await?;
+                }
+                Ok(())
+            }
+
+            /// A result to write and whether its check's acknowledgement goes.
+            type StateRow<'a> = (&'a ResultWrite, bool);
+
+            /// The most rows one `UPDATE` of [`update_states`] carries (16 values each).
+            const STATE_ROWS_PER_STATEMENT: usize = 256;
+
+            /// Writes the status and last result of each row, a few rows per statement:
+            /// `WITH r (…) AS (VALUES …) UPDATE check_states … FROM r`, on both backends.
+            /// Statements carry a power of two of rows, so that the backends' statement caches
+            /// hold a few texts (a batch of 100 is 64 + 32 + 4 rows) instead of one per size.
+            /// A check deleted meanwhile has no row and is skipped.
+            async fn update_states(tx: &mut Tx<'_>, rows: &[StateRow<'_>], remove_acknowledgement: bool) -> Result<()> {
+                let mut rest = rows;
+                while !rest.is_empty() {
+                    let size = STATE_ROWS_PER_STATEMENT.min(1 << rest.len().ilog2());
+                    let (chunk, tail) = rest.split_at(size);
+                    rest = tail;
+                    let mut qb = QueryBuilder::<$db>::new(
+                        "WITH r (check_id, state, hard, attempt, unreachable, last_hard_state, \
+                         last_change_at, last_hard_change_at, history, flapping, problem_notified, \
+                         last_run_at, duration_ms, output, long_output, perfdata) AS (",
+                    );
+                    qb.push_values(chunk, |mut b, (r, _)| {
+                        let s = &r.status;
+                        b.push_bind(r.check_id)
+                            .push_bind(s.state.key())
+                            .push_bind(s.hard)
+                            .push_bind(i64::from(s.attempt))
+                            .push_bind(s.unreachable)
+                            .push_bind(s.last_hard_state.key())
+                            .push_bind(s.last_change_at)
+                            .push_bind(s.last_hard_change_at)
+                            .push_bind(encode_history(&s.history))
+                            .push_bind(s.flapping)
+                            .push_bind(s.problem_notified)
+                            .push_bind(r.last.at)
+                            .push_bind(r.last.duration_ms)
+                            .push_bind(r.last.output.clone())
+                            .push_bind(r.last.long_output.clone())
+                            .push_bind(r.last.perfdata.clone());
+                    });
+                    qb.push(
+                        ") UPDATE check_states SET state = r.state, hard = r.hard, attempt = r.attempt, \
+                         unreachable = r.unreachable, last_hard_state = r.last_hard_state, \
+                         last_change_at = r.last_change_at, last_hard_change_at = r.last_hard_change_at, \
+                         history = r.history, flapping = r.flapping, problem_notified = r.problem_notified, \
+                         last_run_at = r.last_run_at, duration_ms = r.duration_ms, output = r.output, \
+                         long_output = r.long_output, perfdata = r.perfdata",
+                    );
+                    if remove_acknowledgement {
+                        qb.push(", ack_author = NULL, ack_comment = NULL, ack_at = NULL, ack_expires_at = NULL");
+                    }
+                    qb.push(" FROM r WHERE check_states.check_id = r.check_id");
                     qb.build().execute(&mut **tx).await?;
                 }
                 Ok(())
@@ -857,31 +924,28 @@ macro_rules! impl_monitoring_store {
                     if results.is_empty() {
                         return Ok(());
                     }
-                    let mut tx = self.write.begin().await?;
+                    // One row per check: a later result of the same check wins, and an
+                    // acknowledgement removed by any of them stays removed, as if each had been
+                    // written in turn. Rows that remove one are a statement of their own, so
+                    // that the others never touch the acknowledgement columns.
+                    let mut rows: Vec<StateRow<'_>> = Vec::with_capacity(results.len());
+                    let mut position: HashMap<CheckId, usize> = HashMap::with_capacity(results.len());
                     for r in results {
-                        let s = &r.status;
-                        let mut qb = QueryBuilder::<$db>::new("UPDATE check_states SET state = ");
-                        qb.push_bind(s.state.key())
-                            .push(", hard = ").push_bind(s.hard)
-                            .push(", attempt = ").push_bind(i64::from(s.attempt))
-                            .push(", unreachable = ").push_bind(s.unreachable)
-                            .push(", last_hard_state = ").push_bind(s.last_hard_state.key())
-                            .push(", last_change_at = ").push_bind(s.last_change_at)
-                            .push(", last_hard_change_at = ").push_bind(s.last_hard_change_at)
-                            .push(", history = ").push_bind(encode_history(&s.history))
-                            .push(", flapping = ").push_bind(s.flapping)
-                            .push(", problem_notified = ").push_bind(s.problem_notified)
-                            .push(", last_run_at = ").push_bind(r.last.at)
-                            .push(", duration_ms = ").push_bind(r.last.duration_ms)
-                            .push(", output = ").push_bind(r.last.output.clone())
-                            .push(", long_output = ").push_bind(r.last.long_output.clone())
-                            .push(", perfdata = ").push_bind(r.last.perfdata.clone());
-                        if r.acknowledgement_removed {
-                            qb.push(", ack_author = NULL, ack_comment = NULL, ack_at = NULL, ack_expires_at = NULL");
+                        match position.get(&r.check_id) {
+                            Some(&i) => {
+                                let removed = rows[i].1 || r.acknowledgement_removed;
+                                rows[i] = (r, removed);
+                            }
+                            None => {
+                                position.insert(r.check_id, rows.len());
+                                rows.push((r, r.acknowledgement_removed));
+                            }
                         }
-                        qb.push(" WHERE check_id = ").push_bind(r.check_id);
-                        qb.build().execute(&mut *tx).await?;
                     }
+                    let (unacknowledging, plain): (Vec<_>, Vec<_>) = rows.into_iter().partition(|(_, removed)| *removed);
+                    let mut tx = self.write.begin().await?;
+                    update_states(&mut tx, &plain, false).await?;
+                    update_states(&mut tx, &unacknowledging, true).await?;
                     let events: Vec<(CheckId, &NewEvent)> = results
                         .iter()
                         .flat_map(|r| r.events.iter().map(move |e| (r.check_id, e)))
@@ -1037,8 +1101,9 @@ macro_rules! impl_monitoring_store {
                     let r = d.recurrence;
                     let id: i64 = sqlx::query(
                         "INSERT INTO downtimes (entity_id, asset_id, check_id, starts_at, ends_at, \
-                         weekdays, start_minute, duration_minutes, author, comment, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                         weekdays, start_minute, duration_minutes, author, comment, created_at, \
+                         time_zone) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
                     )
                     .bind(d.entity_id)
                     .bind(d.asset_id)
@@ -1051,6 +1116,7 @@ macro_rules! impl_monitoring_store {
                     .bind(&d.author)
                     .bind(&d.comment)
                     .bind(actor.at)
+                    .bind(&d.time_zone)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(|e| match &e {
@@ -1067,6 +1133,7 @@ macro_rules! impl_monitoring_store {
                         core_audit::Field::new("starts_at", core_audit::instant(d.starts_at)),
                         core_audit::Field::new("ends_at", core_audit::instant(d.ends_at)),
                         core_audit::Field::new("recurrence", r.map(|r| format!("{:07b} {} +{}", r.weekdays, r.start_minute, r.duration_minutes)).unwrap_or_default()),
+                        core_audit::Field::new("time_zone", d.time_zone.clone()),
                         core_audit::Field::new("comment", d.comment.clone()),
                     ];
                     audit(&mut tx, actor, "downtime.create", ("downtime", id, &d.comment, d.entity_id), None, Some(&fields)).await?;
@@ -1186,6 +1253,23 @@ macro_rules! impl_monitoring_store {
                         .collect::<Result<Vec<_>>>()?;
                     out.sort_by_key(|c| (c.entity_id, c.site_id, c.state.map(State::exit_code), c.acknowledged));
                     Ok(out)
+                }
+
+                async fn get_checks(&self, ids: &[CheckId]) -> Result<Vec<CheckRecord>> {
+                    let mut records = Vec::with_capacity(ids.len());
+                    for chunk in ids.chunks(1000) {
+                        let mut qb = QueryBuilder::<$db>::new(CHECK_SELECT);
+                        qb.push(" WHERE c.id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in chunk {
+                            list.push_bind(*id);
+                        }
+                        qb.push(") ORDER BY c.id");
+                        for row in qb.build().fetch_all(&self.read).await? {
+                            records.push(record_from(&row)?);
+                        }
+                    }
+                    Ok(records)
                 }
             }
         }

@@ -35,6 +35,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "monitoring",
         sql: include_str!("../migrations/sqlite/0005_monitoring.sql"),
     },
+    Migration {
+        version: 6,
+        description: "credentials, downtime time zones",
+        sql: include_str!("../migrations/sqlite/0006_credentials_downtime_zones.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -175,3 +180,4 @@ impl SqliteStore {
 impl_store!(SqliteStore, sqlx::Sqlite);
 impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 impl_monitoring_store!(SqliteStore, sqlx::Sqlite);
+impl_credential_store!(SqliteStore, sqlx::Sqlite);

@@ -9,9 +9,9 @@ use pupitre_core::audit::Actor;
 use pupitre_core::inventory::{AssetInput, AssetType, RelationInput, RelationKind};
 use pupitre_core::model::ROOT_ENTITY;
 use pupitre_core::monitoring::State;
-use pupitre_core::monitoring::check::{Downtime, EventKind, LastResult, Recurrence};
+use pupitre_core::monitoring::check::{Downtime, EventKind, LastResult, Recurrence, ZoneOffsets};
 use pupitre_core::monitoring::definition::{CheckDefinitionInput, ProbeSpec, check_definition};
-use pupitre_core::monitoring::status::{Acknowledgement, Context};
+use pupitre_core::monitoring::status::{Acknowledgement, CheckStatus, Context};
 use pupitre_store::monitoring::{CheckFilter, Heartbeat, NewCheck, NewEvent, ResultWrite};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{Page, Store, StoreError};
@@ -20,6 +20,7 @@ pupitre_store::conformance!(
     checks_round_trip_with_their_state,
     results_events_and_acknowledgements_are_kept_apart,
     heartbeats_downtimes_and_dependencies,
+    a_batch_of_results_is_written_whole_and_checks_are_read_by_id,
 );
 
 fn actor(at: i64) -> Actor {
@@ -438,10 +439,29 @@ async fn heartbeats_downtimes_and_dependencies(db: TestDb) {
             start_minute: 120,
             duration_minutes: 90,
         }),
+        time_zone: "UTC".into(),
+        offsets: ZoneOffsets::default(),
         author: "bob".into(),
         comment: "backups".into(),
     };
     let created = s.create_downtime(&actor(10), &weekly).await.unwrap();
+    // A zone's offsets are worked out when the downtime is read.
+    let paris = s
+        .create_downtime(
+            &actor(10),
+            &Downtime {
+                time_zone: "Europe/Paris".into(),
+                ends_at: i64::MAX / 2,
+                ..weekly.clone()
+            },
+        )
+        .await
+        .unwrap();
+    let read = s.get_downtime(paris.id).await.unwrap();
+    assert_eq!(read.time_zone, "Europe/Paris");
+    assert!([3600, 7200].contains(&read.offsets.initial_s), "{read:?}");
+    assert!(!read.offsets.changes.is_empty(), "{read:?}");
+    s.delete_downtime(&actor(10), paris.id).await.unwrap();
     assert_eq!(
         Downtime {
             id: 0,
@@ -503,4 +523,135 @@ async fn heartbeats_downtimes_and_dependencies(db: TestDb) {
     let counts = s.state_counts(&[ROOT_ENTITY]).await.unwrap();
     assert_eq!(counts.len(), 1);
     assert_eq!((counts[0].state, counts[0].count), (None, 1), "pending");
+}
+
+/// `save_results` writes many rows per statement: a batch larger than one statement holds, a
+/// check with two results in one batch (the last wins, an acknowledgement removed by the first
+/// stays removed), acknowledgements and heartbeats that results must not touch, and a check
+/// deleted meanwhile. `get_checks` reads just the checks asked for.
+async fn a_batch_of_results_is_written_whole_and_checks_are_read_by_id(db: TestDb) {
+    let s = &*db.store;
+    let web = asset(s, "web3", AssetType::Server).await;
+    let mut records = Vec::new();
+    for i in 0..300 {
+        let probe = if i == 0 {
+            ProbeSpec::Heartbeat { grace_s: 60 }
+        } else {
+            tcp(1000 + i)
+        };
+        let record = s
+            .create_check(
+                &actor(5),
+                &NewCheck {
+                    asset_id: web,
+                    definition: definition(&format!("check {i}"), probe),
+                    host_check: false,
+                    heartbeat_hash: (i == 0).then(|| "hash-batch".to_owned()),
+                },
+            )
+            .await
+            .unwrap();
+        records.push(record);
+    }
+    let id = |i: usize| records[i].check.id;
+    let beat = Heartbeat {
+        at: 50,
+        state: None,
+        message: "alive".into(),
+    };
+    s.record_heartbeat("hash-batch", &beat).await.unwrap();
+    let ack = Acknowledgement {
+        author: "alice".into(),
+        comment: "known".into(),
+        expires_at: None,
+    };
+    for i in [1, 2] {
+        s.acknowledge(&actor(60), id(i), &ack, State::Ok)
+            .await
+            .unwrap();
+    }
+
+    let result = |i: usize, status: &CheckStatus, at: i64, removed: bool| ResultWrite {
+        check_id: id(i),
+        status: status.clone(),
+        last: LastResult {
+            at,
+            duration_ms: i as i64,
+            output: format!("TCP OK - check {i} at {at}"),
+            long_output: String::new(),
+            perfdata: format!("time={i}s"),
+        },
+        acknowledgement_removed: removed,
+        events: vec![NewEvent {
+            at,
+            kind: EventKind::State,
+            state: status.state,
+            previous_state: None,
+            unreachable: false,
+            notify: false,
+            output: format!("check {i} at {at}"),
+        }],
+    };
+    let mut expected: Vec<CheckStatus> = records.iter().map(|r| r.status.clone()).collect();
+    let mut batch = Vec::new();
+    for (i, status) in expected.iter_mut().enumerate() {
+        let state = if i % 3 == 0 {
+            State::Critical
+        } else {
+            State::Ok
+        };
+        status.apply(state, 100, &Context::NORMAL);
+        batch.push(result(i, status, 100, i == 1));
+    }
+    // A second result of check 1 in the same batch: it wins, and does not bring the
+    // acknowledgement back.
+    expected[1].apply(State::Warning, 200, &Context::NORMAL);
+    batch.push(result(1, &expected[1], 200, false));
+    s.delete_check(&actor(90), id(3)).await.unwrap();
+    s.save_results(&batch).await.unwrap();
+
+    for (i, record) in records.iter().enumerate() {
+        if i == 3 {
+            continue;
+        }
+        let stored = s.get_check(record.check.id).await.unwrap();
+        let mut status = expected[i].clone();
+        status.acknowledgement = (i == 2).then(|| ack.clone());
+        assert_eq!(stored.status, status, "check {i}");
+        let last = stored.last.unwrap();
+        let at = if i == 1 { 200 } else { 100 };
+        assert_eq!(
+            (last.at, last.duration_ms, last.output, last.perfdata),
+            (
+                at,
+                i as i64,
+                format!("TCP OK - check {i} at {at}"),
+                format!("time={i}s")
+            ),
+            "check {i}"
+        );
+        assert_eq!(
+            stored.heartbeat,
+            (i == 0).then(|| beat.clone()),
+            "check {i}"
+        );
+    }
+    let events = s.list_events(id(1), all()).await.unwrap();
+    let outputs: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::State)
+        .map(|e| e.output.as_str())
+        .collect();
+    assert_eq!(outputs, ["check 1 at 200", "check 1 at 100"]);
+    assert_eq!(s.list_events(id(299), all()).await.unwrap().len(), 1);
+
+    let read = s.get_checks(&[id(5), id(3), id(0), 999_999]).await.unwrap();
+    assert_eq!(
+        read,
+        [
+            s.get_check(id(0)).await.unwrap(),
+            s.get_check(id(5)).await.unwrap()
+        ]
+    );
+    assert!(s.get_checks(&[]).await.unwrap().is_empty());
 }

@@ -9,7 +9,7 @@ use pupitre_core::permission::Access;
 use pupitre_core::permission::Domain::{Administration, Inventory, Monitoring};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
-use crate::api::{admin, inventory as inv, me, monitoring as mon, system};
+use crate::api::{admin, credentials as cred, inventory as inv, me, monitoring as mon, system};
 use crate::auth::Kind;
 use crate::pages;
 use crate::state::AppState;
@@ -654,6 +654,41 @@ pub fn routes() -> Vec<RouteDef> {
             monitoring(Operate),
             Api,
             mon::delete_downtime,
+        ),
+        route(
+            M::GET,
+            "/api/v1/credentials",
+            monitoring(Read),
+            Api,
+            cred::list_credentials,
+        ),
+        route(
+            M::POST,
+            "/api/v1/credentials",
+            monitoring(Edit),
+            Api,
+            cred::create_credential,
+        ),
+        route(
+            M::GET,
+            "/api/v1/credentials/{id}",
+            monitoring(Read),
+            Api,
+            cred::get_credential,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/credentials/{id}",
+            monitoring(Edit),
+            Api,
+            cred::update_credential,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/credentials/{id}",
+            monitoring(Edit),
+            Api,
+            cred::delete_credential,
         ),
         // The secret in the path is the heartbeat's credential, checked by the handler.
         route(

@@ -81,6 +81,8 @@ pub struct AppState {
     pub import_jobs: Arc<crate::api::inventory_csv::ImportJobs>,
     /// The supervision engine, when this server runs it.
     pub engine: Option<pupitre_monitor::EngineHandle>,
+    /// The key that seals stored credentials; without it they cannot be saved.
+    pub vault: Option<Arc<pupitre_store::vault::Vault>>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -141,7 +143,14 @@ impl AppState {
             login_locks: Arc::new(KeyedLocks::default()),
             import_jobs: Arc::default(),
             engine: None,
+            vault: None,
         }
+    }
+
+    /// The same state, with the key that seals stored credentials.
+    pub fn with_vault(mut self, vault: Arc<pupitre_store::vault::Vault>) -> AppState {
+        self.vault = Some(vault);
+        self
     }
 
     /// The same state, with the supervision engine that runs the checks.
@@ -152,9 +161,9 @@ impl AppState {
 
     /// Tells the engine that checks, acknowledgements or downtimes changed, and waits until
     /// it has read them, so that the next request sees them applied.
-    pub async fn engine_changed(&self) {
+    pub async fn engine_changed(&self, changed: pupitre_monitor::Changed<'_>) {
         if let Some(engine) = &self.engine {
-            engine.reload().await;
+            engine.changed(changed).await;
         }
     }
 

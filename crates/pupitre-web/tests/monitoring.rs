@@ -321,6 +321,53 @@ async fn downtimes_and_acknowledgements_silence_without_stopping_checks() {
         )
         .await;
     assert_eq!(s, 204);
+
+    // A weekly window is in its time zone: five minutes ago in Tokyo (UTC+9) is in effect
+    // now; read as UTC it would be nine hours away.
+    let tokyo = (now - jiff::SignedDuration::from_secs(300))
+        .in_tz("Asia/Tokyo")
+        .unwrap();
+    let day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        [usize::try_from(tokyo.weekday().to_monday_zero_offset()).unwrap()];
+    let weekly = |zone: &str| {
+        json!({
+            "check_id": id,
+            "starts_at": (now - jiff::SignedDuration::from_secs(86_400)).to_string(),
+            "ends_at": (now + jiff::SignedDuration::from_secs(86_400)).to_string(),
+            "weekdays": [day],
+            "start_time": format!("{:02}:{:02}", tokyo.hour(), tokyo.minute()),
+            "duration_minutes": 30,
+            "time_zone": zone,
+            "comment": "nightly batch",
+        })
+    };
+    let (s, dt) = app
+        .call(
+            "POST",
+            "/api/v1/downtimes",
+            &token,
+            Some(weekly("Asia/Tokyo")),
+        )
+        .await;
+    assert_eq!(s, 201, "{dt}");
+    assert_eq!(
+        (dt["time_zone"].as_str(), dt["active"].as_bool()),
+        (Some("Asia/Tokyo"), Some(true)),
+        "{dt}"
+    );
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/downtimes",
+            &token,
+            Some(weekly("Mars/Olympus")),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("time_zone")),
+        "{v}"
+    );
 }
 
 #[tokio::test]
@@ -741,4 +788,301 @@ async fn pages_show_problems_worst_first_with_escaped_text() {
     assert!(check.contains("Check now"));
     let host = page(format!("/monitoring/hosts/{web}")).await;
     assert!(host.contains("refused") && host.contains("no host check"));
+}
+
+#[path = "../../pupitre-probe/tests/support/snmpd.rs"]
+#[allow(dead_code, reason = "the probe's tests use the rest")]
+mod snmpd;
+
+#[tokio::test]
+async fn credentials_are_write_only_and_snmp_checks_log_in_with_them() {
+    let snmpd = snmpd::Snmpd::start().await;
+    let app = start(WebConfig::standard()).await;
+    let token = app.admin().await;
+    let v3 = json!({
+        "name": "lab-v3", "kind": "snmp_v3", "user": snmpd::USER, "level": "authPriv",
+        "auth_protocol": "sha256", "auth_password": snmpd::AUTH_PASSWORD,
+        "priv_protocol": "aes128", "priv_password": snmpd::PRIV_PASSWORD,
+    });
+    let (s, created) = app
+        .call("POST", "/api/v1/credentials", &token, Some(v3))
+        .await;
+    assert_eq!(s, 201, "{created}");
+    assert_eq!(created["user"], snmpd::USER);
+    assert_eq!(created["level"], "authPriv");
+    let (s, list) = app.call("GET", "/api/v1/credentials", &token, None).await;
+    assert_eq!(s, 200);
+    let (_, one) = app
+        .call(
+            "GET",
+            &format!("/api/v1/credentials/{}", created["id"]),
+            &token,
+            None,
+        )
+        .await;
+    for shown in [&created, &list, &one] {
+        let text = shown.to_string();
+        assert!(
+            !text.contains(snmpd::AUTH_PASSWORD) && !text.contains(snmpd::PRIV_PASSWORD),
+            "{text}"
+        );
+    }
+
+    // Bad credentials name every field at fault.
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(json!({"name": "two words", "kind": "snmp_v3", "user": "u", "level": "authPriv", "auth_password": "short"})),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let fields: Vec<_> = v["error"]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(fields, ["name", "auth_password", "priv_password"], "{v}");
+
+    // GET, the interface table (rates from the second run), hrStorage and sysUpTime.
+    let sw = app.asset(&token, "lab-switch", "switch").await;
+    let snmp = |name: &str, mode: &str, extra: Value| {
+        let mut probe =
+            json!({"kind": "snmp", "port": snmpd.port, "credential": "lab-v3", "mode": mode});
+        probe
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        json!({"asset_id": sw, "name": name, "probe": probe, "timeout": 5})
+    };
+    let get = app
+        .check(
+            &token,
+            snmp("services", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, get).await;
+    assert_eq!(r["state"], "ok", "{r}");
+    assert!(r["output"].as_str().unwrap().contains("72"), "{r}");
+
+    let interfaces = app
+        .check(
+            &token,
+            snmp("interfaces", "interfaces", json!({"items": ["lo"]})),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, interfaces).await;
+    assert_eq!(r["state"], "ok", "{r}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    app.run(&token, interfaces).await;
+    let stored = app.stored(&token, interfaces).await;
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let (_, stored_again) = app
+        .call("GET", &format!("/api/v1/checks/{interfaces}"), &token, None)
+        .await;
+    let perfdata = stored_again["perfdata"].as_str().unwrap();
+    assert!(
+        perfdata.contains("lo_in_bps=") && perfdata.contains("lo_out_errors_per_s="),
+        "{stored} {perfdata}"
+    );
+
+    let storage = app
+        .check(&token, snmp("storage", "storage", json!({})))
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, storage).await;
+    assert_eq!(r["state"], "ok", "{r}");
+    let uptime = app.check(&token, snmp("uptime", "uptime", json!({}))).await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, uptime).await;
+    assert_eq!(r["state"], "ok", "{r}");
+    assert!(r["output"].as_str().unwrap().contains("up "), "{r}");
+
+    // A wrong password is UNKNOWN naming the authentication failure; fixing the credential
+    // (the privacy password kept) fixes the check at its next run, without touching it.
+    let (s, bad) = app
+        .call(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(json!({"name": "lab-bad", "kind": "snmp_v3", "user": snmpd::USER, "level": "authPriv",
+                        "auth_password": "wrong-password-1", "priv_password": snmpd::PRIV_PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 201, "{bad}");
+    let mut body = snmp("bad", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"}));
+    body["probe"]["credential"] = json!("lab-bad");
+    let bad_check = app.check(&token, body).await["id"].as_i64().unwrap();
+    let r = app.run(&token, bad_check).await;
+    assert_eq!(r["state"], "unknown", "{r}");
+    assert!(
+        r["output"]
+            .as_str()
+            .unwrap()
+            .contains("wrong auth password"),
+        "{r}"
+    );
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/credentials/{}", bad["id"]),
+            &token,
+            Some(json!({"name": "lab-bad", "kind": "snmp_v3", "user": snmpd::USER, "level": "authPriv",
+                        "auth_password": snmpd::AUTH_PASSWORD})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let r = app.run(&token, bad_check).await;
+    assert_eq!(r["state"], "ok", "{r}");
+
+    // Credentials in use stay; checks must name one that exists and suits them.
+    let (s, v) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/credentials/{}", created["id"]),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lab-switch/services"),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/credentials/{}", created["id"]),
+            &token,
+            Some(json!({"name": "renamed", "kind": "snmp_v3", "user": snmpd::USER, "level": "authPriv"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (409, Some("name")),
+        "{v}"
+    );
+    let (s, db) = app
+        .call(
+            "POST",
+            "/api/v1/credentials",
+            &token,
+            Some(json!({"name": "db", "kind": "password", "user": "postgres", "password": "pw"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{db}");
+    for (credential, message) in [
+        ("missing", "does not exist"),
+        ("db", "password, which a snmp check cannot use"),
+    ] {
+        let mut body = snmp("x", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"}));
+        body["probe"]["credential"] = json!(credential);
+        let (s, v) = app.call("POST", "/api/v1/checks", &token, Some(body)).await;
+        assert_eq!(
+            (s, v["error"]["field"].as_str()),
+            (422, Some("probe.credential")),
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(message),
+            "{v}"
+        );
+    }
+
+    // A database check logs in with a password credential (PostgreSQL on loopback).
+    let pg = app.asset(&token, "pg", "server").await;
+    let check = app
+        .check(
+            &token,
+            json!({"asset_id": pg, "name": "pg", "timeout": 5, "critical": "1:1",
+                   "probe": {"kind": "database", "engine": "postgres", "port": 5432,
+                             "database": "test", "credential": "db", "query": "SELECT 1"}}),
+        )
+        .await["id"]
+        .as_i64()
+        .unwrap();
+    let r = app.run(&token, check).await;
+    assert_eq!(r["state"], "ok", "{r}");
+
+    // A credential serves its entity and those below, and only those who may see it.
+    let sys = support::system(&app.st).await;
+    let lyon = app
+        .st
+        .store
+        .create_entity(
+            &sys.actor(),
+            &pupitre_core::model::EntityInput {
+                parent_id: 1,
+                name: "Lyon".into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    app.st.entity_tree_changed();
+    let lyon_admin = support::token(&app.st, "lyon", "Administrator", lyon).await;
+    let lyon_switch = app.asset(&lyon_admin, "lyon-switch", "switch").await;
+    let mut body = snmp("stolen", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"}));
+    body["asset_id"] = json!(lyon_switch);
+    let (s, v) = app
+        .call("POST", "/api/v1/checks", &lyon_admin, Some(body.clone()))
+        .await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{v}"
+    );
+    let (s, v) = app.call("POST", "/api/v1/checks", &token, Some(body)).await;
+    assert_eq!(s, 201, "a credential of the root serves Lyon: {v}");
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/credentials",
+            &lyon_admin,
+            Some(json!({"name": "lyon-community", "kind": "snmp_community", "community": "lyon"})),
+        )
+        .await;
+    assert_eq!((s, v["entity_id"].as_i64()), (201, Some(lyon)), "{v}");
+    let mut body = snmp("lyon", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"}));
+    body["probe"]["credential"] = json!("lyon-community");
+    let (s, v) = app.call("POST", "/api/v1/checks", &token, Some(body)).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("serves entity"),
+        "{v}"
+    );
+
+    // Reading needs monitoring=read, writing monitoring=edit.
+    let technician = support::token(&app.st, "tech", "Technician", 1).await;
+    let (s, _) = app
+        .call("GET", "/api/v1/credentials", &technician, None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .call(
+            "POST",
+            "/api/v1/credentials",
+            &technician,
+            Some(json!({"name": "t", "kind": "password", "password": "x"})),
+        )
+        .await;
+    assert_eq!(s, 403);
 }

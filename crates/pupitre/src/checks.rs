@@ -12,6 +12,7 @@ use clap::{Subcommand, ValueEnum};
 use pupitre_core::monitoring::check::CheckId;
 use pupitre_core::monitoring::definition::ProbeSpec;
 use pupitre_core::permission::Level;
+use pupitre_monitor::credentials::Credentials;
 use pupitre_monitor::probes::Probes;
 use pupitre_probe::ping::{IcmpCapability, icmp_capability};
 use pupitre_probe::plugin::PluginRunner;
@@ -434,10 +435,11 @@ async fn run_once(
     {
         eprintln!("note: {diagnostic} This run tests TCP reachability instead.");
     }
-    let probes = Probes {
-        plugins: PluginRunner::new(4),
+    let probes = Probes::new(
+        PluginRunner::new(4),
         icmp,
-    };
+        Credentials::new(st.store.clone(), st.vault.clone()),
+    );
     let clock = Instant::now();
     let outcome = probes
         .run(check, &record.asset_name, &record.asset_address)

@@ -37,6 +37,8 @@ pub struct RawConfig {
     pub inventory_quarantine: Option<bool>,
     pub monitoring_engine: Option<bool>,
     pub monitoring_max_concurrent: Option<usize>,
+    pub credentials_key: Option<String>,
+    pub credentials_key_file: Option<PathBuf>,
 }
 
 /// Every configuration key.
@@ -63,6 +65,8 @@ const KEYS: &[&str] = &[
     "inventory_quarantine",
     "monitoring_engine",
     "monitoring_max_concurrent",
+    "credentials_key",
+    "credentials_key_file",
 ];
 
 impl std::fmt::Debug for RawConfig {
@@ -162,7 +166,9 @@ impl RawConfig {
             request_timeout_seconds,
             inventory_quarantine,
             monitoring_engine,
-            monitoring_max_concurrent
+            monitoring_max_concurrent,
+            credentials_key,
+            credentials_key_file
         )
     }
 
@@ -217,6 +223,11 @@ impl RawConfig {
             inventory_quarantine: self.inventory_quarantine.unwrap_or(false),
             monitoring_engine: self.monitoring_engine.unwrap_or(true),
             monitoring_max_concurrent: self.monitoring_max_concurrent.unwrap_or(512).max(1),
+            credentials_key: secret(
+                "credentials_key",
+                self.credentials_key,
+                self.credentials_key_file,
+            )?,
         })
     }
 }
@@ -274,6 +285,9 @@ pub struct Config {
     pub monitoring_engine: bool,
     /// Check runs in flight at once.
     pub monitoring_max_concurrent: usize,
+    /// The key that seals stored credentials (64 hex digits); `None`: the data directory's
+    /// `credentials.key`, created at the first start.
+    pub credentials_key: Option<String>,
 }
 
 impl std::fmt::Debug for Config {

@@ -4,6 +4,7 @@ mod checks;
 mod config;
 mod inventory;
 mod serve;
+mod vault;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -284,7 +285,10 @@ async fn checks_command(common: &Common, command: checks::ChecksCommand) -> std:
         let cfg = resolve(common)?;
         init_logging("warn");
         let store = open_store(&cfg).await?;
-        let st = pupitre_web::AppState::new(store.clone(), cfg.web());
+        let mut st = pupitre_web::AppState::new(store.clone(), cfg.web());
+        if let Some(vault) = vault::open(&cfg, false)? {
+            st = st.with_vault(vault);
+        }
         let result = match local_caller(store.as_ref()).await {
             Ok(system) => checks::run(&st, &system, command).await,
             Err(e) => Err(e),

@@ -17,19 +17,52 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 
+/// Says at start-up, not at the first check, when stored credentials do not open with this
+/// server's key (another server's key, a lost key file).
+async fn check_credentials_open(store: &dyn Store, vault: &pupitre_store::vault::Vault) {
+    let Ok(all) = store.all_credentials().await else {
+        return;
+    };
+    let failed: Vec<String> = all
+        .iter()
+        .filter_map(|c| {
+            pupitre_store::credentials::open_secrets(vault, c)
+                .err()
+                .map(|e| format!("{}: {e}", c.credential.name))
+        })
+        .collect();
+    if !failed.is_empty() {
+        tracing::error!(
+            key_id = vault.key_id(),
+            "{} stored credential(s) do not open with this server's credentials key, so the \
+             checks that use them are UNKNOWN: {}",
+            failed.len(),
+            failed.join("; ")
+        );
+    }
+}
+
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let store = crate::open_store(&cfg).await?;
     tracing::info!(backend = store.backend(), database = %crate::config::redact_url(&cfg.database_url), "database ready");
     bootstrap_admin(&cfg, store.clone()).await?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let vault = crate::vault::open(&cfg, true)?;
+    if let Some(vault) = &vault {
+        check_credentials_open(store.as_ref(), vault).await;
+    }
     let mut state = pupitre_web::AppState::new(store.clone(), cfg.web());
+    if let Some(vault) = &vault {
+        state = state.with_vault(vault.clone());
+    }
     if cfg.monitoring_engine {
         let mut engine_stop = stop_rx.clone();
         let engine = pupitre_monitor::start(
             store.clone(),
             pupitre_monitor::EngineConfig {
                 max_concurrent: cfg.monitoring_max_concurrent,
+                vault,
                 ..pupitre_monitor::EngineConfig::default()
             },
             Arc::new(pupitre_monitor::NullSink),

@@ -157,6 +157,15 @@ async fn first_start_creates_the_schema_and_an_admin_whose_printed_password_logs
         "/password",
         "a printed password must be changed at first login"
     );
+    // The credentials key is made once, for its owner's eyes only.
+    let key_path = dir.path().join("pupitre-data/credentials.key");
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    assert_eq!(key.trim().len(), 64, "{key:?}");
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&key_path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     assert!(server.stop().success(), "SIGTERM ends pupitre cleanly");
     // A second start keeps the data and prints no new password.
     let mut again = Server::start(dir.path(), &[], &[]);
@@ -168,6 +177,7 @@ async fn first_start_creates_the_schema_and_an_admin_whose_printed_password_logs
         "{:?}",
         again.lines
     );
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
     assert!(again.stop().success());
 }
 

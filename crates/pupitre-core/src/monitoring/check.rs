@@ -182,7 +182,7 @@ pub struct CheckEvent {
 }
 
 /// A weekly repetition: the days of the week (bit 0 Monday … bit 6 Sunday), the start as
-/// minutes after midnight UTC, and the length.
+/// minutes after local midnight (in the downtime's time zone), and the length.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recurrence {
     pub weekdays: u8,
@@ -226,14 +226,44 @@ pub struct Downtime {
     pub starts_at: i64,
     pub ends_at: i64,
     pub recurrence: Option<Recurrence>,
+    /// The IANA time zone a recurrence's days and start are in (`Europe/Paris`): "Sunday
+    /// 02:00" stays 02:00 local time across daylight-saving changes.
+    pub time_zone: String,
+    /// That zone's offsets around now, as whoever read the downtime worked them out.
+    pub offsets: ZoneOffsets,
     pub author: String,
     pub comment: String,
+}
+
+/// A time zone's offsets from UTC over a stretch of time. The default is UTC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZoneOffsets {
+    /// Seconds east of UTC before the first change.
+    pub initial_s: i32,
+    /// `(instant in ms, seconds east of UTC)` from that instant on, oldest first.
+    pub changes: Vec<(i64, i32)>,
+}
+
+impl ZoneOffsets {
+    /// The offset at `at` (epoch ms), in ms.
+    pub fn at(&self, at: i64) -> i64 {
+        let i = self.changes.partition_point(|(from, _)| *from <= at);
+        let seconds = if i == 0 {
+            self.initial_s
+        } else {
+            self.changes[i - 1].1
+        };
+        i64::from(seconds) * 1000
+    }
 }
 
 impl Downtime {
     /// Whether the downtime silences results at `at`.
     pub fn covers(&self, at: i64) -> bool {
-        (self.starts_at..self.ends_at).contains(&at) && self.recurrence.is_none_or(|r| r.covers(at))
+        (self.starts_at..self.ends_at).contains(&at)
+            && self
+                .recurrence
+                .is_none_or(|r| r.covers(at + self.offsets.at(at)))
     }
 
     /// Whether the downtime applies to `check` of `asset`.
@@ -349,6 +379,8 @@ mod tests {
             starts_at: MONDAY,
             ends_at: MONDAY + DAY,
             recurrence: None,
+            time_zone: "UTC".to_owned(),
+            offsets: ZoneOffsets::default(),
             author: "ops".to_owned(),
             comment: "kernel upgrade".to_owned(),
         };
@@ -369,5 +401,39 @@ mod tests {
         assert!(weekly.covers(MONDAY + 7 * DAY + 30 * MINUTE));
         assert!(!weekly.covers(MONDAY + 8 * DAY + 30 * MINUTE));
         assert!(!weekly.covers(MONDAY + 35 * DAY), "after its period");
+    }
+
+    #[test]
+    fn a_recurrence_follows_its_zone_across_a_daylight_saving_change() {
+        // Monday 01:00 local, one hour, in a zone at UTC+1 that moves to UTC+2 between the
+        // first and the second Monday.
+        let change = MONDAY + 3 * DAY;
+        let weekly = Downtime {
+            id: 1,
+            entity_id: 1,
+            asset_id: Some(10),
+            check_id: None,
+            starts_at: MONDAY - 7 * DAY,
+            ends_at: MONDAY + 30 * DAY,
+            recurrence: Some(Recurrence {
+                weekdays: 1,
+                start_minute: 60,
+                duration_minutes: 60,
+            }),
+            time_zone: "Europe/Paris".to_owned(),
+            offsets: ZoneOffsets {
+                initial_s: 3600,
+                changes: vec![(change, 7200)],
+            },
+            author: "ops".to_owned(),
+            comment: "backups".to_owned(),
+        };
+        // 01:30 local is 00:30 UTC at +1, then 23:30 UTC the day before at +2.
+        assert!(weekly.covers(MONDAY + 30 * MINUTE));
+        assert!(!weekly.covers(MONDAY + 90 * MINUTE));
+        assert!(weekly.covers(MONDAY + 7 * DAY - 30 * MINUTE));
+        assert!(!weekly.covers(MONDAY + 7 * DAY + 30 * MINUTE));
+        assert_eq!(weekly.offsets.at(change - 1), 3_600_000);
+        assert_eq!(weekly.offsets.at(change), 7_200_000);
     }
 }

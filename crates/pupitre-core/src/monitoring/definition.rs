@@ -32,6 +32,11 @@ pub const MAX_PING_COUNT: u32 = 20;
 pub const DNS_RECORD_TYPES: &[&str] = &["A", "AAAA", "CNAME", "MX", "NS", "PTR", "SOA", "TXT"];
 /// Database engines a database check may connect to.
 pub const DATABASE_ENGINES: &[&str] = &["postgres", "mysql"];
+/// What an SNMP check reads: one OID (`get`), the IF-MIB interface table (`interfaces`), the
+/// HOST-RESOURCES-MIB storage table (`storage`) or sysUpTime (`uptime`).
+pub const SNMP_MODES: &[&str] = &["get", "interfaces", "storage", "uptime"];
+/// The most interfaces or storage areas one SNMP check names.
+pub const MAX_SNMP_ITEMS: usize = 64;
 
 /// A probe and its parameters.
 ///
@@ -66,13 +71,24 @@ pub enum ProbeSpec {
         record_type: String,
         expect: String,
     },
-    /// An SNMP GET of a numeric `oid` (`1.3.6.1.2.1.1.3.0`); the community is the stored
-    /// `credential` of that name.
+    /// An SNMP check of `host`, authenticated by the stored `credential` of that name (empty:
+    /// SNMPv2c community `public`). `mode` is one of [`SNMP_MODES`]:
+    /// - `get` reads the numeric `oid` (`1.3.6.1.2.1.1.3.0`); thresholds apply to its value;
+    /// - `interfaces` checks that every administratively up interface is operationally up, and
+    ///   reports in/out bit rates and error rates between runs;
+    /// - `storage` reads the hrStorage table; thresholds apply to each area's used percent;
+    /// - `uptime` reads sysUpTime (seconds, for thresholds such as `@0:600`) and warns when the
+    ///   agent restarted since the previous run.
+    ///
+    /// `items` names the interfaces (ifName, else ifDescr) or storage areas (hrStorageDescr)
+    /// to look at; all of them when empty.
     Snmp {
         host: String,
         port: u32,
         credential: String,
+        mode: String,
         oid: String,
+        items: Vec<String>,
     },
     /// A Nagios-compatible plugin run as `path arguments…`, without a shell.
     Plugin {
@@ -108,6 +124,18 @@ pub enum ProbeSpec {
 }
 
 impl ProbeSpec {
+    /// The stored credential the probe logs in with, if it names one.
+    pub fn credential(&self) -> Option<&str> {
+        match self {
+            ProbeSpec::Snmp { credential, .. } | ProbeSpec::Database { credential, .. }
+                if !credential.is_empty() =>
+            {
+                Some(credential)
+            }
+            _ => None,
+        }
+    }
+
     /// The stable key of the probe kind: `ping`, `tcp`, `http`, `dns`, `snmp`, `plugin`,
     /// `prometheus`, `database`, `zabbix`, `heartbeat`.
     pub fn kind(&self) -> &'static str {
@@ -343,13 +371,44 @@ fn probe(spec: ProbeSpec, errors: &mut Vec<FieldError>) -> Result<ProbeSpec, ()>
             host: h,
             port: p,
             credential,
+            mode,
             oid: o,
-        } => ProbeSpec::Snmp {
-            host: keep(errors, host("probe.host", &h)),
-            port: keep(errors, port(p)),
-            credential: keep(errors, text("probe.credential", &credential, 0, 200)),
-            oid: keep(errors, oid("probe.oid", &o)),
-        },
+            items,
+        } => {
+            let host = keep(errors, host("probe.host", &h));
+            let port = keep(errors, port(p));
+            let credential = keep(errors, text("probe.credential", &credential, 0, 200));
+            let mode = match mode.trim() {
+                "" => "get".to_owned(),
+                m => m.to_lowercase(),
+            };
+            if !SNMP_MODES.contains(&mode.as_str()) {
+                errors.push(FieldError::new(
+                    "probe.mode",
+                    format!("must be one of {}", SNMP_MODES.join(", ")),
+                ));
+            }
+            let oid = if mode == "get" {
+                keep(errors, oid("probe.oid", &o))
+            } else {
+                if !o.trim().is_empty() {
+                    errors.push(FieldError::new(
+                        "probe.oid",
+                        format!("is only read in mode get, not {mode}"),
+                    ));
+                }
+                String::new()
+            };
+            let items = snmp_items(errors, &mode, items);
+            ProbeSpec::Snmp {
+                host,
+                port,
+                credential,
+                mode,
+                oid,
+                items,
+            }
+        }
         ProbeSpec::Plugin { path, arguments } => {
             let path = path.trim().to_owned();
             if !path.starts_with('/') {
@@ -437,6 +496,45 @@ fn probe(spec: ProbeSpec, errors: &mut Vec<FieldError>) -> Result<ProbeSpec, ()>
 }
 
 /// The value of `r`, or its error pushed to `errors` and a placeholder.
+/// The interface or storage names of an SNMP check: trimmed, distinct, only in the modes that
+/// read tables.
+fn snmp_items(errors: &mut Vec<FieldError>, mode: &str, items: Vec<String>) -> Vec<String> {
+    let items: Vec<String> = items
+        .into_iter()
+        .map(|i| i.trim().to_owned())
+        .filter(|i| !i.is_empty())
+        .collect();
+    if items.is_empty() {
+        return items;
+    }
+    if !matches!(mode, "interfaces" | "storage") {
+        errors.push(FieldError::new(
+            "probe.items",
+            "names interfaces or storage areas: only for modes interfaces and storage",
+        ));
+    } else if items.len() > MAX_SNMP_ITEMS {
+        errors.push(FieldError::new(
+            "probe.items",
+            format!("must name at most {MAX_SNMP_ITEMS}"),
+        ));
+    } else if let Some(i) = items
+        .iter()
+        .find(|i| i.chars().count() > 255 || i.chars().any(char::is_control))
+    {
+        errors.push(FieldError::new(
+            "probe.items",
+            format!("{i:?} must be at most 255 characters, without control characters"),
+        ));
+    } else if let Some((_, i)) = items
+        .iter()
+        .enumerate()
+        .find(|(n, i)| items[..*n].contains(i))
+    {
+        errors.push(FieldError::new("probe.items", format!("names {i:?} twice")));
+    }
+    items
+}
+
 fn keep<T: Default>(errors: &mut Vec<FieldError>, r: Result<T, FieldError>) -> T {
     r.unwrap_or_else(|e| {
         errors.push(e);
@@ -784,16 +882,53 @@ mod tests {
                     host: String::new(),
                     port: 161,
                     credential: s("switches"),
+                    mode: s("get"),
                     oid: s(".1.3.6.1.2.1.2.2.1.8"),
+                    items: vec![],
                 },
                 &["ok"],
             ),
             (
                 ProbeSpec::Snmp {
                     host: String::new(),
+                    port: 161,
+                    credential: s("switches"),
+                    mode: s("interfaces"),
+                    oid: String::new(),
+                    items: vec![s("eth0"), s(" eth1 ")],
+                },
+                &["ok"],
+            ),
+            (
+                ProbeSpec::Snmp {
+                    host: String::new(),
+                    port: 161,
+                    credential: String::new(),
+                    mode: s("uptime"),
+                    oid: s("1.3.6.1.2.1.1.3.0"),
+                    items: vec![s("eth0")],
+                },
+                &["probe.oid", "probe.items"],
+            ),
+            (
+                ProbeSpec::Snmp {
+                    host: String::new(),
+                    port: 161,
+                    credential: String::new(),
+                    mode: s("walk"),
+                    oid: String::new(),
+                    items: vec![s("eth0"), s("eth0")],
+                },
+                &["probe.mode", "probe.items"],
+            ),
+            (
+                ProbeSpec::Snmp {
+                    host: String::new(),
                     port: 0,
                     credential: String::new(),
+                    mode: String::new(),
                     oid: s("ifOperStatus"),
+                    items: vec![],
                 },
                 &["probe.port", "probe.oid"],
             ),

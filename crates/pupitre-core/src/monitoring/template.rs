@@ -272,7 +272,9 @@ mod tests {
                 host: String::new(),
                 port: 161,
                 credential: "switches".to_owned(),
+                mode: "get".to_owned(),
                 oid: oid.to_owned(),
+                items: Vec::new(),
             },
         )
     }

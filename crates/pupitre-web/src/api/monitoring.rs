@@ -377,6 +377,8 @@ pub struct DowntimeView {
     pub weekdays: Vec<String>,
     pub start_time: Option<String>,
     pub duration_minutes: Option<u32>,
+    /// The time zone of `weekdays` and `start_time`.
+    pub time_zone: String,
     pub author: String,
     pub comment: String,
     /// In effect right now.
@@ -405,6 +407,7 @@ impl From<&Downtime> for DowntimeView {
                 .unwrap_or_default(),
             start_time: r.map(|r| format!("{:02}:{:02}", r.start_minute / 60, r.start_minute % 60)),
             duration_minutes: r.map(|r| r.duration_minutes),
+            time_zone: d.time_zone.clone(),
             author: d.author.clone(),
             comment: d.comment.clone(),
             active: d.covers(now_ms()),

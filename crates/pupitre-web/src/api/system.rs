@@ -82,6 +82,7 @@ pub fn document() -> serde_json::Value {
     let mut api = ApiDoc::openapi();
     api.merge(super::inventory::InventoryDoc::openapi());
     api.merge(super::monitoring::MonitoringDoc::openapi());
+    api.merge(super::credentials::CredentialsDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_default();
     doc["components"]["schemas"]["Error"] = serde_json::json!({
         "type": "object",

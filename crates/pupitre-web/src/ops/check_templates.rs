@@ -85,7 +85,11 @@ fn keys<T>(
         .collect()
 }
 
-fn input(caller: &Caller, f: TemplateFields) -> Result<TemplateInput, AppError> {
+async fn input(
+    st: &AppState,
+    caller: &Caller,
+    f: TemplateFields,
+) -> Result<TemplateInput, AppError> {
     let entity_id = f.entity_id.unwrap_or(caller.user.entity_id);
     caller.target_entity(Domain::Monitoring, Level::Edit, entity_id, "entity_id")?;
     let name = pupitre_core::validate::text("name", &f.name, 1, 200)
@@ -168,6 +172,14 @@ fn input(caller: &Caller, f: TemplateFields) -> Result<TemplateInput, AppError> 
             crate::ops::checks::validate_plugin(path, arguments, definition.timeout_s)
                 .map_err(|e| AppError::invalid(format!("checks[{i}].{}", e.0), e.1))?;
         }
+        crate::ops::credentials::check_reference(
+            st,
+            caller,
+            &definition.probe,
+            entity_id,
+            &format!("checks[{i}].probe.credential"),
+        )
+        .await?;
         if checks.iter().any(
             |d: &pupitre_core::monitoring::definition::CheckDefinition| d.name == definition.name,
         ) {
@@ -214,7 +226,7 @@ pub async fn create(
     caller: &Caller,
     f: TemplateFields,
 ) -> Result<(TemplateRecord, ApplyReport), AppError> {
-    let input = input(caller, f)?;
+    let input = input(st, caller, f).await?;
     let created = st
         .store
         .create_template(&caller.actor(), &input)
@@ -232,7 +244,7 @@ pub async fn update(
     f: TemplateFields,
 ) -> Result<(TemplateRecord, ApplyReport), AppError> {
     get(st, caller, id, Level::Edit).await?;
-    let input = input(caller, f)?;
+    let input = input(st, caller, f).await?;
     st.store
         .update_template(&caller.actor(), id, &input)
         .await
@@ -247,7 +259,8 @@ pub async fn delete(st: &AppState, caller: &Caller, id: TemplateId) -> Result<()
         .delete_template(&caller.actor(), id)
         .await
         .map_err(|e| AppError::from_store("check template", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Everything)
+        .await;
     Ok(())
 }
 
@@ -259,7 +272,8 @@ pub async fn apply(
 ) -> Result<ApplyReport, AppError> {
     let report = st.store.apply_templates(actor, assets).await?;
     if report.created + report.updated + report.deleted > 0 {
-        st.engine_changed().await;
+        st.engine_changed(pupitre_monitor::Changed::Everything)
+            .await;
     }
     Ok(report)
 }

@@ -69,7 +69,11 @@ pub enum ProbeFields {
         #[serde(default)]
         expect: String,
     },
-    /// An SNMP GET; thresholds on the value.
+    /// An SNMP check, authenticated by a stored credential (empty: v2c community `public`).
+    /// `mode`: `get` (the value of `oid`, thresholds on it), `interfaces` (every admin-up
+    /// interface must be up; bit and error rates between runs), `storage` (hrStorage; thresholds
+    /// on each area's used %), `uptime` (sysUpTime in seconds; a restart warns). `items` names
+    /// the interfaces or storage areas to look at (all when empty).
     Snmp {
         #[serde(default)]
         host: String,
@@ -77,7 +81,12 @@ pub enum ProbeFields {
         port: u32,
         #[serde(default)]
         credential: String,
+        #[serde(default = "snmp_get")]
+        mode: String,
+        #[serde(default)]
         oid: String,
+        #[serde(default)]
+        items: Vec<String>,
     },
     /// A Nagios-compatible plugin: an absolute path and its arguments (macros `$HOSTADDRESS$`,
     /// `$HOSTNAME$`).
@@ -126,6 +135,9 @@ fn record_a() -> String {
 fn snmp_port() -> u32 {
     161
 }
+fn snmp_get() -> String {
+    "get".to_owned()
+}
 fn zabbix_port() -> u32 {
     10050
 }
@@ -169,12 +181,16 @@ impl From<ProbeFields> for ProbeSpec {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             } => ProbeSpec::Snmp {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             },
             ProbeFields::Plugin { path, arguments } => ProbeSpec::Plugin { path, arguments },
             ProbeFields::Prometheus { url, selector } => ProbeSpec::Prometheus { url, selector },
@@ -240,12 +256,16 @@ impl From<&ProbeSpec> for ProbeFields {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             } => ProbeFields::Snmp {
                 host,
                 port,
                 credential,
+                mode,
                 oid,
+                items,
             },
             ProbeSpec::Plugin { path, arguments } => ProbeFields::Plugin { path, arguments },
             ProbeSpec::Prometheus { url, selector } => ProbeFields::Prometheus { url, selector },
@@ -361,6 +381,14 @@ async fn definition(
         validate_plugin(path, arguments, definition.timeout_s)
             .map_err(|(field, message)| AppError::invalid(field, message))?;
     }
+    crate::ops::credentials::check_reference(
+        st,
+        caller,
+        &definition.probe,
+        definition.entity_id,
+        "probe.credential",
+    )
+    .await?;
     Ok(definition)
 }
 
@@ -400,7 +428,8 @@ pub async fn create(st: &AppState, caller: &Caller, f: CheckFields) -> Result<Cr
         )
         .await
         .map_err(|e| AppError::from_store("check", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Checks(&[record.check.id]))
+        .await;
     Ok(Created {
         record,
         heartbeat_token,
@@ -447,7 +476,8 @@ pub async fn update(
         .update_check(&caller.actor(), id, &definition, host_check)
         .await
         .map_err(|e| AppError::from_store("check", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Checks(&[id]))
+        .await;
     Ok(record)
 }
 
@@ -457,7 +487,8 @@ pub async fn delete(st: &AppState, caller: &Caller, id: CheckId) -> Result<(), A
         .delete_check(&caller.actor(), id)
         .await
         .map_err(|e| AppError::from_store("check", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Checks(&[id]))
+        .await;
     Ok(())
 }
 
@@ -654,7 +685,8 @@ pub async fn acknowledge(
         .acknowledge(&caller.actor(), id, &ack, record.status.state)
         .await
         .map_err(|e| AppError::from_store("check", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Checks(&[id]))
+        .await;
     get(st, caller, id, Level::Read).await
 }
 
@@ -664,7 +696,8 @@ pub async fn unacknowledge(st: &AppState, caller: &Caller, id: CheckId) -> Resul
         .remove_acknowledgement(&caller.actor(), id, record.status.state)
         .await
         .map_err(|e| AppError::from_store("check", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Checks(&[id]))
+        .await;
     Ok(())
 }
 
@@ -692,9 +725,12 @@ pub struct DowntimeFields {
     /// Repeat weekly within `starts_at`..`ends_at` on these days (`mon`…`sun`).
     #[serde(default)]
     pub weekdays: Vec<String>,
-    /// With `weekdays`: the window's start, `HH:MM` UTC, and its length in minutes.
+    /// With `weekdays`: the window's start, `HH:MM` in `time_zone`, and its length in minutes.
     #[serde(default)]
     pub start_time: Option<String>,
+    /// The IANA time zone of `weekdays` and `start_time` (`Europe/Paris`); default: your own.
+    #[serde(default)]
+    pub time_zone: Option<String>,
     #[serde(default)]
     pub duration_minutes: Option<u32>,
     pub comment: String,
@@ -758,6 +794,16 @@ pub async fn create_downtime(
     }
     let comment = pupitre_core::validate::text("comment", &f.comment, 1, 2000)
         .map_err(AppError::from_field_error)?;
+    let time_zone = match f.time_zone.as_deref().map(str::trim) {
+        Some(zone) if !zone.is_empty() => zone.to_owned(),
+        _ => caller.user.time_zone.clone(),
+    };
+    crate::ops::check_time_zone("time_zone", &time_zone)?;
+    let time_zone = match f.time_zone.as_deref().map(str::trim) {
+        Some(zone) if !zone.is_empty() => zone.to_owned(),
+        _ => caller.user.time_zone.clone(),
+    };
+    crate::ops::check_time_zone("time_zone", &time_zone)?;
     let recurrence = if f.weekdays.is_empty() {
         if f.start_time.is_some() || f.duration_minutes.is_some() {
             return Err(AppError::invalid(
@@ -814,13 +860,17 @@ pub async fn create_downtime(
                 starts_at,
                 ends_at,
                 recurrence,
+                offsets: recurrence.map_or_else(Default::default, |_| {
+                    pupitre_store::zones::downtime_offsets(&time_zone, starts_at, ends_at, now_ms())
+                }),
+                time_zone,
                 author: caller.user.login.clone(),
                 comment,
             },
         )
         .await
         .map_err(|e| AppError::from_store("downtime", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Downtimes).await;
     Ok(downtime)
 }
 
@@ -847,7 +897,7 @@ pub async fn delete_downtime(st: &AppState, caller: &Caller, id: i64) -> Result<
         .delete_downtime(&caller.actor(), id)
         .await
         .map_err(|e| AppError::from_store("downtime", e))?;
-    st.engine_changed().await;
+    st.engine_changed(pupitre_monitor::Changed::Downtimes).await;
     Ok(())
 }
 

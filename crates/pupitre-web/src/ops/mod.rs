@@ -7,6 +7,7 @@ pub mod assets;
 pub mod audit;
 pub mod check_templates;
 pub mod checks;
+pub mod credentials;
 pub mod entities;
 pub mod intake;
 pub mod locations;

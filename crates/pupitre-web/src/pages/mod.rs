@@ -3,6 +3,9 @@
 
 mod account;
 mod admin;
+mod check_templates;
+mod credentials;
+mod downtimes;
 mod inventory;
 mod monitoring;
 
@@ -260,6 +263,51 @@ pub fn split_error(error: Option<AppError>) -> (StatusCode, Option<String>) {
     }
 }
 
+/// A failed form's errors, each with the field it names (empty when the error has none), to
+/// list above the form shown again with what was typed.
+#[derive(Default)]
+pub struct FieldErrors(pub Vec<(String, String)>);
+
+impl FieldErrors {
+    pub fn of(e: &AppError) -> FieldErrors {
+        if e.errors.is_empty() {
+            FieldErrors(vec![(
+                e.field.clone().unwrap_or_default(),
+                e.message.clone(),
+            )])
+        } else {
+            FieldErrors(
+                e.errors
+                    .iter()
+                    .map(|f| (f.field.clone(), f.message.clone()))
+                    .collect(),
+            )
+        }
+    }
+
+    /// Whether an error concerns the form field `name` (or a part of it: `checks[2].name`).
+    pub fn on(&self, name: &str) -> bool {
+        self.0.iter().any(|(f, _)| {
+            f.strip_prefix(name)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+        })
+    }
+}
+
+/// A number typed in a form field kept as text (empty: none).
+pub fn optional_number<T: std::str::FromStr>(
+    field: &str,
+    text: &str,
+) -> Result<Option<T>, AppError> {
+    match text.trim() {
+        "" => Ok(None),
+        t => t
+            .parse()
+            .map(Some)
+            .map_err(|_| AppError::invalid(field, "must be a whole number")),
+    }
+}
+
 /// A 303 redirect after a successful form post.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response()
@@ -392,5 +440,8 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(admin::routes());
     r.extend(inventory::routes());
     r.extend(monitoring::routes());
+    r.extend(downtimes::routes());
+    r.extend(check_templates::routes());
+    r.extend(credentials::routes());
     r
 }

@@ -250,6 +250,8 @@ struct ChecksPage {
     state: String,
     probe: String,
     next: Option<String>,
+    /// The caller may schedule a downtime on the host shown.
+    can_operate: bool,
 }
 
 pub struct HostView {
@@ -306,6 +308,7 @@ async fn list(
         state: p.state.unwrap_or_default(),
         probe: p.probe.unwrap_or_default(),
         next,
+        can_operate: false,
     }
     .into_response())
 }
@@ -349,6 +352,7 @@ async fn host(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageRes
         state: String::new(),
         probe: String::new(),
         next: None,
+        can_operate: caller.grants.allows(Monitoring, Operate, asset.entity_id),
     }
     .into_response())
 }

@@ -26,13 +26,19 @@ pub struct App {
 pub async fn start(config: WebConfig) -> App {
     let db = TestDb::sqlite().await;
     db.store.sync_builtin_profiles(0).await.unwrap();
+    let vault = std::sync::Arc::new(test_vault());
     let engine = pupitre_monitor::start(
         db.store.clone(),
-        pupitre_monitor::EngineConfig::default(),
+        pupitre_monitor::EngineConfig {
+            vault: Some(vault.clone()),
+            ..pupitre_monitor::EngineConfig::default()
+        },
         std::sync::Arc::new(pupitre_monitor::NullSink),
         std::future::pending(),
     );
-    let st = AppState::new(db.store.clone(), config).with_engine(engine);
+    let st = AppState::new(db.store.clone(), config)
+        .with_engine(engine)
+        .with_vault(vault);
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -53,6 +59,13 @@ pub async fn start(config: WebConfig) -> App {
         st,
         _db: db,
     }
+}
+
+/// The credentials key of test servers.
+pub fn test_vault() -> pupitre_store::vault::Vault {
+    pupitre_store::vault::Vault::new(
+        &pupitre_store::vault::Vault::parse_key(&"5a".repeat(32)).unwrap(),
+    )
 }
 
 /// The local administrator over the current entity tree.
