@@ -5,7 +5,8 @@
 //! Reading needs monitoring=read on the credential's entity; writing needs monitoring=edit.
 
 use pupitre_core::credential::{
-    CredentialDraft, CredentialId, CredentialKind, CredentialParams, Secrets, check_credential,
+    CredentialDraft, CredentialId, CredentialInput, CredentialKind, CredentialParams, Secrets,
+    check_credential,
 };
 use pupitre_core::monitoring::definition::ProbeSpec;
 use pupitre_core::permission::{Domain, EntityId, Level, subtree};
@@ -147,17 +148,7 @@ pub async fn create(
     let (secret, priv_secret) = seal_secrets(vault, kind, &input.secrets).map_err(internal)?;
     let created = st
         .store
-        .create_credential(
-            &caller.actor(),
-            &CredentialWrite {
-                name: input.name,
-                entity_id: input.entity_id,
-                description: input.description,
-                params: input.params,
-                secret,
-                priv_secret,
-            },
-        )
+        .create_credential(&caller.actor(), &written(input, (secret, priv_secret)))
         .await
         .map_err(|e| AppError::from_store("credential", e))?;
     changed(st);
@@ -220,18 +211,7 @@ pub async fn update(
     };
     let updated = st
         .store
-        .update_credential(
-            &caller.actor(),
-            id,
-            &CredentialWrite {
-                name: input.name,
-                entity_id: input.entity_id,
-                description: input.description,
-                params: input.params,
-                secret,
-                priv_secret,
-            },
-        )
+        .update_credential(&caller.actor(), id, &written(input, (secret, priv_secret)))
         .await
         .map_err(|e| AppError::from_store("credential", e))?;
     changed(st);
@@ -246,6 +226,21 @@ pub async fn delete(st: &AppState, caller: &Caller, id: CredentialId) -> Result<
         .map_err(|e| AppError::from_store("credential", e))?;
     changed(st);
     Ok(())
+}
+
+/// What the store writes: the validated input with its secrets sealed.
+fn written(
+    input: CredentialInput,
+    (secret, priv_secret): (Option<String>, Option<String>),
+) -> CredentialWrite {
+    CredentialWrite {
+        name: input.name,
+        entity_id: input.entity_id,
+        description: input.description,
+        params: input.params,
+        secret,
+        priv_secret,
+    }
 }
 
 fn changed(st: &AppState) {

@@ -20,7 +20,8 @@ use pupitre_core::permission::Level::{Edit, Read};
 use serde::Deserialize;
 
 use super::{
-    Done, FieldErrors, FormData, Frame, PageError, PageResult, optional_number, see_other,
+    Choice, Done, FieldErrors, FormData, Frame, PageResult, choices, entity_names, optional_number,
+    perr, see_other,
 };
 use crate::api::monitoring::TemplateView;
 use crate::auth::Caller;
@@ -44,28 +45,6 @@ const EXAMPLE_CHECKS: &str = r#"[
     "host_check": true
   }
 ]"#;
-
-fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError(caller.clone(), e)
-}
-
-/// An option of a select or a box of a group of check boxes.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
-/// Entity names by id.
-async fn entity_names(st: &AppState) -> Result<BTreeMap<i64, String>, AppError> {
-    Ok(st
-        .store
-        .list_entities()
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.name))
-        .collect())
-}
 
 /// A template's rule for a person, as (label, value) lines.
 fn rule_lines(
@@ -393,13 +372,7 @@ struct FormPage {
 }
 
 fn pick(all: impl IntoIterator<Item = (String, String)>, chosen: &[String]) -> Vec<Choice> {
-    all.into_iter()
-        .map(|(value, label)| Choice {
-            selected: chosen.contains(&value),
-            value,
-            label,
-        })
-        .collect()
+    choices(all, |v| chosen.iter().any(|c| c == v))
 }
 
 async fn form_page(

@@ -9,8 +9,6 @@
 //! which are read. A secret typed in another kind's fieldset is still sent, and refused by
 //! the validation, rather than dropped without a word.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::body::Bytes;
@@ -25,7 +23,8 @@ use pupitre_core::permission::Domain::Monitoring;
 use pupitre_core::permission::Level::{Edit, Read};
 
 use super::{
-    Done, FieldErrors, FormData, Frame, PageError, PageResult, optional_number, see_other,
+    Choice, Done, FieldErrors, FormData, Frame, PageError, PageResult, choices, entity_names,
+    optional_number, perr, see_other,
 };
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -37,25 +36,9 @@ use crate::state::AppState;
 /// The form fields that carry secrets: never echoed, empty means "keep".
 const SECRETS: [&str; 4] = ["community", "auth_password", "priv_password", "password"];
 
-fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError(caller.clone(), e)
-}
-
-/// An option of a select.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
+/// The options of `all`, `chosen` selected.
 fn pick(all: impl IntoIterator<Item = (String, String)>, chosen: &str) -> Vec<Choice> {
-    all.into_iter()
-        .map(|(value, label)| Choice {
-            selected: value == chosen,
-            value,
-            label,
-        })
-        .collect()
+    choices(all, |v| v == chosen)
 }
 
 /// Choices labelled by their own keys (protocol and level names are the same in every
@@ -65,17 +48,6 @@ fn keyed(keys: impl IntoIterator<Item = &'static str>, chosen: &str) -> Vec<Choi
         keys.into_iter().map(|k| (k.to_owned(), k.to_owned())),
         chosen,
     )
-}
-
-/// Entity names by id.
-async fn entity_names(st: &AppState) -> Result<BTreeMap<i64, String>, AppError> {
-    Ok(st
-        .store
-        .list_entities()
-        .await?
-        .into_iter()
-        .map(|e| (e.id, e.name))
-        .collect())
 }
 
 /// One credential as a row of the list: its public half only.

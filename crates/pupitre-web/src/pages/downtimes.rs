@@ -16,7 +16,7 @@ use pupitre_core::permission::Domain::Monitoring;
 use pupitre_core::permission::Level::{Operate, Read};
 use serde::Deserialize;
 
-use super::{FieldErrors, FormData, Frame, PageError, PageResult, optional_number, see_other};
+use super::{FieldErrors, FormData, Frame, PageResult, optional_number, perr, see_other};
 use crate::api::monitoring::DowntimeView;
 use crate::api::views::rfc3339;
 use crate::auth::Caller;
@@ -121,10 +121,6 @@ struct DowntimesPage {
     v: DowntimeForm,
     errors: FieldErrors,
     days: Vec<(&'static str, String)>,
-}
-
-fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError(caller.clone(), e)
 }
 
 /// The names of what the downtimes cover, by (`asset` or `check`, id).

@@ -20,7 +20,7 @@ use pupitre_core::permission::Domain::Inventory;
 use pupitre_core::permission::Level::{Edit, Read};
 use serde::Deserialize;
 
-use super::{Done, FormData, Frame, PageError, PageResult, see_other, split_error};
+use super::{Choice, Done, FormData, Frame, PageResult, perr, see_other, split_error};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Id;
@@ -167,25 +167,9 @@ impl Places {
     }
 }
 
-fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError(caller.clone(), e)
-}
-
-/// An option of a select: value, label, selected.
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub selected: bool,
-}
-
+/// The options of `list`, `current` selected.
 fn choices(list: impl IntoIterator<Item = (String, String)>, current: &str) -> Vec<Choice> {
-    list.into_iter()
-        .map(|(value, label)| Choice {
-            selected: value == current,
-            value,
-            label,
-        })
-        .collect()
+    super::choices(list, |v| v == current)
 }
 
 fn type_choices(f: &Frame, current: &str) -> Vec<Choice> {

@@ -176,6 +176,45 @@ pub fn not_found_page(headers: &HeaderMap) -> Response {
 /// Handler results for pages: errors are rendered in the frame.
 pub struct PageError(pub Caller, pub AppError);
 
+/// Entity names by id.
+pub async fn entity_names(
+    st: &AppState,
+) -> Result<std::collections::BTreeMap<i64, String>, AppError> {
+    Ok(st
+        .store
+        .list_entities()
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.name))
+        .collect())
+}
+
+/// Turns an operation's error into the page error shown to `caller`.
+pub fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
+    move |e| PageError(caller.clone(), e)
+}
+
+/// An option of a select, or a box of a group of check boxes.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+/// The options `(value, label)` of `list`, those `chosen` says selected.
+pub fn choices(
+    list: impl IntoIterator<Item = (String, String)>,
+    chosen: impl Fn(&str) -> bool,
+) -> Vec<Choice> {
+    list.into_iter()
+        .map(|(value, label)| Choice {
+            selected: chosen(&value),
+            value,
+            label,
+        })
+        .collect()
+}
+
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         error_page(&self.0, &self.1)

@@ -17,7 +17,7 @@ use pupitre_core::permission::Level::{Operate, Read};
 use pupitre_store::monitoring::CheckRecord;
 use serde::Deserialize;
 
-use super::{Done, FormData, Frame, PageError, PageResult, see_other};
+use super::{Done, FormData, Frame, PageResult, perr, see_other};
 use crate::api::views::rfc3339;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -26,10 +26,6 @@ use crate::ops::PageParams;
 use crate::ops::checks::{self, AckFields, CheckListParams};
 use crate::routes::{RouteDef, page};
 use crate::state::{AppState, now_ms};
-
-fn perr(caller: &Caller) -> impl Fn(AppError) -> PageError + '_ {
-    move |e| PageError(caller.clone(), e)
-}
 
 /// How long ago, for a person: `42 s`, `7 min`, `3 h 05`, `2 d 4 h`.
 fn age(since: Option<i64>, now: i64) -> String {
