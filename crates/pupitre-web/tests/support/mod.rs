@@ -24,6 +24,12 @@ pub struct App {
 /// Starts a server on 127.0.0.1 over a fresh SQLite database with the built-in profiles, with
 /// its supervision engine.
 pub async fn start(config: WebConfig) -> App {
+    // The server's warnings (a rejected upload, a failed write) land in the test's output,
+    // which nextest shows when the test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn")
+        .with_test_writer()
+        .try_init();
     let db = TestDb::sqlite().await;
     db.store.sync_builtin_profiles(0).await.unwrap();
     let vault = std::sync::Arc::new(test_vault());
