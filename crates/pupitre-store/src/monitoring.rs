@@ -497,16 +497,8 @@ pub(crate) fn encode_template_checks(checks: &[CheckDefinition]) -> String {
             retry_interval_s: d.retry_interval_s,
             timeout_s: d.timeout_s,
             max_attempts: d.max_attempts,
-            warning: d
-                .thresholds
-                .warning
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
-            critical: d
-                .thresholds
-                .critical
-                .map(|r| r.to_string())
-                .unwrap_or_default(),
+            warning: d.thresholds.warning_text(),
+            critical: d.thresholds.critical_text(),
             notifications_enabled: d.notifications_enabled,
         })
         .collect();

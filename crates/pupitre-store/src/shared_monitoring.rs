@@ -221,8 +221,8 @@ macro_rules! impl_monitoring_store {
                     Field::new("retry_interval", d.retry_interval_s.to_string()),
                     Field::new("timeout", d.timeout_s.to_string()),
                     Field::new("max_attempts", d.max_attempts.to_string()),
-                    Field::new("warning", t.warning.map(|r| r.to_string()).unwrap_or_default()),
-                    Field::new("critical", t.critical.map(|r| r.to_string()).unwrap_or_default()),
+                    Field::new("warning", t.warning_text()),
+                    Field::new("critical", t.critical_text()),
                     Field::new("notifications", d.notifications_enabled.to_string()),
                     Field::new("host_check", host_check.to_string()),
                 ]
@@ -345,8 +345,8 @@ macro_rules! impl_monitoring_store {
                     i64::from(d.retry_interval_s),
                     i64::from(d.timeout_s),
                     i64::from(d.max_attempts),
-                    d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default(),
-                    d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default(),
+                    d.thresholds.warning_text(),
+                    d.thresholds.critical_text(),
                     d.notifications_enabled,
                     host_check,
                     d.entity_id,
@@ -379,8 +379,8 @@ macro_rules! impl_monitoring_store {
                 .bind(i64::from(d.retry_interval_s))
                 .bind(i64::from(d.timeout_s))
                 .bind(i64::from(d.max_attempts))
-                .bind(d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default())
-                .bind(d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default())
+                .bind(d.thresholds.warning_text())
+                .bind(d.thresholds.critical_text())
                 .bind(d.notifications_enabled)
                 .bind(host_check)
                 .bind(heartbeat_hash)
@@ -858,8 +858,8 @@ macro_rules! impl_monitoring_store {
                     .bind(i64::from(d.retry_interval_s))
                     .bind(i64::from(d.timeout_s))
                     .bind(i64::from(d.max_attempts))
-                    .bind(d.thresholds.warning.map(|r| r.to_string()).unwrap_or_default())
-                    .bind(d.thresholds.critical.map(|r| r.to_string()).unwrap_or_default())
+                    .bind(d.thresholds.warning_text())
+                    .bind(d.thresholds.critical_text())
                     .bind(d.notifications_enabled)
                     .bind(host_check)
                     .bind(actor.at)

@@ -191,6 +191,16 @@ impl Thresholds {
         })
     }
 
+    /// The warning range as [`Thresholds::parse`] reads it back; empty when absent.
+    pub fn warning_text(&self) -> String {
+        self.warning.map(|r| r.to_string()).unwrap_or_default()
+    }
+
+    /// The critical range as [`Thresholds::parse`] reads it back; empty when absent.
+    pub fn critical_text(&self) -> String {
+        self.critical.map(|r| r.to_string()).unwrap_or_default()
+    }
+
     /// CRITICAL if the critical range alerts, else WARNING if the warning range alerts, else OK.
     /// A NaN value cannot be judged and gives UNKNOWN.
     pub fn evaluate(&self, value: f64) -> State {

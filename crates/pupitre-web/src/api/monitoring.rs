@@ -93,16 +93,8 @@ impl From<&CheckRecord> for CheckView {
             retry_interval: d.retry_interval_s,
             timeout: d.timeout_s,
             max_attempts: d.max_attempts,
-            warning: d
-                .thresholds
-                .warning
-                .map(|w| w.to_string())
-                .unwrap_or_default(),
-            critical: d
-                .thresholds
-                .critical
-                .map(|c| c.to_string())
-                .unwrap_or_default(),
+            warning: d.thresholds.warning_text(),
+            critical: d.thresholds.critical_text(),
             notifications: d.notifications_enabled,
             host_check: r.check.host_check,
             template_id: r.check.template.map(|(t, _)| t),
@@ -537,16 +529,8 @@ impl From<&TemplateRecord> for TemplateView {
                     retry_interval: Some(i64::from(d.retry_interval_s)),
                     timeout: i64::from(d.timeout_s),
                     max_attempts: i64::from(d.max_attempts),
-                    warning: d
-                        .thresholds
-                        .warning
-                        .map(|w| w.to_string())
-                        .unwrap_or_default(),
-                    critical: d
-                        .thresholds
-                        .critical
-                        .map(|c| c.to_string())
-                        .unwrap_or_default(),
+                    warning: d.thresholds.warning_text(),
+                    critical: d.thresholds.critical_text(),
                     notifications: d.notifications_enabled,
                     host_check: t.host_check == Some(i),
                 })
