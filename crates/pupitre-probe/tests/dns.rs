@@ -30,7 +30,21 @@ struct Dnsmasq {
 /// - `records.test`: `host` (A 127.0.0.2, AAAA ::2 and the PTR of 127.0.0.2), `alias` (CNAME to
 ///   `host`), MX `10 mail.records.test`, TXT `v=test1 hello`; any other name there: NXDOMAIN;
 /// - any other name: REFUSED (no upstream server).
+///
+/// dnsmasq also listens on TCP at the same port, which another test may hold even though the UDP
+/// port was free: it then exits with status 2 (network error) and we try another port.
 async fn dnsmasq() -> Dnsmasq {
+    const ATTEMPTS: usize = 5;
+    for _ in 0..ATTEMPTS {
+        if let Some(server) = try_dnsmasq().await {
+            return server;
+        }
+    }
+    panic!("dnsmasq could not bind a free port in {ATTEMPTS} attempts");
+}
+
+/// One start of dnsmasq; `None` when it exits because its port is taken.
+async fn try_dnsmasq() -> Option<Dnsmasq> {
     let port = {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind a free UDP port");
         socket.local_addr().expect("local address").port()
@@ -73,11 +87,13 @@ async fn dnsmasq() -> Dnsmasq {
         ..DnsCheck::new(server.address, "ready.peer.test")
     };
     for _ in 0..50 {
-        if let Ok(Some(status)) = server._child.try_wait() {
-            panic!("dnsmasq exited at start ({status}) on port {port}");
+        match server._child.try_wait() {
+            Ok(Some(status)) if status.code() == Some(2) => return None,
+            Ok(Some(status)) => panic!("dnsmasq exited at start ({status}) on port {port}"),
+            _ => {}
         }
         if probe.run().await.state == State::Ok {
-            return server;
+            return Some(server);
         }
     }
     panic!("dnsmasq did not answer on {} within 5 s", server.address);
