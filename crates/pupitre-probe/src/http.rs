@@ -24,25 +24,32 @@
 //! says "Unable to open TCP socket" and exits CRITICAL, and for a web site a name that stopped
 //! resolving is the site being down for its users.
 //!
-//! Certificate inspection is a separate TLS handshake (tokio-rustls) whose verifier records the
-//! chain and the verification result instead of failing, so an expired or self-signed
-//! certificate is still described. The chain is verified against the Mozilla roots of
-//! `webpki-roots` (plus `tls_trust_ca`): they are compiled in, so a check gives the same answer
-//! on every machine and needs no file at run time, as sqlx and lettre are set up in Pupitre.
-//! When the chain does not verify, the request is not sent: its headers and body may carry
-//! credentials. Days left are the floor of whole days until `notAfter` (4 days and 23 hours is
-//! 4 days), as `check_http` counts them. Redirects to other hosts are followed without a
-//! certificate inspection of their own, but with the same roots.
+//! The certificate is inspected in the TLS handshake of the connection that then carries the
+//! request (tokio-rustls): its verifier records the chain and the verification result instead
+//! of failing, so an expired or self-signed certificate is still described. The chain is
+//! verified against the Mozilla roots of `webpki-roots` (plus `tls_trust_ca`): they are
+//! compiled in, so a check gives the same answer on every machine and needs no file at run
+//! time, as sqlx and lettre are set up in Pupitre. When the chain does not verify, the request
+//! is not sent: its headers and body may carry credentials. Days left are the floor of whole
+//! days until `notAfter` (4 days and 23 hours is 4 days), as `check_http` counts them.
 //!
-//! The response time runs from sending the request to reading the last byte kept, and does not
-//! include the certificate inspection.
+//! Redirects (301, 302, 303, 307, 308 with a `Location`) are followed up to
+//! `follow_redirects`, each on a connection of its own; to another host without a certificate
+//! inspection of their own, but verified against the same roots. As browsers do, a 303 (and a
+//! 301 or 302 after a POST) becomes a GET without the body, and `Authorization`, `Cookie` and
+//! `Proxy-Authorization` go to the check's own origin (scheme, host and port) only.
 //!
-//! What does not change between runs is built once per process and shared: the root store, the
-//! TLS settings and one HTTP client per redirect limit ([`Trust`]), for the Mozilla roots and for
-//! each `tls_trust_ca` file (read again on every run, and rebuilt when its content changes). The
-//! clients keep no idle connection, so every run opens its own: the response time always
-//! includes connecting, and a server that went down is seen at once. Each run's deadline is its
-//! own (`timeout_at` around every step), never a client setting.
+//! The response time runs from connecting to reading the last byte kept: the TCP connection,
+//! the TLS handshake, the request and redirects, as `check_http` counts it; resolving the
+//! first name is not in it.
+//!
+//! Every run opens its own connection and closes it (no connection is kept between runs), so a
+//! server that went down is seen at once. The request is one HTTP/1.1 exchange driven on the
+//! run's own task by hyper's connection-level client ([`exchange`]). What does not change
+//! between runs is built once per process and shared: the root store and the TLS settings
+//! ([`Trust`]), for the Mozilla roots and for each `tls_trust_ca` file (read again on every
+//! run, and rebuilt when its content changes). Each run's deadline is its own (`timeout_at`
+//! around every step).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -53,26 +60,30 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use hyper::header::{HeaderName, HeaderValue};
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::perfdata::{PerfDatum, Uom};
 use pupitre_core::monitoring::range::Thresholds;
 use regex::Regex;
 use reqwest::Url;
-use reqwest::header::{HeaderName, HeaderValue};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, lookup_host};
 use tokio::time::{Instant, timeout_at};
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::outcome::Outcome;
-use crate::text::{error_chain, printable, trusted_roots};
+use crate::text::{printable, trusted_roots};
+
+mod exchange;
+
+use exchange::{Answer, Failure, Hop, exchange};
 
 /// The most of a body a check may be told to read.
 pub const LARGEST_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -115,14 +126,14 @@ impl Method {
         }
     }
 
-    fn to_reqwest(self) -> reqwest::Method {
+    fn to_hyper(self) -> hyper::Method {
         match self {
-            Method::Get => reqwest::Method::GET,
-            Method::Head => reqwest::Method::HEAD,
-            Method::Post => reqwest::Method::POST,
-            Method::Put => reqwest::Method::PUT,
-            Method::Delete => reqwest::Method::DELETE,
-            Method::Options => reqwest::Method::OPTIONS,
+            Method::Get => hyper::Method::GET,
+            Method::Head => hyper::Method::HEAD,
+            Method::Post => hyper::Method::POST,
+            Method::Put => hyper::Method::PUT,
+            Method::Delete => hyper::Method::DELETE,
+            Method::Options => hyper::Method::OPTIONS,
         }
     }
 }
@@ -279,116 +290,154 @@ impl HttpCheck {
             Ok(trust) => trust,
             Err(error) => return unknown(error),
         };
-        let (host, port) = match (url.host_str(), url.port_or_known_default()) {
-            (Some(host), Some(port)) => (host.trim_matches(['[', ']']).to_owned(), port),
-            _ => return unknown(format!("invalid check: url: {url} has no host")),
-        };
-
-        let addresses = match timeout_at(deadline, lookup_host((host.as_str(), port))).await {
-            Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
-            Ok(Err(error)) => return critical(format!("cannot resolve {host}: {error}")),
-            Err(_) => return critical(self.timed_out(&format!("resolving {host}"))),
-        };
-        if addresses.is_empty() {
-            return critical(format!("cannot resolve {host}: no address"));
+        match self.run_checked(url, &trust, deadline).await {
+            Ok(outcome) | Err(outcome) => outcome,
         }
-
-        let certificate = if url.scheme() == "https" {
-            let inspection = match self
-                .inspect_certificate(&url, &addresses, &trust, deadline)
-                .await
-            {
-                Ok(inspection) => inspection,
-                Err(outcome) => return outcome,
-            };
-            let now = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i128);
-            let verdict = judge_certificate(
-                &inspection,
-                self.cert_warning_days,
-                self.cert_critical_days,
-                now,
-            );
-            if inspection.chain_error.is_some() {
-                let summary = format!("HTTP CRITICAL - {}", verdict.problems.join(" - "));
-                return Outcome::new(State::Critical, summary)
-                    .with_long_output(verdict.long_output.join("\n"));
-            }
-            Some(verdict)
-        } else {
-            None
-        };
-
-        self.request(&url, &host, port, &trust, certificate, deadline)
-            .await
     }
 
-    /// Sends the request, reads the body up to the limit and judges the whole.
-    async fn request(
+    /// The run of a valid check; `Err` is an outcome found before the end.
+    async fn run_checked(
+        &self,
+        url: Url,
+        trust: &Trust,
+        deadline: Instant,
+    ) -> Result<Outcome, Outcome> {
+        let (host, port) = host_port(&url)?;
+        let addresses = self.resolve(&host, port, deadline).await?;
+        let hop = Hop {
+            method: self.method.to_hyper(),
+            url: &url,
+            headers: &self.headers,
+            body: self.body.as_deref(),
+            credentials: true,
+        };
+        let started = Instant::now();
+        let (answer, certificate) = if url.scheme() == "https" {
+            let (tls, verdict) = self
+                .handshake_inspecting(&host, &addresses, trust, deadline)
+                .await?;
+            let answer = exchange(tls, &hop, self.body_limit, deadline).await;
+            (answer, Some(verdict))
+        } else {
+            (self.hop(&hop, &addresses, trust, deadline).await, None)
+        };
+        let answer = answer.map_err(|failure| self.failed(failure))?;
+        let (answer, final_url) = self.follow(&url, answer, trust, deadline).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        Ok(self.judge(&url, &final_url, answer, certificate, elapsed))
+    }
+
+    /// Follows the redirects `answer` (the answer to `url`) asks for, at most
+    /// `follow_redirects`; the last answer and its URL.
+    async fn follow(
         &self,
         url: &Url,
-        host: &str,
-        port: u16,
+        mut answer: Answer,
         trust: &Trust,
-        certificate: Option<CertificateVerdict>,
         deadline: Instant,
-    ) -> Outcome {
-        let client = match trust.client(self.follow_redirects) {
-            Ok(client) => client,
-            Err(error) => return unknown(format!("cannot set up the HTTP client: {error}")),
-        };
-        let mut request = client.request(self.method.to_reqwest(), url.clone());
-        for (name, value) in &self.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        if let Some(body) = &self.body {
-            request = request.body(body.clone());
-        }
-
-        let started = Instant::now();
-        let mut response = match timeout_at(deadline, request.send()).await {
-            Ok(Ok(response)) => response,
-            Ok(Err(error)) => return critical(self.request_error(&error, host, port)),
-            Err(_) => return critical(self.timed_out("waiting for the response")),
-        };
-        let code = response.status().as_u16();
-        let status_line = format!(
-            "{:?} {} {}",
-            response.version(),
-            response.status().as_u16(),
-            response.status().canonical_reason().unwrap_or("")
-        );
-        let status_line = status_line.trim_end().to_owned();
-
-        let mut body = Vec::new();
-        let mut truncated = false;
+    ) -> Result<(Answer, Url), Outcome> {
+        let mut current = url.clone();
+        let mut method = self.method.to_hyper();
+        let mut body = self.body.as_deref();
+        let mut hops = 0;
         loop {
-            match timeout_at(deadline, response.chunk()).await {
-                Ok(Ok(Some(chunk))) => {
-                    let room = self.body_limit - body.len();
-                    if chunk.len() >= room {
-                        body.extend_from_slice(&chunk[..room]);
-                        truncated = chunk.len() > room;
-                        // Dropping the response closes the connection: the rest is not read.
-                        break;
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(Ok(None)) => break,
-                Ok(Err(error)) => {
-                    return critical(format!(
-                        "{status_line} - cannot read the body: {}",
-                        error_chain(&error)
-                    ));
-                }
-                Err(_) => return critical(self.timed_out("reading the body")),
+            let location = match &answer.location {
+                Some(location) if REDIRECTS.contains(&answer.code) => location,
+                _ => return Ok((answer, current)),
+            };
+            if self.follow_redirects == 0 {
+                return Ok((answer, current));
             }
+            if hops == self.follow_redirects {
+                return Err(critical(format!(
+                    "more than {hops} redirects (follow_redirects), the last to {}",
+                    printable(location)
+                )));
+            }
+            hops += 1;
+            let next = current.join(location).map_err(|error| {
+                critical(format!(
+                    "{} with a bad Location {:?}: {error}",
+                    answer.status_line,
+                    printable(location)
+                ))
+            })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(critical(format!(
+                    "redirected to {next}: only http and https are followed"
+                )));
+            }
+            // As browsers do: 303 (and 301 or 302 after a POST) turn into a GET without body.
+            if answer.code == 303 && method != hyper::Method::HEAD
+                || matches!(answer.code, 301 | 302) && method == hyper::Method::POST
+            {
+                method = hyper::Method::GET;
+                body = None;
+            }
+            let (host, port) = host_port(&next)?;
+            let addresses = self.resolve(&host, port, deadline).await?;
+            let hop = Hop {
+                method: method.clone(),
+                url: &next,
+                headers: &self.headers,
+                body,
+                credentials: next.origin() == url.origin(),
+            };
+            answer = self
+                .hop(&hop, &addresses, trust, deadline)
+                .await
+                .map_err(|failure| self.failed(failure))?;
+            current = next;
         }
-        let elapsed = started.elapsed().as_secs_f64();
-        let final_url = response.url().clone();
-        drop(response);
+    }
 
+    /// One request to one of `addresses`: over TLS verified against the check's roots for
+    /// `https`.
+    async fn hop(
+        &self,
+        hop: &Hop<'_>,
+        addresses: &[SocketAddr],
+        trust: &Trust,
+        deadline: Instant,
+    ) -> Result<Answer, Failure> {
+        let stream = self
+            .connect(addresses, deadline)
+            .await
+            .map_err(Failure::Request)?;
+        if hop.url.scheme() != "https" {
+            return exchange(stream, hop, self.body_limit, deadline).await;
+        }
+        let host = hop.url.host_str().unwrap_or("").trim_matches(['[', ']']);
+        let name = server_name(host).map_err(Failure::Request)?;
+        let tls = TlsConnector::from(trust.tls.clone()).connect(name, stream);
+        let tls = match timeout_at(deadline, tls).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => {
+                return Err(Failure::Request(format!(
+                    "TLS handshake with {host} failed: {error}"
+                )));
+            }
+            Err(_) => return Err(Failure::TimedOut("in the TLS handshake")),
+        };
+        exchange(tls, hop, self.body_limit, deadline).await
+    }
+
+    /// Judges the last answer: status, body, response time, and the certificate of the first.
+    fn judge(
+        &self,
+        url: &Url,
+        final_url: &Url,
+        answer: Answer,
+        certificate: Option<CertificateVerdict>,
+        elapsed: f64,
+    ) -> Outcome {
+        let Answer {
+            status_line,
+            code,
+            body,
+            truncated,
+            ..
+        } = answer;
         let mut judged = Vec::new();
         judged.push(self.judge_status(&status_line, code));
         let text = String::from_utf8_lossy(&body);
@@ -491,20 +540,19 @@ impl HttpCheck {
         }
     }
 
-    /// A separate TLS handshake that records the chain and its verification.
-    async fn inspect_certificate(
+    /// Connects and makes the TLS handshake with a verifier that records the chain and its
+    /// verification instead of failing, so that an expired or self-signed certificate is still
+    /// described. The request goes on this connection only when the chain verifies (its
+    /// headers and body may carry credentials); otherwise the certificate's verdict is the
+    /// outcome.
+    async fn handshake_inspecting(
         &self,
-        url: &Url,
+        host: &str,
         addresses: &[SocketAddr],
         trust: &Trust,
         deadline: Instant,
-    ) -> Result<Inspection, Outcome> {
-        let host = url.host_str().unwrap_or("").trim_matches(['[', ']']);
-        let server_name = match host.parse::<std::net::IpAddr>() {
-            Ok(ip) => ServerName::IpAddress(ip.into()),
-            Err(_) => ServerName::try_from(host.to_owned())
-                .map_err(|error| unknown(format!("invalid check: url: bad TLS name: {error}")))?,
-        };
+    ) -> Result<(TlsStream<TcpStream>, CertificateVerdict), Outcome> {
+        let server_name = server_name(host).map_err(unknown)?;
         let record = Arc::new(OnceLock::new());
         let verifier = Arc::new(RecordingVerifier {
             inner: trust.verifier.clone(),
@@ -518,29 +566,61 @@ impl HttpCheck {
             .with_custom_certificate_verifier(verifier)
             .with_no_client_auth();
 
-        let stream = self.connect(addresses, deadline).await?;
+        let stream = self.connect(addresses, deadline).await.map_err(critical)?;
         let handshake = TlsConnector::from(Arc::new(config)).connect(server_name, stream);
-        let handshake_error = match timeout_at(deadline, handshake).await {
-            Ok(Ok(mut tls)) => {
-                let _ = timeout_at(deadline, tls.shutdown()).await;
-                None
-            }
-            Ok(Err(error)) => Some(error.to_string()),
+        let tls = match timeout_at(deadline, handshake).await {
+            Ok(tls) => tls,
             Err(_) => return Err(critical(self.timed_out("in the TLS handshake"))),
         };
-        match (record.get(), handshake_error) {
-            (Some(recorded), _) => Ok(inspect(recorded)),
-            (None, Some(error)) => Err(critical(format!("TLS handshake failed: {error}"))),
-            (None, None) => Err(critical("TLS handshake gave no certificate".to_owned())),
+        let inspection = match (record.get(), &tls) {
+            (Some(recorded), _) => inspect(recorded),
+            (None, Err(error)) => return Err(critical(format!("TLS handshake failed: {error}"))),
+            (None, Ok(_)) => return Err(critical("TLS handshake gave no certificate".to_owned())),
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        let verdict = judge_certificate(
+            &inspection,
+            self.cert_warning_days,
+            self.cert_critical_days,
+            now,
+        );
+        if inspection.chain_error.is_some() {
+            let summary = format!("HTTP CRITICAL - {}", verdict.problems.join(" - "));
+            return Err(Outcome::new(State::Critical, summary)
+                .with_long_output(verdict.long_output.join("\n")));
+        }
+        match tls {
+            Ok(tls) => Ok((tls, verdict)),
+            Err(error) => Err(critical(format!("TLS handshake failed: {error}"))),
         }
     }
 
-    /// Tries each address in turn until one accepts.
+    /// Resolves `host` (an IP address is taken as it is), before the deadline.
+    async fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+        deadline: Instant,
+    ) -> Result<Vec<SocketAddr>, Outcome> {
+        let addresses = match timeout_at(deadline, lookup_host((host, port))).await {
+            Ok(Ok(addresses)) => addresses.collect::<Vec<_>>(),
+            Ok(Err(error)) => return Err(critical(format!("cannot resolve {host}: {error}"))),
+            Err(_) => return Err(critical(self.timed_out(&format!("resolving {host}")))),
+        };
+        if addresses.is_empty() {
+            return Err(critical(format!("cannot resolve {host}: no address")));
+        }
+        Ok(addresses)
+    }
+
+    /// Tries each address in turn until one accepts; the error says why none did.
     async fn connect(
         &self,
         addresses: &[SocketAddr],
         deadline: Instant,
-    ) -> Result<TcpStream, Outcome> {
+    ) -> Result<TcpStream, String> {
         let mut reasons = Vec::new();
         for address in addresses {
             match timeout_at(deadline, TcpStream::connect(address)).await {
@@ -549,31 +629,21 @@ impl HttpCheck {
                     reasons.push(format!("connection refused by {address}"));
                 }
                 Ok(Err(error)) => reasons.push(format!("cannot connect to {address}: {error}")),
-                Err(_) => return Err(critical(self.timed_out("connecting"))),
+                Err(_) => return Err(self.timed_out("connecting")),
             }
         }
-        Err(critical(reasons.join("; ")))
+        Err(reasons.join("; "))
     }
 
-    /// A failed request, with check_http's reasons: refused, resolution, too many redirects.
-    fn request_error(&self, error: &reqwest::Error, host: &str, port: u16) -> String {
-        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-        while let Some(current) = source {
-            if let Some(io) = current.downcast_ref::<io::Error>()
-                && io.kind() == io::ErrorKind::ConnectionRefused
-            {
-                return format!("connection refused by {host} port {port}");
+    /// The outcome of an exchange that did not end with an answer.
+    fn failed(&self, failure: Failure) -> Outcome {
+        critical(match failure {
+            Failure::TimedOut(doing) => self.timed_out(doing),
+            Failure::Request(error) => error,
+            Failure::Body { status_line, error } => {
+                format!("{status_line} - cannot read the body: {error}")
             }
-            source = current.source();
-        }
-        if error.is_redirect() {
-            return format!(
-                "more than {} redirects (follow_redirects): {}",
-                self.follow_redirects,
-                error_chain(error)
-            );
-        }
-        error_chain(error)
+        })
     }
 
     fn timed_out(&self, doing: &str) -> String {
@@ -648,14 +718,12 @@ impl HttpCheck {
     }
 }
 
-/// What every check trusting the same roots shares: the roots, the certificate verifier, the
-/// TLS settings of requests, and one HTTP client per redirect limit, built when first needed.
+/// What every check trusting the same roots shares: the roots, the certificate verifier and
+/// the TLS settings of redirected requests.
 struct Trust {
     provider: Arc<CryptoProvider>,
     verifier: Arc<WebPkiServerVerifier>,
-    tls: ClientConfig,
-    /// Indexed by `follow_redirects` (0 to [`MOST_REDIRECTS`]).
-    clients: Vec<OnceLock<reqwest::Client>>,
+    tls: Arc<ClientConfig>,
 }
 
 impl Trust {
@@ -678,38 +746,28 @@ impl Trust {
         Ok(Arc::new(Trust {
             provider,
             verifier,
-            tls,
-            clients: (0..=MOST_REDIRECTS).map(|_| OnceLock::new()).collect(),
+            tls: Arc::new(tls),
         }))
     }
+}
 
-    /// The client that follows `redirects` redirects. It keeps no idle connection: every
-    /// request connects anew.
-    fn client(&self, redirects: u32) -> Result<reqwest::Client, String> {
-        let slot = usize::try_from(redirects)
-            .ok()
-            .and_then(|i| self.clients.get(i))
-            .ok_or_else(|| HttpCheckError::TooManyRedirects(redirects).to_string())?;
-        if let Some(client) = slot.get() {
-            return Ok(client.clone());
-        }
-        let redirect = match redirects {
-            0 => reqwest::redirect::Policy::none(),
-            count => reqwest::redirect::Policy::limited(count as usize),
-        };
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(self.tls.clone())
-            .redirect(redirect)
-            .pool_max_idle_per_host(0)
-            .no_proxy()
-            .user_agent(concat!(
-                "Pupitre/",
-                env!("CARGO_PKG_VERSION"),
-                " (HTTP probe)"
-            ))
-            .build()
-            .map_err(|error| error_chain(&error))?;
-        Ok(slot.get_or_init(|| client).clone())
+/// The statuses whose `Location` is followed.
+const REDIRECTS: [u16; 5] = [301, 302, 303, 307, 308];
+
+/// The host to resolve (an IPv6 address without its brackets) and the port of `url`.
+fn host_port(url: &Url) -> Result<(String, u16), Outcome> {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => Ok((host.trim_matches(['[', ']']).to_owned(), port)),
+        _ => Err(unknown(format!("invalid check: url: {url} has no host"))),
+    }
+}
+
+/// The name the server's certificate must hold: the host, or its IP address.
+fn server_name(host: &str) -> Result<ServerName<'static>, String> {
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(ServerName::IpAddress(ip.into())),
+        Err(_) => ServerName::try_from(host.to_owned())
+            .map_err(|error| format!("invalid check: url: bad TLS name: {error}")),
     }
 }
 
@@ -998,7 +1056,7 @@ mod tests {
     #[tokio::test]
     async fn every_run_connects_anew() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use tokio::io::AsyncReadExt;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
             .await

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use pupitre_core::monitoring::State;
@@ -38,8 +39,13 @@ async fn serve() -> u16 {
     port
 }
 
-/// Serves the same routes over TLS with this certificate and key.
-async fn serve_tls(chain: Vec<rustls::pki_types::CertificateDer<'static>>, key: Vec<u8>) -> u16 {
+/// Serves the same routes over TLS with this certificate and key, counting the connections it
+/// accepts in `accepted`.
+async fn serve_tls(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Vec<u8>,
+    accepted: Arc<AtomicUsize>,
+) -> u16 {
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -53,6 +59,7 @@ async fn serve_tls(chain: Vec<rustls::pki_types::CertificateDer<'static>>, key: 
     let port = listener.local_addr().expect("address").port();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
                 if let Ok(tls) = acceptor.accept(stream).await {
@@ -462,6 +469,15 @@ impl TestCa {
 
     /// Serves a leaf for 127.0.0.1 and localhost, valid from 30 days ago to `not_after`.
     async fn serve_leaf(&self, not_after: OffsetDateTime) -> u16 {
+        self.serve_leaf_counting(not_after, Arc::default()).await
+    }
+
+    /// [`TestCa::serve_leaf`], counting the connections in `accepted`.
+    async fn serve_leaf_counting(
+        &self,
+        not_after: OffsetDateTime,
+        accepted: Arc<AtomicUsize>,
+    ) -> u16 {
         let key = KeyPair::generate().expect("key");
         let mut params =
             CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
@@ -475,6 +491,7 @@ impl TestCa {
         serve_tls(
             vec![leaf.der().clone(), self.issuer.der().clone()],
             key.serialize_der(),
+            accepted,
         )
         .await
     }
@@ -633,4 +650,114 @@ async fn agrees_with_check_http() {
         );
         assert_eq!(ours.perfdata[0].max, theirs.perfdata[0].max);
     }
+}
+
+/// The certificate is inspected on the connection that carries the request: one TLS
+/// connection per run, as `check_http` makes.
+#[tokio::test]
+async fn an_https_run_makes_one_connection() {
+    let ca = TestCa::new();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let not_after = OffsetDateTime::now_utc() + time::Duration::days(90);
+    let port = ca.serve_leaf_counting(not_after, accepted.clone()).await;
+    for run_number in 1..=3 {
+        let outcome = run(&tls_check(port, Some(&ca), 30, 7)).await;
+        assert_eq!(outcome.state, State::Ok, "{outcome:?}");
+        assert_eq!(accepted.load(Ordering::SeqCst), run_number);
+    }
+}
+
+/// A server that records each request head it reads and answers `answer(path)`.
+async fn recording_server(
+    answer: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let heads = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = heads.clone();
+    let answer = Arc::new(answer);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let recorded = recorded.clone();
+            let answer = answer.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut chunk = [0; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut chunk).await {
+                        Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                recorded.lock().expect("heads").push(head);
+                let _ = stream.write_all(answer(&path).as_bytes()).await;
+            });
+        }
+    });
+    (port, heads)
+}
+
+/// Redirects keep the check's credentials on the same origin only, and a 303 after a POST
+/// is a GET without the body, as browsers do.
+#[tokio::test]
+async fn redirects_carry_credentials_to_the_same_origin_only() {
+    let (other, other_heads) = recording_server(|_| {
+        "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".to_owned()
+    })
+    .await;
+    let (port, heads) = recording_server(move |path| match path {
+        "/start" => "HTTP/1.1 303 See Other\r\nLocation: /same\r\nContent-Length: 0\r\n\
+                     Connection: close\r\n\r\n"
+            .to_owned(),
+        "/same" => format!(
+            "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:{other}/away\r\n\
+             Content-Length: 0\r\nConnection: close\r\n\r\n"
+        ),
+        _ => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_owned(),
+    })
+    .await;
+    let outcome = run(&HttpCheck {
+        method: pupitre_probe::http::Method::Post,
+        body: Some("name=value".to_owned()),
+        headers: vec![
+            ("Authorization".to_owned(), "Bearer s3cr3t".to_owned()),
+            ("Host".to_owned(), "site.example".to_owned()),
+            ("X-Trace".to_owned(), "kept".to_owned()),
+        ],
+        follow_redirects: 2,
+        ..check(format!("http://127.0.0.1:{port}/start"))
+    })
+    .await;
+    assert_eq!(outcome.state, State::Ok, "{outcome:?}");
+    assert_eq!(
+        outcome.long_output,
+        format!("final URL: http://127.0.0.1:{other}/away")
+    );
+    let heads = heads.lock().expect("heads").clone();
+    let [start, same] = &heads[..] else {
+        panic!("two requests on the first server: {heads:?}");
+    };
+    let lower = |head: &str| head.to_ascii_lowercase();
+    assert!(start.starts_with("POST /start HTTP/1.1\r\n"), "{start}");
+    assert!(lower(start).contains("content-length: 10\r\n"), "{start}");
+    assert!(lower(start).contains("host: site.example\r\n"), "{start}");
+    assert!(same.starts_with("GET /same HTTP/1.1\r\n"), "{same}");
+    assert!(!lower(same).contains("content-length: 10"), "{same}");
+    for head in [start, same] {
+        assert!(
+            lower(head).contains("authorization: bearer s3cr3t"),
+            "{head}"
+        );
+        assert!(lower(head).contains("x-trace: kept"), "{head}");
+        assert!(lower(head).contains("user-agent: pupitre/"), "{head}");
+    }
+    let other_heads = other_heads.lock().expect("heads").clone();
+    let [away] = &other_heads[..] else {
+        panic!("one request on the other server: {other_heads:?}");
+    };
+    assert!(away.starts_with("GET /away HTTP/1.1\r\n"), "{away}");
+    assert!(!lower(away).contains("authorization"), "{away}");
+    assert!(lower(away).contains("x-trace: kept"), "{away}");
 }
