@@ -68,13 +68,25 @@ impl Outcome {
     /// canonical form (`0`, `10:`, `@1:2`).
     pub fn to_plugin_output(&self) -> String {
         let mut text = self.summary.clone();
-        for (index, datum) in self.perfdata.iter().enumerate() {
-            text.push(if index == 0 { '|' } else { ' ' });
-            write_perfdatum(&mut text, datum);
+        if !self.perfdata.is_empty() {
+            text.push('|');
+            text.push_str(&self.perfdata_text());
         }
         if !self.long_output.is_empty() {
             text.push('\n');
             text.push_str(&self.long_output);
+        }
+        text
+    }
+
+    /// The performance data as a plugin prints it after `|`: `time=0.001000s;;;0.000000`.
+    pub fn perfdata_text(&self) -> String {
+        let mut text = String::new();
+        for (index, datum) in self.perfdata.iter().enumerate() {
+            if index > 0 {
+                text.push(' ');
+            }
+            write_perfdatum(&mut text, datum);
         }
         text
     }

@@ -108,7 +108,8 @@ async fn start_with(mut config: WebConfig) -> App {
         },
         std::sync::Arc::new(pupitre_monitor::NullSink),
         std::future::pending(),
-    );
+    )
+    .expect("start the engine");
     let st = AppState::new(db.store.clone(), config)
         .with_engine(engine)
         .with_vault(vault);

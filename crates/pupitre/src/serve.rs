@@ -69,9 +69,11 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             async move {
                 let _ = engine_stop.wait_for(|stop| *stop).await;
             },
-        );
+        )
+        .context("cannot start the supervision engine")?;
         state = state.with_engine(engine);
     }
+    let engine = state.engine.clone();
     let app = pupitre_web::router(state);
     // Signal handlers are in place before anyone can learn the address and send one.
     let shutdown = shutdown_signal()?;
@@ -104,6 +106,15 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     server.await.context("HTTP server failed")?;
     signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(10), purge).await;
+    if let Some(engine) = engine
+        && tokio::time::timeout(Duration::from_secs(10), engine.stopped())
+            .await
+            .is_err()
+    {
+        tracing::warn!(
+            "the supervision engine did not stop within 10 s; its last results may be lost"
+        );
+    }
     store.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -41,7 +41,8 @@ pub async fn start(config: WebConfig) -> App {
         },
         std::sync::Arc::new(pupitre_monitor::NullSink),
         std::future::pending(),
-    );
+    )
+    .expect("start the engine");
     let st = AppState::new(db.store.clone(), config)
         .with_engine(engine)
         .with_vault(vault);
