@@ -507,8 +507,20 @@ def cmd_report(args):
                     + " / ".join(f"{r['done']:,} ({r['expected']:,})" for r in rs)
                     + f" | {per_run(rs, 'cpu_s', 2)} | {per_run(rs, 'cpu_s_per_1000')} | **{_fmt(_median([r.get('cpu_s_per_1000') for r in rs]))}** |"
                 )
+            floor = runs("a", "floor", kind)
+            if floor:
+                out.append(
+                    f"| {kind.upper()} | floor (a blocking loop, same connections, same rate) | — | — | "
+                    + " / ".join(f"{r['floor']['done']:,} in {r['floor']['seconds']:.0f} s" for r in floor)
+                    + f" | {per_run([r['floor'] for r in floor], 'cpu_s', 2)} | {per_run(floor, 'cpu_s_per_1000')} | **{_fmt(_median([r.get('cpu_s_per_1000') for r in floor]))}** |"
+                )
             p = _median([r.get("cpu_s_per_1000") for r in runs("a", "pupitre", kind)])
             i = _median([r.get("cpu_s_per_1000") for r in runs("a", "icinga2", kind)])
+            f = _median([r.get("cpu_s_per_1000") for r in floor])
+            if p:
+                summary[f"a_{kind}_pupitre_cpu_s_per_1000"] = p
+            if f:
+                summary[f"a_{kind}_floor_cpu_s_per_1000"] = f
             if p and i:
                 summary[f"a_{kind}_ratio"] = round(i / p, 1)
                 summary[f"a_{kind}_pupitre_cpu_s_per_1000"] = p
@@ -517,6 +529,14 @@ def cmd_report(args):
         ratios = [f"{k.upper()}: **{summary[f'a_{k}_ratio']}×**" for k in ("tcp", "http") if f"a_{k}_ratio" in summary]
         if ratios:
             out.append("Icinga 2's CPU per check divided by Pupitre's (medians): " + ", ".join(ratios) + " (goal: at least 20×).")
+            out.append("")
+        floors = [
+            f"{k.upper()}: {summary[f'a_{k}_pupitre_cpu_s_per_1000'] / summary[f'a_{k}_floor_cpu_s_per_1000']:.1f}×"
+            for k in ("tcp", "http")
+            if f"a_{k}_floor_cpu_s_per_1000" in summary and f"a_{k}_pupitre_cpu_s_per_1000" in summary
+        ]
+        if floors:
+            out.append("Pupitre's CPU per check divided by the floor's (medians): " + ", ".join(floors) + ".")
             out.append("")
     # (b) scheduling
     b = [r for r in rows if r["bench"] == "b"]

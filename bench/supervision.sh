@@ -2,7 +2,9 @@
 # Benchmark: the supervision engine, against Icinga 2 on the same machine.
 #  a) CPU per check: N native TCP and N native HTTP checks at a 10 s interval, against
 #     Icinga 2 running check_tcp / check_http on the same targets at the same interval;
-#     CPU seconds (the whole process tree, plugins included) per 1,000 checks done.
+#     CPU seconds (the whole process tree, plugins included) per 1,000 checks done. Beside
+#     them, the floor: a blocking loop that makes the same connections at the same rate and
+#     nothing else (crates/pupitre-probe/examples/floor.rs).
 #  b) Scheduling at scale: 10,000 TCP checks at a 60 s interval, measured for 5 minutes after
 #     the first full interval: lag p50/p99 from the engine's lag histogram, server CPU.
 #  c) Plugin throughput: check_tcp through the plugin probe against Icinga 2 running the same
@@ -61,6 +63,7 @@ PLUGIN_DIR=/usr/lib/nagios/plugins
 BASE="http://127.0.0.1:${PORT}"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release/pupitre"
+FLOOR="$TARGET_DIR/release/examples/floor"
 PY="$ROOT/bench/supervision.py"
 OUT_DIR="$ROOT/bench/out"
 OUT="$OUT_DIR/supervision.md"
@@ -109,8 +112,9 @@ for p in "$PORT" "$TCP_PORT" "$HTTP_PORT"; do
   fi
 done
 
-step "building (cargo build --release -p pupitre, target dir $TARGET_DIR)"
+step "building (cargo build --release -p pupitre, and the floor example; target dir $TARGET_DIR)"
 cargo build --release -p pupitre
+cargo build --release -p pupitre-probe --example floor
 if [[ -z "${COMMIT:-}" ]]; then # COMMIT may be given, e.g. for a tree exported with git archive
   COMMIT="$(git rev-parse --short HEAD 2> /dev/null || echo unknown)"
   if ! git diff --quiet HEAD -- crates Cargo.toml Cargo.lock 2> /dev/null; then
@@ -222,6 +226,19 @@ start_server() {
     ((SECONDS < deadline)) || die "$BASE/readyz did not answer 200 within 60 s"
     sleep 0.2
   done
+}
+
+# floor_case KIND CHECKS INTERVAL RUN: the least CPU a checker can spend per check on this machine
+# (crates/pupitre-probe/examples/floor.rs): a blocking loop making the same connections at the
+# same rate for 30 s, with no scheduler, no check state and no storage.
+floor_case() {
+  local kind=$1 checks=$2 interval=$3 run=$4 port=$TCP_PORT rate out
+  [[ "$kind" == http ]] && port=$HTTP_PORT
+  rate=$((checks / interval))
+  step "[a run $run] floor: $kind, $rate connections/s for 30 s"
+  out="$("$FLOOR" "$kind" "127.0.0.1:$port" $((rate * 30)) "$rate")"
+  echo "  => floor $kind: $out"
+  echo "{\"bench\":\"a\",\"system\":\"floor\",\"kind\":\"$kind\",\"checks\":$checks,\"interval_s\":$interval,\"run\":$run,\"floor\":$out,\"cpu_s_per_1000\":$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["cpu_s_per_1000"])' "$out")}" >> "$RESULTS"
 }
 
 # pupitre_case BENCH KIND CHECKS INTERVAL WARMUP WINDOW RUN: a fresh server and database, CHECKS
@@ -380,6 +397,7 @@ for ((run = 1; run <= RUNS; run++)); do
       a)
         for kind in tcp http; do
           pupitre_case a "$kind" "$A_CHECKS" "$A_INTERVAL" "$A_WARMUP" "$A_WINDOW" "$run"
+          floor_case "$kind" "$A_CHECKS" "$A_INTERVAL" "$run"
           if [[ "$PEERS" == 1 ]]; then
             icinga_case a "$kind" "$kind" "$A_CHECKS" "$A_INTERVAL" "$A_WARMUP" "$A_WINDOW" "$run"
           fi
