@@ -606,7 +606,7 @@ def cmd_report(args):
         out.append("")
     threads = [r for r in rows if r.get("threads_cpu_s") and r["system"] == "pupitre"]
     if threads:
-        out.append("Pupitre's CPU in the window by thread (seconds; `tokio-rt-worker` runs the engine, the probes and HTTP, `sqlx-sqlite-wor` the SQLite connections):")
+        out.append("Pupitre's CPU in the window by thread (seconds; `pupitre-engine` runs the engine and the probes, `tokio-rt-worker` requests, `sqlx-sqlite-wor` the SQLite connections):")
         out.append("")
         for r in threads:
             parts = ", ".join(f"{k} {v}" for k, v in sorted(r["threads_cpu_s"].items(), key=lambda kv: -kv[1]))
