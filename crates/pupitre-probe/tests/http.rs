@@ -24,6 +24,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+#[path = "support/head.rs"]
+mod head;
+
+use head::read_head;
+
 /// No test waits longer than this for one run, whatever the probe does.
 const RUN_BOUND: Duration = Duration::from_secs(4);
 
@@ -73,16 +78,9 @@ async fn serve_tls(
 
 /// Reads one request head and answers by path, then closes.
 async fn respond<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
-    let mut head = Vec::new();
-    let mut chunk = [0; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head);
-    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    let Some((_, path)) = read_head(&mut stream).await else {
+        return;
+    };
     let reply = |status: &str, extra: &str, body: &[u8]| {
         let mut reply = format!(
             "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
@@ -105,6 +103,7 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
         }
         "/hang" => {
             // Holds the connection, never answering, until the peer goes away.
+            let mut chunk = [0; 1024];
             while let Ok(1..) = stream.read(&mut chunk).await {}
             return;
         }
@@ -681,16 +680,9 @@ async fn recording_server(
             let recorded = recorded.clone();
             let answer = answer.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut chunk = [0; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut chunk).await {
-                        Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
-                        _ => return,
-                    }
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+                let Some((head, path)) = read_head(&mut stream).await else {
+                    return;
+                };
                 recorded.lock().expect("heads").push(head);
                 let _ = stream.write_all(answer(&path).as_bytes()).await;
             });

@@ -28,6 +28,11 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+#[path = "support/head.rs"]
+mod head;
+
+use head::read_head;
+
 /// What a run may take beyond the check's own timeout before the test fails.
 const SLACK: Duration = Duration::from_secs(2);
 
@@ -127,16 +132,9 @@ async fn serve_tls(chain: Vec<rustls::pki_types::CertificateDer<'static>>, key: 
 
 /// Reads one request head, records it, answers by path, then closes.
 async fn respond<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, heads: Arc<Mutex<Vec<String>>>) {
-    let mut head = Vec::new();
-    let mut chunk = [0; 1024];
-    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut chunk).await {
-            Ok(read @ 1..) => head.extend_from_slice(&chunk[..read]),
-            _ => return,
-        }
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    let path = head.split(' ').nth(1).unwrap_or("/").to_owned();
+    let Some((head, path)) = read_head(&mut stream).await else {
+        return;
+    };
     if let Ok(mut heads) = heads.lock() {
         heads.push(head);
     }
@@ -210,6 +208,7 @@ async fn respond<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, heads: Arc<Mu
         }
         "/hang" => {
             // Holds the connection, never answering, until the peer goes away.
+            let mut chunk = [0; 1024];
             while let Ok(1..) = stream.read(&mut chunk).await {}
             return;
         }
