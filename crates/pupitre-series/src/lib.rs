@@ -1,8 +1,9 @@
 //! Pupitre's metric history, the parts without IO: the compressed chunk format that series
-//! are stored in ([`chunk`]).
+//! are stored in ([`chunk`]), and the downsampled points of the coarser tiers ([`rollup`]).
 //!
 //! The store keeps each series' samples as chunks in BLOBs of its own database (SQLite or
 //! PostgreSQL), so that one backup of the database holds the history with everything else.
 
 mod bits;
 pub mod chunk;
+pub mod rollup;
