@@ -1,5 +1,6 @@
-//! Pupitre's metric history, the parts without IO: the compressed chunk format that series
-//! are stored in ([`chunk`]), and the downsampled points of the coarser tiers ([`rollup`]).
+//! Pupitre's metric history, the parts without IO: what names a series ([`series`]), the
+//! compressed chunk format that series are stored in ([`chunk`]), and the downsampled points of
+//! the coarser tiers ([`rollup`]).
 //!
 //! The store keeps each series' samples as chunks in BLOBs of its own database (SQLite or
 //! PostgreSQL), so that one backup of the database holds the history with everything else.
@@ -7,3 +8,4 @@
 mod bits;
 pub mod chunk;
 pub mod rollup;
+pub mod series;
