@@ -4,26 +4,10 @@
 
 use pupitre_series::chunk::{ChunkError, decode, encode};
 
-/// A small deterministic generator (xorshift64*), so that a failure can be replayed.
-struct Random(u64);
+#[path = "support/random.rs"]
+mod random;
 
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1_u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use random::Random;
 
 /// Timestamps every `interval` ms from a fixed start, with up to `jitter` ms either way, and
 /// now and then a gap (a missed scrape) or a burst.

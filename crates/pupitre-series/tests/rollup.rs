@@ -3,20 +3,13 @@
 
 use pupitre_series::rollup::{Rollup, downsample, merge_into};
 
+#[path = "support/random.rs"]
+mod random;
+
+use random::Random;
+
 const MINUTE: i64 = 60_000;
 const HOUR: i64 = 60 * MINUTE;
-
-/// A deterministic generator (xorshift64*).
-struct Random(u64);
-
-impl Random {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
 
 /// Irregular samples over about six hours, with NaN and infinities now and then, starting
 /// before the epoch in one case to check negative times.
@@ -25,13 +18,13 @@ fn samples(r: &mut Random, start: i64) -> (Vec<i64>, Vec<f64>) {
     let mut timestamps = Vec::new();
     let mut values = Vec::new();
     while t < start + 6 * HOUR {
-        t += 1 + (r.next() % 20_000) as i64;
+        t += 1 + r.below(20_000) as i64;
         timestamps.push(t);
-        values.push(match r.next() % 100 {
+        values.push(match r.below(100) {
             0 => f64::NAN,
             1 => f64::INFINITY,
             2 => f64::NEG_INFINITY,
-            _ => (r.next() % 10_000) as f64 / 7.0,
+            _ => r.unit() * 1_428.0,
         });
     }
     (timestamps, values)
