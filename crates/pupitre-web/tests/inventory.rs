@@ -11,34 +11,13 @@ use support::{App, start};
 
 use std::path::Path;
 
-use pupitre_core::model::{EntityInput, ROOT_ENTITY};
+use pupitre_core::model::ROOT_ENTITY;
 use pupitre_web::WebConfig;
-use pupitre_web::auth::Caller;
 use serde_json::{Value, json};
 
 impl App {
-    async fn system(&self) -> Caller {
-        support::system(&self.st).await
-    }
-
     async fn entity(&self, name: &str) -> i64 {
-        let sys = self.system().await;
-        let id = self
-            .st
-            .store
-            .create_entity(
-                &sys.actor(),
-                &EntityInput {
-                    parent_id: ROOT_ENTITY,
-                    name: name.into(),
-                    comment: String::new(),
-                },
-            )
-            .await
-            .unwrap()
-            .id;
-        self.st.entity_tree_changed();
-        id
+        support::entity(&self.st, name).await
     }
 
     /// A token for a new user holding `profile` on `entity` and below.

@@ -532,22 +532,7 @@ async fn checks_of_another_entity_are_invisible_and_readers_cannot_run_them() {
         .await["id"]
         .as_i64()
         .unwrap();
-    let sys = support::system(&app.st).await;
-    let other = app
-        .st
-        .store
-        .create_entity(
-            &sys.actor(),
-            &pupitre_core::model::EntityInput {
-                parent_id: 1,
-                name: "Lyon".into(),
-                comment: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    app.st.entity_tree_changed();
+    let other = support::entity(&app.st, "Lyon").await;
     let outsider = support::token(&app.st, "lyon", "Administrator", other).await;
     let (s, _) = app
         .call("GET", &format!("/api/v1/checks/{id}"), &outsider, None)
@@ -1016,22 +1001,7 @@ async fn credentials_are_write_only_and_snmp_checks_log_in_with_them() {
     assert_eq!(r["state"], "ok", "{r}");
 
     // A credential serves its entity and those below, and only those who may see it.
-    let sys = support::system(&app.st).await;
-    let lyon = app
-        .st
-        .store
-        .create_entity(
-            &sys.actor(),
-            &pupitre_core::model::EntityInput {
-                parent_id: 1,
-                name: "Lyon".into(),
-                comment: String::new(),
-            },
-        )
-        .await
-        .unwrap()
-        .id;
-    app.st.entity_tree_changed();
+    let lyon = support::entity(&app.st, "Lyon").await;
     let lyon_admin = support::token(&app.st, "lyon", "Administrator", lyon).await;
     let lyon_switch = app.asset(&lyon_admin, "lyon-switch", "switch").await;
     let mut body = snmp("stolen", "get", json!({"oid": "1.3.6.1.2.1.1.7.0"}));

@@ -88,6 +88,30 @@ pub async fn system(st: &AppState) -> Caller {
     Caller::system(tree)
 }
 
+/// A new entity `name` under the root, known to the server's entity tree at once.
+#[allow(
+    dead_code,
+    reason = "asset_csv and monitoring_pages make no entity this way"
+)]
+pub async fn entity(st: &AppState, name: &str) -> i64 {
+    let sys = system(st).await;
+    let id = st
+        .store
+        .create_entity(
+            &sys.actor(),
+            &pupitre_core::model::EntityInput {
+                parent_id: pupitre_core::model::ROOT_ENTITY,
+                name: name.into(),
+                comment: String::new(),
+            },
+        )
+        .await
+        .unwrap()
+        .id;
+    st.entity_tree_changed();
+    id
+}
+
 /// A token for a new account `login` holding `profile` on `entity` and below.
 pub async fn token(st: &AppState, login: &str, profile: &str, entity: i64) -> String {
     let profile_id = st
