@@ -6,9 +6,11 @@
 //! The store keeps each series' samples as chunks in BLOBs of its own database (SQLite or
 //! PostgreSQL), so that one backup of the database holds the history with everything else.
 
+pub mod batch;
 mod bits;
 pub mod chunk;
 pub mod forecast;
 pub mod query;
 pub mod rollup;
+pub mod samples;
 pub mod series;

@@ -9,6 +9,16 @@
 //! NaN values (a failed reading, Prometheus's staleness marker) are kept in the raw chunks but
 //! are not summed up: a stretch of NaN alone has no point. Infinities are summed up as they are
 //! (a minimum of -∞, a sum of ∞).
+//!
+//! [`encode`] and [`decode`] store a run of points as one BLOB: the stretch starts with each
+//! column (count, sum, min, max, last) as a chunk of its own, so each column gets the encoding
+//! that suits it. A decoded point's `last_at` is its start: points merge in time order.
+
+use crate::bits::{push_varint, read_varint};
+use crate::chunk::{self, ChunkError};
+
+const VERSION: u8 = 1;
+const COLUMNS: u64 = 5;
 
 /// One stretch of a series, `[start, start + step)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -104,4 +114,85 @@ pub fn merge_into(points: &[Rollup], step: i64) -> Vec<Rollup> {
         }
     }
     merged
+}
+
+/// The points as one BLOB (see the module's documentation).
+pub fn encode(points: &[Rollup]) -> Result<Vec<u8>, ChunkError> {
+    let starts: Vec<i64> = points.iter().map(|p| p.start).collect();
+    let columns: [Vec<f64>; COLUMNS as usize] = [
+        points.iter().map(|p| p.count as f64).collect(),
+        points.iter().map(|p| p.sum).collect(),
+        points.iter().map(|p| p.min).collect(),
+        points.iter().map(|p| p.max).collect(),
+        points.iter().map(|p| p.last).collect(),
+    ];
+    let mut bytes = vec![VERSION];
+    push_varint(&mut bytes, COLUMNS);
+    for column in &columns {
+        let encoded = chunk::encode(&starts, column)?;
+        push_varint(&mut bytes, encoded.len() as u64);
+        bytes.extend_from_slice(&encoded);
+    }
+    Ok(bytes)
+}
+
+/// The points [`encode`] stored.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Rollup>, ChunkError> {
+    let [version, rest @ ..] = bytes else {
+        return Err(ChunkError::Truncated(0));
+    };
+    if *version != VERSION {
+        return Err(ChunkError::Version(*version));
+    }
+    let mut rest = rest;
+    if read_varint(&mut rest) != Some(COLUMNS) {
+        return Err(ChunkError::Truncated(0));
+    }
+    let mut starts = Vec::new();
+    let mut columns: Vec<Vec<f64>> = Vec::with_capacity(COLUMNS as usize);
+    for _ in 0..COLUMNS {
+        let length = read_varint(&mut rest)
+            .and_then(|l| usize::try_from(l).ok())
+            .filter(|&l| l <= rest.len())
+            .ok_or(ChunkError::Truncated(0))?;
+        let (column, tail) = rest.split_at(length);
+        rest = tail;
+        let (column_starts, values) = chunk::decode(column)?;
+        if columns.is_empty() {
+            starts = column_starts;
+        } else if column_starts.len() != starts.len() {
+            return Err(ChunkError::LengthMismatch {
+                timestamps: starts.len(),
+                values: column_starts.len(),
+            });
+        }
+        columns.push(values);
+    }
+    let [count, sum, min, max, last] = &columns[..] else {
+        return Err(ChunkError::Truncated(0));
+    };
+    Ok((0..starts.len())
+        .map(|i| Rollup {
+            start: starts[i],
+            count: count[i] as u64,
+            sum: sum[i],
+            min: min[i],
+            max: max[i],
+            last: last[i],
+            last_at: starts[i],
+        })
+        .collect())
+}
+
+/// `points` with those in `[from, to)` replaced by `fresh` (points in that stretch, in time
+/// order), all in time order: how a tier takes a window that was compacted again.
+pub fn replace_points(points: Vec<Rollup>, from: i64, to: i64, fresh: &[Rollup]) -> Vec<Rollup> {
+    let mut out: Vec<Rollup> = Vec::with_capacity(points.len() + fresh.len());
+    let mut rest = points.into_iter().peekable();
+    while let Some(point) = rest.next_if(|p| p.start < from) {
+        out.push(point);
+    }
+    out.extend_from_slice(fresh);
+    out.extend(rest.filter(|p| p.start >= to));
+    out
 }

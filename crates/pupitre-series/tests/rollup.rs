@@ -118,3 +118,53 @@ fn nan_alone_makes_no_point_and_last_is_the_latest() {
     );
     assert_eq!(p.mean(), 2.0);
 }
+
+#[test]
+fn points_round_trip_through_their_blob() {
+    let mut r = Random(0x5eed_0011);
+    let (t, v) = samples(&mut r, 1_700_000_000_000);
+    let minutes = downsample(&t, &v, MINUTE);
+    let bytes = pupitre_series::rollup::encode(&minutes).expect("encode");
+    let back = pupitre_series::rollup::decode(&bytes).expect("decode");
+    let bits = |points: &[Rollup]| {
+        points
+            .iter()
+            .map(|p| {
+                (
+                    p.start,
+                    p.count,
+                    p.sum.to_bits(),
+                    p.min.to_bits(),
+                    p.max.to_bits(),
+                    p.last.to_bits(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&back), bits(&minutes));
+    assert!(back.iter().all(|p| p.last_at == p.start));
+    // About 2 bytes of count and start, and four values, per point at most.
+    assert!(bytes.len() < minutes.len() * 40, "{} bytes", bytes.len());
+    assert!(pupitre_series::rollup::decode(&bytes[..bytes.len() / 2]).is_err());
+    assert!(pupitre_series::rollup::encode(&[]).is_err());
+}
+
+#[test]
+fn a_window_replaces_its_points_only() {
+    let point = |start| Rollup {
+        start,
+        count: 1,
+        sum: start as f64,
+        min: 0.0,
+        max: 0.0,
+        last: 0.0,
+        last_at: start,
+    };
+    let points = vec![point(0), point(60), point(120), point(180)];
+    let fresh = [point(60), point(90)];
+    let starts = |p: &[Rollup]| p.iter().map(|p| p.start).collect::<Vec<_>>();
+    let replaced = pupitre_series::rollup::replace_points(points.clone(), 60, 180, &fresh);
+    assert_eq!(starts(&replaced), vec![0, 60, 90, 180]);
+    let after = pupitre_series::rollup::replace_points(points, 240, 300, &[point(240)]);
+    assert_eq!(starts(&after), vec![0, 60, 120, 180, 240]);
+}

@@ -17,10 +17,12 @@ use pupitre_core::permission::{EntityId, Levels};
 
 pub use crate::credentials::CredentialStore;
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
+pub use crate::metrics::MetricStore;
 pub use crate::monitoring::MonitoringStore;
 
 pub mod credentials;
 pub mod inventory;
+pub mod metrics;
 mod migrate;
 pub mod monitoring;
 #[macro_use]
@@ -33,6 +35,8 @@ mod asset_page;
 mod shared_monitoring;
 #[macro_use]
 mod shared_credentials;
+#[macro_use]
+mod shared_metrics;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -317,6 +321,7 @@ pub trait Store:
     + InventoryStore
     + MonitoringStore
     + CredentialStore
+    + MetricStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

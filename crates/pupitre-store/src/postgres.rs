@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "credentials, downtime time zones",
         sql: include_str!("../migrations/postgres/0006_credentials_downtime_zones.sql"),
     },
+    Migration {
+        version: 7,
+        description: "metric history",
+        sql: include_str!("../migrations/postgres/0007_metric_history.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -129,3 +134,4 @@ impl_store!(PgStore, sqlx::Postgres);
 impl_inventory_store!(PgStore, sqlx::Postgres);
 impl_monitoring_store!(PgStore, sqlx::Postgres);
 impl_credential_store!(PgStore, sqlx::Postgres);
+impl_metric_store!(PgStore, sqlx::Postgres, None);

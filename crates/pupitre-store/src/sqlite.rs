@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "credentials, downtime time zones",
         sql: include_str!("../migrations/sqlite/0006_credentials_downtime_zones.sql"),
     },
+    Migration {
+        version: 7,
+        description: "metric history",
+        sql: include_str!("../migrations/sqlite/0007_metric_history.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -181,3 +186,8 @@ impl_store!(SqliteStore, sqlx::Sqlite);
 impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 impl_monitoring_store!(SqliteStore, sqlx::Sqlite);
 impl_credential_store!(SqliteStore, sqlx::Sqlite);
+impl_metric_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    Some(("PRAGMA synchronous = FULL", "PRAGMA synchronous = NORMAL"))
+);
