@@ -61,6 +61,7 @@ pub use crate::sink::{MetricsSink, NullSink, ResultSample};
 
 pub mod credentials;
 pub mod figures;
+pub mod history;
 pub mod probes;
 pub mod sink;
 

@@ -63,8 +63,26 @@ impl Aggregation {
     }
 
     /// Whether the points of a downsampled tier can answer it.
+    /// `rate` over points takes each point's last value as the counter's reading at the end
+    /// of its stretch; quantiles need the raw samples.
     pub fn from_rollups(self) -> bool {
-        !matches!(self, Aggregation::Rate | Aggregation::Quantile(_))
+        !matches!(self, Aggregation::Quantile(_))
+    }
+}
+
+/// As [`Aggregation::parse`] reads it: `avg`, …, `quantile(0.95)`.
+impl std::fmt::Display for Aggregation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Aggregation::Avg => f.write_str("avg"),
+            Aggregation::Min => f.write_str("min"),
+            Aggregation::Max => f.write_str("max"),
+            Aggregation::Sum => f.write_str("sum"),
+            Aggregation::Count => f.write_str("count"),
+            Aggregation::Last => f.write_str("last"),
+            Aggregation::Rate => f.write_str("rate"),
+            Aggregation::Quantile(q) => write!(f, "quantile({q})"),
+        }
     }
 }
 
@@ -216,13 +234,8 @@ pub fn evaluate_rollups(
     range: &Range,
     aggregation: Aggregation,
 ) -> Result<Vec<(i64, f64)>, QueryError> {
-    let name = match aggregation {
-        Aggregation::Rate => "rate",
-        Aggregation::Quantile(_) => "a quantile",
-        _ => "",
-    };
     if !aggregation.from_rollups() {
-        return Err(QueryError::NeedsRaw(name));
+        return Err(QueryError::NeedsRaw("a quantile"));
     }
     let mut out = Vec::new();
     let (mut low, mut high) = (0, 0);
@@ -234,6 +247,27 @@ pub fn evaluate_rollups(
         high = high.max(low);
         while high < points.len() && points[high].start <= t {
             high += 1;
+        }
+        if aggregation == Aggregation::Rate {
+            // Each point of the window with the one before it (which may precede the window).
+            let pairs = low.max(1)..high;
+            if pairs.is_empty() {
+                continue;
+            }
+            let mut increase = 0.0;
+            for i in pairs.clone() {
+                let (before, after) = (points[i - 1].last, points[i].last);
+                increase += if after < before {
+                    after
+                } else {
+                    after - before
+                };
+            }
+            let elapsed = points[high - 1].last_at - points[pairs.start - 1].last_at;
+            if elapsed > 0 {
+                out.push((t, increase * 1000.0 / elapsed as f64));
+            }
+            continue;
         }
         let Some((first, rest)) = points[low..high].split_first() else {
             continue;

@@ -131,9 +131,25 @@ fn tiers_answer_like_raw_samples() {
         assert!((a - r).abs() < 1e-9, "{a} {r}");
     }
     assert_eq!(
-        evaluate_rollups(&minutes, &range, Aggregation::Rate),
-        Err(QueryError::NeedsRaw("rate"))
+        evaluate_rollups(&minutes, &range, Aggregation::Quantile(0.5)),
+        Err(QueryError::NeedsRaw("a quantile"))
     );
+}
+
+#[test]
+fn rate_from_points_follows_the_counter_across_a_reset() {
+    // 5 per second, every 10 s, reset to 0 at 1 h.
+    let t: Vec<i64> = (0..720).map(|i| i * 10 * SECOND).collect();
+    let v: Vec<f64> = t.iter().map(|&t| ((t % HOUR) / 200) as f64).collect();
+    let minutes = downsample(&t, &v, MINUTE);
+    let range = Range::new(10 * MINUTE, 2 * HOUR - MINUTE, 10 * MINUTE, None).expect("range");
+    let from_points = evaluate_rollups(&minutes, &range, Aggregation::Rate).expect("rate");
+    let raw = evaluate(&t, &v, &range, Aggregation::Rate);
+    assert_eq!(from_points.len(), raw.len());
+    for ((at, a), (_, r)) in from_points.iter().zip(&raw) {
+        assert!((a - 5.0).abs() < 0.1, "{at}: {a}");
+        assert!((r - 5.0).abs() < 0.1, "{at}: {r}");
+    }
 }
 
 #[test]
@@ -166,8 +182,9 @@ fn the_coarsest_tier_that_answers_is_chosen() {
     // Finer than the tiers that reach back that far: the finest of those.
     assert_eq!(choose(100, 15 * MINUTE, Aggregation::Avg), Some(2));
     assert_eq!(choose(30, 10 * MINUTE, Aggregation::Avg), Some(1));
-    // rate and quantiles need raw samples, kept 14 days.
-    assert_eq!(choose(1, HOUR, Aggregation::Rate), Some(0));
+    // Quantiles need raw samples, kept 14 days; rate takes points' last values.
+    assert_eq!(choose(1, HOUR, Aggregation::Rate), Some(2));
+    assert_eq!(choose(1, HOUR, Aggregation::Quantile(0.5)), Some(0));
     assert_eq!(choose(30, HOUR, Aggregation::Quantile(0.99)), None);
     assert_eq!(choose(800, DAY, Aggregation::Avg), None);
 }

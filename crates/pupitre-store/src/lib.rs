@@ -334,6 +334,9 @@ pub trait Store:
     /// Refreshes the planner's statistics where the database does not do it itself
     /// (SQLite), so that filtered lists pick their best index as the data grows.
     async fn optimize(&self) -> Result<()>;
+    /// The database's own consistency check: SQLite's `integrity_check` (its problems, none
+    /// when sound); PostgreSQL checks itself and answers none.
+    async fn integrity_problems(&self) -> Result<Vec<String>>;
     async fn close(&self);
 }
 

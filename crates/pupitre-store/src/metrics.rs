@@ -94,6 +94,10 @@ pub struct SeriesRecord {
     pub asset_id: AssetId,
     /// The asset's entity now: who may read the series.
     pub entity_id: EntityId,
+    /// The asset's name now.
+    pub asset_name: String,
+    /// The check's name now, for a check's series.
+    pub check_name: Option<String>,
     pub key: SeriesKey,
     pub unit: String,
     pub kind: Kind,
@@ -135,6 +139,8 @@ pub struct SeriesFilter {
     pub name: Option<String>,
     pub asset_id: Option<AssetId>,
     pub source: Option<Source>,
+    /// Only these series.
+    pub ids: Option<Vec<SeriesId>>,
     /// At most this many, by id.
     pub limit: i64,
 }

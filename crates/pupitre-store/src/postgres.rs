@@ -112,6 +112,11 @@ impl crate::Store for PgStore {
         Ok(())
     }
 
+    async fn integrity_problems(&self) -> crate::Result<Vec<String>> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(Vec::new())
+    }
+
     async fn close(&self) {
         self.write.close().await;
     }

@@ -236,6 +236,8 @@ macro_rules! impl_metric_store {
                     },
                     asset_id: row.try_get("asset_id")?,
                     entity_id: row.try_get("entity_id")?,
+                    asset_name: row.try_get("asset_name")?,
+                    check_name: row.try_get("check_name")?,
                     key: decode_key(&name, &labels)?,
                     unit: row.try_get("unit")?,
                     kind: stored("series kind", &kind, Kind::parse(&kind))?,
@@ -492,9 +494,12 @@ macro_rules! impl_metric_store {
                         return Ok(Vec::new());
                     }
                     let mut qb = QueryBuilder::<$db>::new(
-                        "SELECT s.id, s.source_kind, s.source_id, s.asset_id, a.entity_id, s.name, \
+                        "SELECT s.id, s.source_kind, s.source_id, s.asset_id, a.entity_id, \
+                         a.name AS asset_name, c.name AS check_name, s.name, \
                          s.labels, s.unit, s.kind, s.created_at \
-                         FROM metric_series s JOIN assets a ON a.id = s.asset_id WHERE a.entity_id IN (",
+                         FROM metric_series s JOIN assets a ON a.id = s.asset_id \
+                         LEFT JOIN checks c ON s.source_kind = 'check' AND c.id = s.source_id \
+                         WHERE a.entity_id IN (",
                     );
                     let mut list = qb.separated(", ");
                     for id in &filter.visible {
@@ -506,6 +511,17 @@ macro_rules! impl_metric_store {
                     }
                     if let Some(asset) = filter.asset_id {
                         qb.push(" AND s.asset_id = ").push_bind(asset);
+                    }
+                    if let Some(ids) = &filter.ids {
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        qb.push(" AND s.id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in ids {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
                     }
                     if let Some(source) = filter.source {
                         qb.push(" AND s.source_kind = ").push_bind(source.kind.key());
@@ -546,9 +562,14 @@ macro_rules! impl_metric_store {
                     if !series.is_empty() && end >= start {
                         let mut conn = self.read.acquire().await?;
                         let wanted: HashSet<SeriesId> = series.iter().copied().collect();
+                        // Whole stretches: a point's samples reach past `end`.
+                        let (raw_from, raw_to) = (
+                            rollup::stretch_start(start, step),
+                            rollup::stretch_start(end, step).saturating_add(step - 1),
+                        );
                         let mut gathered = Gathered::default();
-                        gather_buffered(&mut conn, &mut gathered, &wanted, start, end).await?;
-                        gather_chunks(&mut conn, &mut gathered, series, start, end, true).await?;
+                        gather_buffered(&mut conn, &mut gathered, &wanted, raw_from, raw_to).await?;
+                        gather_chunks(&mut conn, &mut gathered, series, raw_from, raw_to, true).await?;
                         for ids in series.chunks(ROWS_PER_STATEMENT) {
                             let mut qb = QueryBuilder::<$db>::new(
                                 "SELECT series_id, data FROM metric_rollups WHERE series_id IN (",

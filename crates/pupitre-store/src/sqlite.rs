@@ -109,6 +109,21 @@ impl crate::Store for SqliteStore {
         Ok(())
     }
 
+    async fn integrity_problems(&self) -> crate::Result<Vec<String>> {
+        use sqlx::Row;
+        let rows = sqlx::query("PRAGMA integrity_check")
+            .fetch_all(&self.write)
+            .await?;
+        let mut problems = Vec::new();
+        for row in &rows {
+            let text: String = row.try_get(0)?;
+            if text != "ok" {
+                problems.push(text);
+            }
+        }
+        Ok(problems)
+    }
+
     async fn close(&self) {
         self.read.close().await;
         self.write.close().await;

@@ -242,6 +242,7 @@ async fn random_series_read_back_bit_exact_and_tiers_match_a_reference(db: TestD
             name: Some("disk_bytes".into()),
             asset_id: Some(asset),
             source: Some(source),
+            ids: None,
             limit: 5,
         })
         .await

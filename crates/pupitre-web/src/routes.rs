@@ -9,7 +9,9 @@ use pupitre_core::permission::Access;
 use pupitre_core::permission::Domain::{Administration, Inventory, Monitoring};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
-use crate::api::{admin, credentials as cred, inventory as inv, me, monitoring as mon, system};
+use crate::api::{
+    admin, credentials as cred, inventory as inv, me, metrics as met, monitoring as mon, system,
+};
 use crate::auth::Kind;
 use crate::pages;
 use crate::state::AppState;
@@ -626,6 +628,27 @@ pub fn routes() -> Vec<RouteDef> {
             monitoring(Read),
             Api,
             mon::problems,
+        ),
+        route(
+            M::GET,
+            "/api/v1/metrics/query",
+            monitoring(Read),
+            Api,
+            met::query,
+        ),
+        route(
+            M::GET,
+            "/api/v1/metrics/series",
+            monitoring(Read),
+            Api,
+            met::series,
+        ),
+        route(
+            M::GET,
+            "/api/v1/metrics/refused",
+            admin(Read),
+            Api,
+            met::refused,
         ),
         route(
             M::GET,

@@ -83,6 +83,8 @@ pub struct AppState {
     pub engine: Option<pupitre_monitor::EngineHandle>,
     /// The key that seals stored credentials; without it they cannot be saved.
     pub vault: Option<Arc<pupitre_store::vault::Vault>>,
+    /// The metric history's writer, when this server records samples.
+    pub history: Option<Arc<pupitre_monitor::history::History>>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -144,6 +146,7 @@ impl AppState {
             import_jobs: Arc::default(),
             engine: None,
             vault: None,
+            history: None,
         }
     }
 
@@ -156,6 +159,12 @@ impl AppState {
     /// The same state, with the supervision engine that runs the checks.
     pub fn with_engine(mut self, engine: pupitre_monitor::EngineHandle) -> AppState {
         self.engine = Some(engine);
+        self
+    }
+
+    /// The same state, with the metric history's writer.
+    pub fn with_history(mut self, history: Arc<pupitre_monitor::history::History>) -> AppState {
+        self.history = Some(history);
         self
     }
 

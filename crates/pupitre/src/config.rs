@@ -37,6 +37,10 @@ pub struct RawConfig {
     pub inventory_quarantine: Option<bool>,
     pub monitoring_engine: Option<bool>,
     pub monitoring_max_concurrent: Option<usize>,
+    pub history_series_per_source: Option<u64>,
+    pub history_raw_days: Option<u64>,
+    pub history_minute_days: Option<u64>,
+    pub history_hour_days: Option<u64>,
     pub credentials_key: Option<String>,
     pub credentials_key_file: Option<PathBuf>,
 }
@@ -65,6 +69,10 @@ const KEYS: &[&str] = &[
     "inventory_quarantine",
     "monitoring_engine",
     "monitoring_max_concurrent",
+    "history_series_per_source",
+    "history_raw_days",
+    "history_minute_days",
+    "history_hour_days",
     "credentials_key",
     "credentials_key_file",
 ];
@@ -92,6 +100,10 @@ const NUMERIC: &[&str] = &[
     "max_body_bytes",
     "request_timeout_seconds",
     "monitoring_max_concurrent",
+    "history_series_per_source",
+    "history_raw_days",
+    "history_minute_days",
+    "history_hour_days",
 ];
 
 /// Keys whose values are `true` or `false`.
@@ -167,6 +179,10 @@ impl RawConfig {
             inventory_quarantine,
             monitoring_engine,
             monitoring_max_concurrent,
+            history_series_per_source,
+            history_raw_days,
+            history_minute_days,
+            history_hour_days,
             credentials_key,
             credentials_key_file
         )
@@ -194,6 +210,24 @@ impl RawConfig {
             Some(u) if u.starts_with("http://") => false,
             Some(u) => bail!("public_url: `{u}` must start with http:// or https://"),
             None => false,
+        };
+        let default = pupitre_store::metrics::Retention::default();
+        let days = |key: &str, value: Option<u64>, default: i64| -> anyhow::Result<i64> {
+            let ms = pupitre_store::metrics::DAY;
+            match value {
+                None => Ok(default),
+                Some(d) if (1..=36_500).contains(&d) => Ok(d as i64 * ms),
+                Some(_) => bail!("{key}: must be between 1 and 36500 days"),
+            }
+        };
+        let history_retention = pupitre_store::metrics::Retention {
+            raw: days("history_raw_days", self.history_raw_days, default.raw)?,
+            minute: days(
+                "history_minute_days",
+                self.history_minute_days,
+                default.minute,
+            )?,
+            hour: days("history_hour_days", self.history_hour_days, default.hour)?,
         };
         let min_len = self.password_min_length.unwrap_or(12);
         if !(8..=128).contains(&min_len) {
@@ -223,6 +257,8 @@ impl RawConfig {
             inventory_quarantine: self.inventory_quarantine.unwrap_or(false),
             monitoring_engine: self.monitoring_engine.unwrap_or(true),
             monitoring_max_concurrent: self.monitoring_max_concurrent.unwrap_or(512).max(1),
+            history_series_per_source: self.history_series_per_source.unwrap_or(10_000).max(1),
+            history_retention,
             credentials_key: secret(
                 "credentials_key",
                 self.credentials_key,
@@ -285,6 +321,10 @@ pub struct Config {
     pub monitoring_engine: bool,
     /// Check runs in flight at once.
     pub monitoring_max_concurrent: usize,
+    /// Series one source (a check, an agent) may write; beyond, new series are refused.
+    pub history_series_per_source: u64,
+    /// How long raw samples, 1-minute points and 1-hour points are kept.
+    pub history_retention: pupitre_store::metrics::Retention,
     /// The key that seals stored credentials (64 hex digits); `None`: the data directory's
     /// `credentials.key`, created at the first start.
     pub credentials_key: Option<String>,

@@ -3,6 +3,7 @@
 mod checks;
 mod config;
 mod inventory;
+mod metrics;
 mod serve;
 mod vault;
 
@@ -59,6 +60,13 @@ enum Command {
         common: Common,
         #[command(subcommand)]
         command: checks::ChecksCommand,
+    },
+    /// Load samples into the metric history, print its sizes.
+    Metrics {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: metrics::MetricsCommand,
     },
     /// Print the version.
     Version,
@@ -174,6 +182,13 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 fn resolve(common: &Common) -> anyhow::Result<config::Config> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let file = common
@@ -274,6 +289,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             result
         }
         Command::Checks { common, command } => return Ok(checks_command(&common, command).await),
+        Command::Metrics { common, command } => {
+            let cfg = resolve(&common)?;
+            init_logging("warn");
+            let store = open_store(&cfg).await?;
+            let result = metrics::run(&cfg, store.clone(), command).await;
+            store.close().await;
+            result
+        }
     };
     done.map(|()| std::process::ExitCode::SUCCESS)
 }

@@ -56,6 +56,20 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(vault) = &vault {
         state = state.with_vault(vault.clone());
     }
+    let history = pupitre_monitor::history::History::new(
+        store.clone(),
+        pupitre_monitor::history::HistoryConfig {
+            series_per_source: cfg.history_series_per_source,
+            retention: cfg.history_retention,
+            ..pupitre_monitor::history::HistoryConfig::default()
+        },
+    );
+    state = state.with_history(history.clone());
+    let mut upkeep_stop = stop_rx.clone();
+    let upkeep = tokio::spawn(history.clone().maintain(async move {
+        let _ = upkeep_stop.wait_for(|stop| *stop).await;
+    }));
+    let (recorder, recording) = pupitre_monitor::history::recorder(history.clone());
     if cfg.monitoring_engine {
         let mut engine_stop = stop_rx.clone();
         let engine = pupitre_monitor::start(
@@ -65,13 +79,16 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
                 vault,
                 ..pupitre_monitor::EngineConfig::default()
             },
-            Arc::new(pupitre_monitor::NullSink),
+            Arc::new(recorder),
             async move {
                 let _ = engine_stop.wait_for(|stop| *stop).await;
             },
         )
         .context("cannot start the supervision engine")?;
         state = state.with_engine(engine);
+    } else {
+        // Nothing records check results: the recording task ends at once.
+        drop(recorder);
     }
     let engine = state.engine.clone();
     let app = pupitre_web::router(state);
@@ -115,6 +132,14 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             "the supervision engine did not stop within 10 s; its last results may be lost"
         );
     }
+    // The engine held the recorder: its queue is closed now, and its last results are written.
+    if tokio::time::timeout(Duration::from_secs(10), recording)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the metric history did not write its last samples within 10 s");
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), upkeep).await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())

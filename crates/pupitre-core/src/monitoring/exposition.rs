@@ -281,6 +281,22 @@ pub enum ExpositionProblem {
 
 /// Parses a scrape body. The first bad line fails the whole body (see the module documentation).
 pub fn parse(body: &[u8], format: Format, limits: Limits) -> Result<Exposition, ExpositionError> {
+    let mut samples = Vec::new();
+    let mut out = parse_each(body, format, limits, |_, sample| samples.push(sample))?;
+    out.samples = samples;
+    Ok(out)
+}
+
+/// Parses `body` as [`parse`] does, but hands each sample to `each` (with the families seen so
+/// far) instead of keeping it: for bodies too large to hold as samples, such as a backfill
+/// file. Returns the families, without samples.
+pub fn parse_each(
+    body: &[u8],
+    format: Format,
+    limits: Limits,
+    mut each: impl FnMut(&Exposition, Sample),
+) -> Result<Exposition, ExpositionError> {
+    let mut samples = 0;
     let mut parser = Parser {
         format,
         out: Exposition::default(),
@@ -319,12 +335,13 @@ pub fn parse(body: &[u8], format: Format, limits: Limits) -> Result<Exposition, 
             return Err(err(ExpositionProblem::MissingFinalLineFeed));
         }
         if let Some(sample) = parser.line(line).map_err(err)? {
-            if parser.out.samples.len() == limits.max_samples {
+            if samples == limits.max_samples {
                 return Err(err(ExpositionProblem::TooManySamples {
                     max: limits.max_samples,
                 }));
             }
-            parser.out.samples.push(sample);
+            samples += 1;
+            each(&parser.out, sample);
         }
     }
     if format == Format::OpenMetrics && !saw_eof {

@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod inventory;
 pub mod inventory_csv;
 pub mod me;
+pub mod metrics;
 pub mod monitoring;
 pub mod system;
 pub mod views;

@@ -58,6 +58,9 @@ pub async fn metrics(State(st): State<AppState>, req: Request) -> Response {
     if let Some(engine) = &st.engine {
         engine.figures().render(&mut body);
     }
+    if let Some(history) = &st.history {
+        history.figures().render(&mut body);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -82,6 +85,7 @@ pub fn document() -> serde_json::Value {
     let mut api = ApiDoc::openapi();
     api.merge(super::inventory::InventoryDoc::openapi());
     api.merge(super::monitoring::MonitoringDoc::openapi());
+    api.merge(super::metrics::MetricsDoc::openapi());
     api.merge(super::credentials::CredentialsDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_default();
     doc["components"]["schemas"]["Error"] = serde_json::json!({

@@ -12,6 +12,7 @@ pub mod entities;
 pub mod intake;
 pub mod locations;
 pub mod me;
+pub mod metrics;
 pub mod profiles;
 pub mod teams;
 pub mod templates;

@@ -22,7 +22,7 @@ pub struct App {
 }
 
 /// Starts a server on 127.0.0.1 over a fresh SQLite database with the built-in profiles, with
-/// its supervision engine.
+/// its supervision engine recording performance data into the metric history.
 pub async fn start(config: WebConfig) -> App {
     // The server's warnings (a rejected upload, a failed write) land in the test's output,
     // which nextest shows when the test fails.
@@ -33,19 +33,28 @@ pub async fn start(config: WebConfig) -> App {
     let db = TestDb::sqlite().await;
     db.store.sync_builtin_profiles(0).await.unwrap();
     let vault = std::sync::Arc::new(test_vault());
+    let history = pupitre_monitor::history::History::new(
+        db.store.clone(),
+        pupitre_monitor::history::HistoryConfig {
+            flush_every: std::time::Duration::from_millis(50),
+            ..pupitre_monitor::history::HistoryConfig::default()
+        },
+    );
+    let (recorder, _recording) = pupitre_monitor::history::recorder(history.clone());
     let engine = pupitre_monitor::start(
         db.store.clone(),
         pupitre_monitor::EngineConfig {
             vault: Some(vault.clone()),
             ..pupitre_monitor::EngineConfig::default()
         },
-        std::sync::Arc::new(pupitre_monitor::NullSink),
+        std::sync::Arc::new(recorder),
         std::future::pending(),
     )
     .expect("start the engine");
     let st = AppState::new(db.store.clone(), config)
         .with_engine(engine)
-        .with_vault(vault);
+        .with_vault(vault)
+        .with_history(history);
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -65,6 +74,37 @@ pub async fn start(config: WebConfig) -> App {
         http: reqwest::Client::new(),
         st,
         _db: db,
+    }
+}
+
+impl App {
+    /// Calls the API with `token` and a JSON body; the answer's status and JSON (or its text
+    /// as a JSON string).
+    #[allow(
+        dead_code,
+        reason = "asset_csv, monitoring_pages and web call the server their own way"
+    )]
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
     }
 }
 
