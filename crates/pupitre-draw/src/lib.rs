@@ -1,5 +1,5 @@
 //! Pupitre's drawings, as server-rendered SVG: rack elevations, machine-room floor
-//! plans and dependency graphs.
+//! plans, dependency graphs, and time-series charts and sparklines.
 //!
 //! Every function returns one standalone `<svg>` element, ready to inline in a page or
 //! to serve as an `image/svg+xml` file. Each has a `viewBox`, its natural size as
@@ -11,11 +11,13 @@
 //!
 //! Plain std, no dependencies; the same input always gives the same string.
 
+mod chart;
 mod graph;
 mod rack;
 mod room;
 mod svg;
 
+pub use chart::{Chart, ChartBand, ChartLine, ChartMarker, line_chart, sparkline};
 pub use graph::{GraphDrawing, GraphLabels, GraphNode, MAX_PER_LAYER, dependency_graph};
 pub use rack::{
     Face, Labels, MAX_DRAWN_U, RackDevice, RackDrawing, free_units, rack_elevation, used_power_w,
@@ -30,7 +32,14 @@ mod examples;
 /// Policy forbidding inline styles: serve this as a stylesheet and inline
 /// [`without_style`] drawings.
 pub fn stylesheet() -> String {
-    [svg::BASE_STYLE, graph::STYLE, rack::STYLE, room::STYLE].concat()
+    [
+        svg::BASE_STYLE,
+        chart::STYLE,
+        graph::STYLE,
+        rack::STYLE,
+        room::STYLE,
+    ]
+    .concat()
 }
 
 /// The drawing without its embedded `<style>` element (see [`stylesheet`]).

@@ -281,23 +281,28 @@ impl History {
                     continue;
                 };
                 let in_range = |t: &i64| (oldest..=newest).contains(t);
-                let (timestamps, values): (Vec<i64>, Vec<f64>) =
-                    if series.timestamps.iter().all(in_range) {
-                        (series.timestamps.clone(), series.values.clone())
-                    } else {
-                        let mut kept = (Vec::new(), Vec::new());
-                        for (&t, &v) in series.timestamps.iter().zip(&series.values) {
-                            if t < oldest {
-                                written.too_old += 1;
-                            } else if t > newest {
-                                written.in_future += 1;
-                            } else {
-                                kept.0.push(t);
-                                kept.1.push(v);
-                            }
+                if series.timestamps.iter().all(in_range) {
+                    batch
+                        .push(id as u64, &series.timestamps, &series.values)
+                        .map_err(|e| {
+                            StoreError::Rejected(format!("series {}: {e}", series.series.key))
+                        })?;
+                    continue;
+                }
+                let (timestamps, values): (Vec<i64>, Vec<f64>) = {
+                    let mut kept = (Vec::new(), Vec::new());
+                    for (&t, &v) in series.timestamps.iter().zip(&series.values) {
+                        if t < oldest {
+                            written.too_old += 1;
+                        } else if t > newest {
+                            written.in_future += 1;
+                        } else {
+                            kept.0.push(t);
+                            kept.1.push(v);
                         }
-                        kept
-                    };
+                    }
+                    kept
+                };
                 batch.push(id as u64, &timestamps, &values).map_err(|e| {
                     StoreError::Rejected(format!("series {}: {e}", series.series.key))
                 })?;

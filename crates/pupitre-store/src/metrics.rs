@@ -331,6 +331,26 @@ impl Gathered {
     ) -> Result<u64> {
         let (timestamps, values) =
             pupitre_series::chunk::decode(chunk).map_err(|e| damaged("chunk", e))?;
+        // The common case: every sample in one window and kept, handed over without a copy.
+        if let (Some(&first), Some(&last)) = (timestamps.first(), timestamps.last())
+            && samples::window_of(first) == samples::window_of(last)
+            && timestamps
+                .iter()
+                .all(|&t| samples::window_of(t) == samples::window_of(first))
+            && keep
+                .is_none_or(|(start, stop)| timestamps.iter().all(|t| (start..=stop).contains(t)))
+        {
+            let added = timestamps.len() as u64;
+            self.groups
+                .entry((series, samples::window_of(first)))
+                .or_default()
+                .push(Run {
+                    seq,
+                    timestamps,
+                    values,
+                });
+            return Ok(added);
+        }
         let mut added = 0;
         let mut index = 0;
         while index < timestamps.len() {
@@ -386,7 +406,16 @@ impl Gathered {
             .map(|((series, window), mut runs)| {
                 runs.sort_by_key(|run| run.seq);
                 let seq = runs.last().map_or(0, |run| run.seq);
-                let (timestamps, values) = samples::merge(&runs);
+                let (timestamps, values) = match runs.pop() {
+                    Some(only) if runs.is_empty() && only.timestamps.is_sorted_by(|a, b| a < b) => {
+                        (only.timestamps, only.values)
+                    }
+                    Some(last) => {
+                        runs.push(last);
+                        samples::merge(&runs)
+                    }
+                    None => (Vec::new(), Vec::new()),
+                };
                 MergedWindow {
                     series,
                     window,

@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "metric history",
         sql: include_str!("../migrations/postgres/0007_metric_history.sql"),
     },
+    Migration {
+        version: 8,
+        description: "metric BLOBs in rowid tables",
+        sql: include_str!("../migrations/postgres/0008_metric_blobs_in_rowid_tables.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.

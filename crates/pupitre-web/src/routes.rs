@@ -645,6 +645,13 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(
             M::GET,
+            "/api/v1/metrics/forecast",
+            monitoring(Read),
+            Api,
+            met::forecast,
+        ),
+        route(
+            M::GET,
             "/api/v1/metrics/refused",
             admin(Read),
             Api,

@@ -169,6 +169,72 @@ async fn check_results_are_recorded_and_queried_by_check_and_host() {
         text.contains("pupitre_history_samples_written_total 3"),
         "{text}"
     );
+
+    // The check's page and its host's page draw the series; ranges are picked by name.
+    for path in [
+        format!("/monitoring/checks/{id}"),
+        format!("/monitoring/checks/{id}?range=1h"),
+        format!("/monitoring/hosts/{web}?range=6h"),
+    ] {
+        let (s, page) = app.call("GET", &path, &token, None).await;
+        let page = page.as_str().unwrap_or_default().to_owned();
+        assert_eq!(s, 200, "{path}: {page}");
+        assert!(page.contains("class=\"pd pd-chart\""), "{path}: {page}");
+        assert!(
+            page.contains("web1 — HTTP port — time{perfdata=&quot;time&quot;}"),
+            "{path}"
+        );
+        assert!(page.contains("class=\"ln ln0\""), "{path}: a line is drawn");
+    }
+    let (s, page) = app
+        .call(
+            "GET",
+            &format!("/monitoring/checks/{id}?range=2h"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 422, "{page}");
+    assert!(
+        page.as_str()
+            .unwrap_or_default()
+            .contains("1h, 6h, 24h, 7d, 30d, 1y")
+    );
+    let (s, page) = app
+        .call(
+            "GET",
+            &format!("/monitoring/checks/{id}?start=2026-01-01T00:00:00Z&end=2026-01-02T00:00:00Z"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        page.as_str()
+            .unwrap_or_default()
+            .contains("value=\"2026-01-01T00:00:00Z\"")
+    );
+}
+
+#[test]
+fn a_filling_disk_is_foreseen_to_reach_its_threshold() {
+    let day = 24 * HOUR;
+    let now = 100 * day;
+    // 1 % a day, with a daily swing, from 50 % thirty days ago.
+    let points: Vec<(i64, f64)> = (0..30 * 24)
+        .map(|h| {
+            let t = now - 30 * day + h * HOUR;
+            let swing = if h % 24 < 6 { 2.0 } else { 0.0 };
+            (t, 50.0 + (h as f64) / 24.0 + swing)
+        })
+        .collect();
+    let forecast = pupitre_web::ops::metrics::forecast(&points, 90.0, now).unwrap();
+    let days = (forecast.at - now) as f64 / day as f64;
+    assert!((7.0..=9.0).contains(&days), "{days} days");
+    assert!((forecast.per_day - 1.0).abs() < 0.05, "{forecast:?}");
+    // Going away from the threshold: nothing to foresee.
+    let falling: Vec<(i64, f64)> = points.iter().map(|&(t, v)| (t, 100.0 - v)).collect();
+    assert!(pupitre_web::ops::metrics::forecast(&falling, 90.0, now).is_none());
 }
 
 #[tokio::test]
@@ -262,6 +328,37 @@ async fn queries_read_raw_samples_or_the_coarsest_tier_and_agree() {
     let rates = values(&rate, 0);
     assert_eq!(rates.len(), 5, "{rate}");
     assert!(rates.iter().all(|p| (4.9..=5.1).contains(&p.1)), "{rate}");
+
+    // The gauge's trend is flat: it never reaches 1,000. A threshold that is not a number is
+    // refused.
+    let (s, forecast) = app
+        .call(
+            "GET",
+            "/api/v1/metrics/forecast?query=disk_used_bytes&threshold=1000&range=1d",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{forecast}");
+    assert_eq!(forecast[0]["name"], "disk_used_bytes");
+    assert!(forecast[0]["reaches_at"].is_null(), "{forecast}");
+    assert!(
+        forecast[0]["per_day"].as_f64().unwrap().abs() < 100.0,
+        "{forecast}"
+    );
+    let (s, v) = app
+        .call(
+            "GET",
+            "/api/v1/metrics/forecast?query=disk_used_bytes&threshold=lots",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("threshold")),
+        "{v}"
+    );
 }
 
 #[tokio::test]

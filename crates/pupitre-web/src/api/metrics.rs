@@ -207,6 +207,71 @@ pub async fn refused(State(st): State<AppState>, caller: Caller) -> ApiResult<Ve
     ))
 }
 
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ForecastParams {
+    /// A selector, as for queries.
+    pub query: String,
+    /// The value whose crossing is foreseen (a disk's size, 90 for a percentage).
+    pub threshold: f64,
+    /// How far back the trend is fitted (`30d` by default; at most the history kept).
+    pub range: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ForecastView {
+    #[serde(flatten)]
+    pub series: SeriesView,
+    /// The trend, in the series' unit per day; absent with too few values.
+    pub per_day: Option<f64>,
+    /// When the trend reaches the threshold (RFC 3339), within two years; absent otherwise.
+    pub reaches_at: Option<String>,
+    /// Days from now until then.
+    pub days: Option<f64>,
+}
+
+/// When each matching series' trend reaches a threshold: "disk full in 23 days". The trend is
+/// a least-squares line through the hourly means over `range`, fitted through each day's
+/// peak (or trough, for a threshold below) when the range covers three days or more.
+#[utoipa::path(get, path = "/api/v1/metrics/forecast", tag = "metrics", params(ForecastParams),
+    responses((status = 200, body = Vec<ForecastView>)))]
+pub async fn forecast(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<ForecastParams>,
+) -> ApiResult<Vec<ForecastView>> {
+    if !p.threshold.is_finite() {
+        return Err(AppError::invalid("threshold", "must be a finite number"));
+    }
+    let now = now_ms();
+    let text = QueryText {
+        query: &p.query,
+        range: Some(p.range.as_deref().unwrap_or("30d")),
+        step: Some("1h"),
+        aggregation: Some("avg"),
+        ..QueryText::default()
+    };
+    let answer = metrics::query(&st, &caller, &text, now).await?;
+    Ok(Json(
+        answer
+            .series
+            .iter()
+            .map(|s| {
+                let (t, v): (Vec<i64>, Vec<f64>) = s.points.iter().copied().unzip();
+                let trend = pupitre_series::forecast::fit(&t, &v);
+                let found = metrics::forecast(&s.points, p.threshold, now);
+                ForecastView {
+                    series: SeriesView::from(&s.record),
+                    per_day: found.map(|f| f.per_day).or(trend.map(|t| t.per_day())),
+                    reaches_at: found.map(|f| rfc3339(f.at)),
+                    days: found.map(|f| (f.at - now) as f64 / 86_400_000.0),
+                }
+            })
+            .collect(),
+    ))
+}
+
 #[derive(OpenApi)]
-#[openapi(paths(query, series, refused))]
+#[openapi(paths(query, series, refused, forecast))]
 pub struct MetricsDoc;

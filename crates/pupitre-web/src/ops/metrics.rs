@@ -303,3 +303,141 @@ pub async fn evaluate(
             .collect(),
     })
 }
+
+/// The ranges a page offers, with their length.
+pub const RANGES: [(&str, i64); 6] = [
+    ("1h", HOUR),
+    ("6h", 6 * HOUR),
+    ("24h", 24 * HOUR),
+    ("7d", 7 * 24 * HOUR),
+    ("30d", 30 * 24 * HOUR),
+    ("1y", 365 * 24 * HOUR),
+];
+
+/// The time a page's charts show: one of [`RANGES`] back from now, or a custom start and end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub start: i64,
+    pub end: i64,
+    /// The range's name, or `custom`.
+    pub key: String,
+}
+
+impl Period {
+    /// From a page's `range`, `start` and `end` parameters; default the last 24 hours.
+    pub fn of(
+        range: Option<&str>,
+        start: Option<&str>,
+        end: Option<&str>,
+        now: i64,
+    ) -> Result<Period, AppError> {
+        fn present(s: Option<&str>) -> Option<&str> {
+            s.map(str::trim).filter(|s| !s.is_empty())
+        }
+        if let Some(start) = present(start) {
+            let start = instant("start", start)?;
+            let end = present(end)
+                .map(|e| instant("end", e))
+                .transpose()?
+                .unwrap_or(now);
+            if end <= start {
+                return Err(AppError::invalid("end", "must be after start"));
+            }
+            return Ok(Period {
+                start,
+                end,
+                key: "custom".to_owned(),
+            });
+        }
+        let key = present(range).unwrap_or("24h");
+        let Some(&(key, span)) = RANGES.iter().find(|(k, _)| *k == key) else {
+            return Err(AppError::invalid(
+                "range",
+                format!("{key:?} is not one of 1h, 6h, 24h, 7d, 30d, 1y"),
+            ));
+        };
+        Ok(Period {
+            start: now - span,
+            end: now,
+            key: key.to_owned(),
+        })
+    }
+}
+
+/// A series over a period, ready to draw.
+#[derive(Clone, Debug)]
+pub struct SeriesChart {
+    pub record: SeriesRecord,
+    pub step: i64,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// The series of `filter` (at most `most`, by id) over `period`, averaged per step.
+pub async fn charts(
+    st: &AppState,
+    caller: &Caller,
+    mut filter: SeriesFilter,
+    period: &Period,
+    most: i64,
+    now: i64,
+) -> Result<Vec<SeriesChart>, AppError> {
+    filter.visible = caller.visible(Domain::Monitoring);
+    filter.limit = most;
+    let series = st.store.find_series(&filter).await?;
+    if series.is_empty() {
+        return Ok(Vec::new());
+    }
+    let step = default_step(period.end - period.start);
+    let range = Range::new(period.start, period.end, step, None).map_err(|e| query_error(&e))?;
+    let retention = st
+        .history
+        .as_ref()
+        .map_or_else(Retention::default, |h| h.config().retention);
+    let answer = evaluate(st, series, range, Aggregation::Avg, &retention, now).await?;
+    Ok(answer
+        .series
+        .into_iter()
+        .map(|s| SeriesChart {
+            record: s.record,
+            step,
+            points: s.points,
+        })
+        .collect())
+}
+
+/// When a series' trend over `points` reaches `threshold`, if it does within two years: the
+/// fitted line from the first point to that time. Series with a daily rhythm are fitted
+/// through their daily peaks (or troughs, for a threshold below).
+pub fn forecast(points: &[(i64, f64)], threshold: f64, now: i64) -> Option<Forecast> {
+    let (t, v): (Vec<i64>, Vec<f64>) = points.iter().copied().unzip();
+    let (first, last) = (*t.first()?, *t.last()?);
+    let rising = v
+        .iter()
+        .rev()
+        .find(|v| v.is_finite())
+        .is_some_and(|&v| v < threshold);
+    let trend = if last - first >= 3 * 24 * HOUR {
+        pupitre_series::forecast::fit_seasonal(&t, &v, 24 * HOUR, rising)
+    } else {
+        pupitre_series::forecast::fit(&t, &v)
+    }?;
+    let at = trend.crossing(threshold, now)?;
+    (at - now <= 730 * 24 * HOUR).then(|| Forecast {
+        threshold,
+        at,
+        per_day: trend.per_day(),
+        from: (first, trend.at(first)),
+    })
+}
+
+/// A threshold crossing foreseen.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Forecast {
+    pub threshold: f64,
+    /// When the trend reaches the threshold.
+    pub at: i64,
+    /// The trend, in the series' unit per day.
+    pub per_day: f64,
+    /// Where the drawn trend starts.
+    pub from: (i64, f64),
+}

@@ -17,7 +17,7 @@ use pupitre_core::permission::Level::{Operate, Read};
 use pupitre_store::monitoring::CheckRecord;
 use serde::Deserialize;
 
-use super::{Done, FormData, Frame, PageResult, perr, see_other};
+use super::{FormData, Frame, PageResult, perr, see_other};
 use crate::api::views::rfc3339;
 use crate::auth::Caller;
 use crate::error::AppError;
@@ -248,6 +248,8 @@ struct ChecksPage {
     next: Option<String>,
     /// The caller may schedule a downtime on the host shown.
     can_operate: bool,
+    /// A host's graphs.
+    history: Option<HistoryView>,
 }
 
 pub struct HostView {
@@ -304,13 +306,27 @@ async fn list(
         state: p.state.unwrap_or_default(),
         probe: p.probe.unwrap_or_default(),
         next,
+        history: None,
         can_operate: false,
     }
     .into_response())
 }
 
-async fn host(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+async fn host(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Query(d): Query<PageQuery>,
+) -> PageResult {
     let err = perr(&caller);
+    let now = now_ms();
+    let period = crate::ops::metrics::Period::of(
+        d.range.as_deref(),
+        d.start.as_deref(),
+        d.end.as_deref(),
+        now,
+    )
+    .map_err(&err)?;
     let asset = crate::ops::assets::get(&st, &caller, id, Read)
         .await
         .map_err(&err)?;
@@ -323,7 +339,6 @@ async fn host(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageRes
         ..CheckListParams::default()
     };
     let (records, _) = checks::list(&st, &caller, &params).await.map_err(&err)?;
-    let now = now_ms();
     let host = records
         .iter()
         .find(|r| r.check.host_check)
@@ -337,7 +352,33 @@ async fn host(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageRes
         .collect();
     let mut f = Frame::new(&caller, "/monitoring", "monitoring.host");
     f.title.clone_from(&asset.name);
+    let charts = crate::ops::metrics::charts(
+        &st,
+        &caller,
+        pupitre_store::metrics::SeriesFilter {
+            asset_id: Some(id),
+            ..pupitre_store::metrics::SeriesFilter::default()
+        },
+        &period,
+        12,
+        now,
+    )
+    .await
+    .map_err(&err)?;
+    // Each check's last performance data gives its series' thresholds.
+    let perfdata: Vec<_> = records
+        .iter()
+        .flat_map(|r| {
+            let text = r.last.as_ref().map_or("", |l| l.perfdata.as_str());
+            pupitre_core::monitoring::perfdata::parse_perfdata(text).0
+        })
+        .collect();
+    let history = Some(history_view(
+        &period,
+        chart_views(&f, &charts, &perfdata, &[], &period, now),
+    ));
     Ok(ChecksPage {
+        history,
         f,
         rows,
         host: host.or(Some(HostView {
@@ -381,13 +422,153 @@ struct CheckPage {
     events: Vec<EventRow>,
     can_operate: bool,
     flap_percent: String,
+    history: HistoryView,
+}
+
+/// The graphs of a check or a host page, with the range picker's state.
+pub struct HistoryView {
+    pub ranges: Vec<&'static str>,
+    pub period: String,
+    pub custom_start: String,
+    pub custom_end: String,
+    pub charts: Vec<ChartView>,
+}
+
+pub struct ChartView {
+    pub svg: String,
+    /// "reaches 90 % around 2026-12-24 (+1.2 %/day)", or empty.
+    pub forecast: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PageQuery {
+    pub done: Option<String>,
+    pub range: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+/// Bands for a Nagios range at `level`: the values that alert.
+fn bands(
+    range: &pupitre_core::monitoring::range::Range,
+    level: &str,
+) -> Vec<pupitre_draw::ChartBand> {
+    let band = |from: f64, to: f64| pupitre_draw::ChartBand {
+        from,
+        to,
+        level: level.to_owned(),
+    };
+    if range.alerts_inside() {
+        vec![band(range.start(), range.end())]
+    } else {
+        [
+            (range.start() > f64::NEG_INFINITY).then(|| band(f64::NEG_INFINITY, range.start())),
+            (range.end() < f64::INFINITY).then(|| band(range.end(), f64::INFINITY)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// The charts of `charts`, with the thresholds of the matching performance data as bands,
+/// `events` as markers and, where a critical threshold lies ahead of a gauge's trend, when
+/// it will be reached.
+fn chart_views(
+    f: &Frame,
+    charts: &[crate::ops::metrics::SeriesChart],
+    perfdata: &[pupitre_core::monitoring::perfdata::PerfDatum],
+    events: &[pupitre_draw::ChartMarker],
+    period: &crate::ops::metrics::Period,
+    now: i64,
+) -> Vec<ChartView> {
+    charts
+        .iter()
+        .map(|c| {
+            let label = c.record.key.label("perfdata").unwrap_or_default();
+            let datum = perfdata.iter().find(|d| d.label == label);
+            let mut chart_bands = Vec::new();
+            let mut ceiling = None;
+            if let Some(d) = datum {
+                if let Some(w) = &d.warning {
+                    chart_bands.extend(bands(w, "warning"));
+                }
+                if let Some(c) = &d.critical {
+                    chart_bands.extend(bands(c, "critical"));
+                    if !c.alerts_inside() && c.end().is_finite() {
+                        ceiling = Some(c.end());
+                    }
+                }
+            }
+            let forecast = ceiling
+                .filter(|_| c.record.kind == pupitre_series::series::Kind::Gauge)
+                .and_then(|threshold| crate::ops::metrics::forecast(&c.points, threshold, now));
+            let title = match &c.record.check_name {
+                Some(check) => format!("{} — {check} — {}", c.record.asset_name, c.record.key),
+                None => format!("{} — {}", c.record.asset_name, c.record.key),
+            };
+            let chart = pupitre_draw::Chart {
+                title,
+                unit: c.record.unit.clone(),
+                start: period.start,
+                end: period.end,
+                gap: c.step * 3,
+                lines: vec![pupitre_draw::ChartLine {
+                    label: c.record.key.to_string(),
+                    points: c.points.clone(),
+                }],
+                bands: chart_bands,
+                markers: events.to_vec(),
+                trend: forecast.map(|fc| (fc.from, (fc.at, fc.threshold))),
+                empty_text: f.t("monitoring.no_data"),
+            };
+            ChartView {
+                svg: pupitre_draw::without_style(&pupitre_draw::line_chart(&chart)),
+                forecast: forecast.map_or_else(String::new, |fc| {
+                    format!(
+                        "{} {}{} {} {} ({:+.3}{}/{})",
+                        f.t("monitoring.forecast_reaches"),
+                        fc.threshold,
+                        c.record.unit,
+                        f.t("monitoring.forecast_around"),
+                        &rfc3339(fc.at)[..10],
+                        fc.per_day,
+                        c.record.unit,
+                        f.t("monitoring.forecast_day"),
+                    )
+                }),
+            }
+        })
+        .collect()
+}
+
+fn history_view(period: &crate::ops::metrics::Period, charts: Vec<ChartView>) -> HistoryView {
+    let custom = period.key == "custom";
+    HistoryView {
+        ranges: crate::ops::metrics::RANGES
+            .iter()
+            .map(|(k, _)| *k)
+            .collect(),
+        period: period.key.clone(),
+        custom_start: if custom {
+            rfc3339(period.start)
+        } else {
+            String::new()
+        },
+        custom_end: if custom {
+            rfc3339(period.end)
+        } else {
+            String::new()
+        },
+        charts,
+    }
 }
 
 async fn check(
     State(st): State<AppState>,
     caller: Caller,
     Id(id): Id,
-    Query(d): Query<Done>,
+    Query(d): Query<PageQuery>,
 ) -> PageResult {
     let err = perr(&caller);
     let r = checks::get(&st, &caller, id, Read).await.map_err(&err)?;
@@ -417,7 +598,50 @@ async fn check(
     .collect::<Vec<_>>()
     .join(" · ");
     let last = r.last.clone().unwrap_or_default();
+    let period = crate::ops::metrics::Period::of(
+        d.range.as_deref(),
+        d.start.as_deref(),
+        d.end.as_deref(),
+        now,
+    )
+    .map_err(&err)?;
+    let charts = crate::ops::metrics::charts(
+        &st,
+        &caller,
+        pupitre_store::metrics::SeriesFilter {
+            source: Some(pupitre_store::metrics::Source {
+                kind: pupitre_store::metrics::SourceKind::Check,
+                id,
+            }),
+            ..pupitre_store::metrics::SeriesFilter::default()
+        },
+        &period,
+        8,
+        now,
+    )
+    .await
+    .map_err(&err)?;
+    let markers: Vec<pupitre_draw::ChartMarker> = events
+        .iter()
+        .filter(|e| (period.start..=period.end).contains(&e.at))
+        .map(|e| pupitre_draw::ChartMarker {
+            at: e.at,
+            state: e.state.key().to_owned(),
+            label: format!(
+                "{} {}: {}",
+                rfc3339(e.at),
+                e.state.key().to_uppercase(),
+                e.output
+            ),
+        })
+        .collect();
+    let perfdata = pupitre_core::monitoring::perfdata::parse_perfdata(&last.perfdata).0;
+    let history = history_view(
+        &period,
+        chart_views(&f, &charts, &perfdata, &markers, &period, now),
+    );
     Ok(CheckPage {
+        history,
         row: Row::of(&r, r.status.is_acknowledged(now), false, now),
         probe: serde_json::to_string(&probe).unwrap_or_default(),
         schedule: format!(
