@@ -31,6 +31,7 @@ use pupitre_store::metrics::{NewSeries, Retention, SeriesId, Source, SourceKind}
 use pupitre_store::{Store, StoreError};
 use tokio::sync::{Notify, mpsc};
 
+use crate::remote_write::{Outgoing, RemoteWriter};
 use crate::sink::{MetricsSink, ResultSample};
 
 /// How far ahead of the server's clock a sample may be.
@@ -243,10 +244,21 @@ pub struct History {
     /// Samples written since the last seal.
     unsealed: AtomicU64,
     seal_now: Notify,
+    /// Where durable samples are also sent, when remote write is set up.
+    remote: Option<Arc<RemoteWriter>>,
 }
 
 impl History {
     pub fn new(store: Arc<dyn Store>, config: HistoryConfig) -> Arc<History> {
+        History::with_remote(store, config, None)
+    }
+
+    /// A history that also hands every durable sample to `remote` (see [`RemoteWriter::run`]).
+    pub fn with_remote(
+        store: Arc<dyn Store>,
+        config: HistoryConfig,
+        remote: Option<Arc<RemoteWriter>>,
+    ) -> Arc<History> {
         Arc::new(History {
             store,
             config,
@@ -254,7 +266,16 @@ impl History {
             ids: Mutex::new(HashMap::new()),
             unsealed: AtomicU64::new(0),
             seal_now: Notify::new(),
+            remote,
         })
+    }
+
+    /// The history's figures, and its remote write's, in the Prometheus text format.
+    pub fn render_figures(&self, out: &mut String) {
+        self.figures.render(out);
+        if let Some(remote) = &self.remote {
+            remote.render(out);
+        }
     }
 
     pub fn figures(&self) -> Arc<HistoryFigures> {
@@ -273,6 +294,7 @@ impl History {
         let oldest = now.saturating_sub(self.config.retention.raw);
         let newest = now.saturating_add(FUTURE_TOLERANCE);
         let mut batch = BatchWriter::new();
+        let mut outgoing: Vec<Outgoing> = Vec::new();
         for source in data {
             let ids = self.resolve(source, now).await?;
             for (series, id) in source.series.iter().zip(ids) {
@@ -281,31 +303,37 @@ impl History {
                     continue;
                 };
                 let in_range = |t: &i64| (oldest..=newest).contains(t);
-                if series.timestamps.iter().all(in_range) {
-                    batch
-                        .push(id as u64, &series.timestamps, &series.values)
-                        .map_err(|e| {
-                            StoreError::Rejected(format!("series {}: {e}", series.series.key))
-                        })?;
-                    continue;
-                }
-                let (timestamps, values): (Vec<i64>, Vec<f64>) = {
-                    let mut kept = (Vec::new(), Vec::new());
-                    for (&t, &v) in series.timestamps.iter().zip(&series.values) {
-                        if t < oldest {
-                            written.too_old += 1;
-                        } else if t > newest {
-                            written.in_future += 1;
-                        } else {
-                            kept.0.push(t);
-                            kept.1.push(v);
+                let filtered: (Vec<i64>, Vec<f64>);
+                let (timestamps, values): (&[i64], &[f64]) =
+                    if series.timestamps.iter().all(in_range) {
+                        (&series.timestamps, &series.values)
+                    } else {
+                        let mut kept = (Vec::new(), Vec::new());
+                        for (&t, &v) in series.timestamps.iter().zip(&series.values) {
+                            if t < oldest {
+                                written.too_old += 1;
+                            } else if t > newest {
+                                written.in_future += 1;
+                            } else {
+                                kept.0.push(t);
+                                kept.1.push(v);
+                            }
                         }
-                    }
-                    kept
-                };
-                batch.push(id as u64, &timestamps, &values).map_err(|e| {
+                        filtered = kept;
+                        (&filtered.0, &filtered.1)
+                    };
+                batch.push(id as u64, timestamps, values).map_err(|e| {
                     StoreError::Rejected(format!("series {}: {e}", series.series.key))
                 })?;
+                if self.remote.is_some() && !timestamps.is_empty() {
+                    outgoing.push(Outgoing {
+                        source: source.source,
+                        asset_id: source.asset_id,
+                        key: series.series.key.clone(),
+                        timestamps: timestamps.to_vec(),
+                        values: values.to_vec(),
+                    });
+                }
             }
         }
         let f = &self.figures;
@@ -330,6 +358,9 @@ impl History {
         }
         f.samples.fetch_add(written.samples, Ordering::Relaxed);
         f.batches.fetch_add(1, Ordering::Relaxed);
+        if let Some(remote) = &self.remote {
+            remote.enqueue(outgoing);
+        }
         let unsealed =
             self.unsealed.fetch_add(written.samples, Ordering::Relaxed) + written.samples;
         if unsealed >= self.config.seal_after_samples {

@@ -63,6 +63,7 @@ pub mod credentials;
 pub mod figures;
 pub mod history;
 pub mod probes;
+pub mod remote_write;
 pub mod sink;
 
 use crate::credentials::Credentials;

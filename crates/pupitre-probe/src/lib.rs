@@ -18,4 +18,8 @@ pub mod secret;
 pub mod snmp;
 pub mod tcp;
 mod text;
+
+/// The roots a TLS client of Pupitre trusts (Mozilla's, plus a PEM file's), and an error with
+/// its causes on one line: for the other crates that talk TLS (the metric history's remote write).
+pub use crate::text::{error_chain, trusted_roots};
 pub mod zabbix;

@@ -24,7 +24,7 @@ pub(crate) fn printable_lines(text: &str) -> String {
 }
 
 /// An error and its sources, each said once: `a: b: c`, [`printable`].
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut source = Some(error);
     while let Some(current) = source {
@@ -39,7 +39,7 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 
 /// The Mozilla roots, plus the PEM certificates of `extra`. The error says what is wrong
 /// with the file.
-pub(crate) fn trusted_roots(extra: Option<&Path>) -> Result<RootCertStore, String> {
+pub fn trusted_roots(extra: Option<&Path>) -> Result<RootCertStore, String> {
     let mut roots = RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -49,6 +49,21 @@ fn new_series(name: &str, label: &str, kind: Kind) -> NewSeries {
     }
 }
 
+/// Registers one gauge of `source` and returns its id.
+async fn one_series(s: &dyn Store, source: Source, asset: i64, name: &str) -> i64 {
+    s.register_series(
+        source,
+        asset,
+        &[new_series(name, "x", Kind::Gauge)],
+        10,
+        BASE,
+    )
+    .await
+    .unwrap()
+    .ids[0]
+        .unwrap()
+}
+
 /// Random samples over `hours` from `BASE`: a gauge, a counter with resets, with irregular
 /// intervals, NaN and infinities now and then.
 fn random_samples(rng: &mut StdRng, hours: i64, counter: bool) -> (Vec<i64>, Vec<f64>) {
@@ -269,18 +284,7 @@ async fn a_later_write_replaces_a_sample_and_late_samples_compact_again(db: Test
         kind: SourceKind::Agent,
         id: 7,
     };
-    let id = s
-        .register_series(
-            source,
-            asset,
-            &[new_series("load", "all", Kind::Gauge)],
-            10,
-            BASE,
-        )
-        .await
-        .unwrap()
-        .ids[0]
-        .unwrap();
+    let id = one_series(s, source, asset, "load").await;
     let now = BASE + 3 * HOUR;
     let batch = |timestamps: &[i64], values: &[f64]| {
         let mut b = BatchWriter::new();
@@ -393,18 +397,7 @@ async fn expiry_keeps_each_tier_for_its_retention(db: TestDb) {
         kind: SourceKind::Check,
         id: 9,
     };
-    let id = s
-        .register_series(
-            source,
-            asset,
-            &[new_series("rta", "x", Kind::Gauge)],
-            10,
-            BASE,
-        )
-        .await
-        .unwrap()
-        .ids[0]
-        .unwrap();
+    let id = one_series(s, source, asset, "rta").await;
     let mut batch = BatchWriter::new();
     let timestamps: Vec<i64> = (0..6).map(|i| BASE + i * WINDOW).collect();
     batch.push(id as u64, &timestamps, &[1.0; 6]).unwrap();

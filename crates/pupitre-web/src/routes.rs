@@ -645,6 +645,13 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(
             M::GET,
+            "/api/v1/metrics/current",
+            monitoring(Read),
+            Api,
+            met::current,
+        ),
+        route(
+            M::GET,
             "/api/v1/metrics/forecast",
             monitoring(Read),
             Api,

@@ -170,6 +170,64 @@ async fn check_results_are_recorded_and_queried_by_check_and_host() {
         "{text}"
     );
 
+    // The current values, for a Prometheus to scrape: our parser and promtool's linter read it.
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/metrics/current", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("version=0.0.4")
+    );
+    let body = resp.text().await.unwrap();
+    let parsed = pupitre_core::monitoring::exposition::parse(
+        body.as_bytes(),
+        pupitre_core::monitoring::exposition::Format::Text004,
+        pupitre_core::monitoring::exposition::Limits {
+            max_samples: 1_000,
+            max_line_bytes: 4_096,
+        },
+    )
+    .unwrap();
+    let sample = |text: &str| parsed.samples.iter().find(|s| s.to_string() == text);
+    assert_eq!(
+        sample("pupitre_check_state{check=\"HTTP port\",host=\"web1\"}").map(|s| s.value),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(
+        sample("time{check=\"HTTP port\",host=\"web1\",perfdata=\"time\"}").is_some(),
+        "{body}"
+    );
+    let mut lint = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; .ci/run installs it)");
+    std::io::Write::write_all(&mut lint.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let linted = lint.wait_with_output().unwrap();
+    assert!(
+        linted.status.success(),
+        "{}{}\n{body}",
+        String::from_utf8_lossy(&linted.stdout),
+        String::from_utf8_lossy(&linted.stderr)
+    );
+    let (s, _) = app
+        .call("GET", "/api/v1/metrics/current", &outsider, None)
+        .await;
+    assert_eq!(
+        s, 200,
+        "a reader of another entity gets an empty exposition"
+    );
+
     // The check's page and its host's page draw the series; ranges are picked by name.
     for path in [
         format!("/monitoring/checks/{id}"),

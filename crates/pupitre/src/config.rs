@@ -41,6 +41,11 @@ pub struct RawConfig {
     pub history_raw_days: Option<u64>,
     pub history_minute_days: Option<u64>,
     pub history_hour_days: Option<u64>,
+    pub history_remote_write_url: Option<String>,
+    pub history_remote_write_token: Option<String>,
+    pub history_remote_write_token_file: Option<PathBuf>,
+    pub history_remote_write_ca_file: Option<PathBuf>,
+    pub history_remote_write_buffer_samples: Option<usize>,
     pub credentials_key: Option<String>,
     pub credentials_key_file: Option<PathBuf>,
 }
@@ -73,6 +78,11 @@ const KEYS: &[&str] = &[
     "history_raw_days",
     "history_minute_days",
     "history_hour_days",
+    "history_remote_write_url",
+    "history_remote_write_token",
+    "history_remote_write_token_file",
+    "history_remote_write_ca_file",
+    "history_remote_write_buffer_samples",
     "credentials_key",
     "credentials_key_file",
 ];
@@ -104,6 +114,7 @@ const NUMERIC: &[&str] = &[
     "history_raw_days",
     "history_minute_days",
     "history_hour_days",
+    "history_remote_write_buffer_samples",
 ];
 
 /// Keys whose values are `true` or `false`.
@@ -183,6 +194,11 @@ impl RawConfig {
             history_raw_days,
             history_minute_days,
             history_hour_days,
+            history_remote_write_url,
+            history_remote_write_token,
+            history_remote_write_token_file,
+            history_remote_write_ca_file,
+            history_remote_write_buffer_samples,
             credentials_key,
             credentials_key_file
         )
@@ -259,6 +275,25 @@ impl RawConfig {
             monitoring_max_concurrent: self.monitoring_max_concurrent.unwrap_or(512).max(1),
             history_series_per_source: self.history_series_per_source.unwrap_or(10_000).max(1),
             history_retention,
+            history_remote_write: match self.history_remote_write_url {
+                None => None,
+                Some(url) => {
+                    let mut remote = pupitre_monitor::remote_write::RemoteWriteConfig::new(&url);
+                    remote.bearer_token = secret(
+                        "history_remote_write_token",
+                        self.history_remote_write_token,
+                        self.history_remote_write_token_file,
+                    )?;
+                    remote.ca_file = self.history_remote_write_ca_file;
+                    if let Some(n) = self.history_remote_write_buffer_samples {
+                        if n == 0 {
+                            bail!("history_remote_write_buffer_samples: must be at least 1");
+                        }
+                        remote.buffer_samples = n;
+                    }
+                    Some(remote)
+                }
+            },
             credentials_key: secret(
                 "credentials_key",
                 self.credentials_key,
@@ -325,6 +360,8 @@ pub struct Config {
     pub history_series_per_source: u64,
     /// How long raw samples, 1-minute points and 1-hour points are kept.
     pub history_retention: pupitre_store::metrics::Retention,
+    /// Where the history's samples are also sent (Prometheus remote write), if anywhere.
+    pub history_remote_write: Option<pupitre_monitor::remote_write::RemoteWriteConfig>,
     /// The key that seals stored credentials (64 hex digits); `None`: the data directory's
     /// `credentials.key`, created at the first start.
     pub credentials_key: Option<String>,

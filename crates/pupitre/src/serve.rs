@@ -56,14 +56,28 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     if let Some(vault) = &vault {
         state = state.with_vault(vault.clone());
     }
-    let history = pupitre_monitor::history::History::new(
+    let remote = match &cfg.history_remote_write {
+        Some(remote) => Some(
+            pupitre_monitor::remote_write::RemoteWriter::new(remote.clone())
+                .map_err(|e| anyhow::anyhow!(e))?,
+        ),
+        None => None,
+    };
+    let history = pupitre_monitor::history::History::with_remote(
         store.clone(),
         pupitre_monitor::history::HistoryConfig {
             series_per_source: cfg.history_series_per_source,
             retention: cfg.history_retention,
             ..pupitre_monitor::history::HistoryConfig::default()
         },
+        remote.clone(),
     );
+    if let Some(remote) = remote {
+        let mut remote_stop = stop_rx.clone();
+        tokio::spawn(remote.run(store.clone(), async move {
+            let _ = remote_stop.wait_for(|stop| *stop).await;
+        }));
+    }
     state = state.with_history(history.clone());
     let mut upkeep_stop = stop_rx.clone();
     let upkeep = tokio::spawn(history.clone().maintain(async move {

@@ -3,6 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use pupitre_core::model::ROOT_ENTITY;
 use pupitre_core::monitoring::exposition::Selector;
 use pupitre_core::permission::{Domain, Level};
@@ -90,19 +92,6 @@ pub struct QueryAnswer {
     pub series: Vec<SeriesValues>,
 }
 
-/// A value as Prometheus's API writes it.
-pub fn value_text(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".to_owned()
-    } else if v == f64::INFINITY {
-        "+Inf".to_owned()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".to_owned()
-    } else {
-        v.to_string()
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/metrics/query", tag = "metrics", params(QueryParams),
     responses((status = 200, body = QueryAnswer)))]
 pub async fn query(
@@ -137,7 +126,7 @@ pub async fn query(
                 values: s
                     .points
                     .iter()
-                    .map(|&(t, v)| (t as f64 / 1000.0, value_text(v)))
+                    .map(|&(t, v)| (t as f64 / 1000.0, metrics::value_text(v)))
                     .collect(),
             })
             .collect(),
@@ -272,6 +261,24 @@ pub async fn forecast(
     ))
 }
 
+/// The current values of the checks the caller may read, in the Prometheus text format, for
+/// a Prometheus to scrape (with a bearer token): `pupitre_check_state`,
+/// `pupitre_check_last_run_timestamp_seconds`, and each check's last performance data under
+/// the history's names, with `host`, `check` and `perfdata` labels.
+#[utoipa::path(get, path = "/api/v1/metrics/current", tag = "metrics",
+    responses((status = 200, content_type = "text/plain", body = String)))]
+pub async fn current(State(st): State<AppState>, caller: Caller) -> Result<Response, AppError> {
+    let text = metrics::exposition(&st, &caller).await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
 #[derive(OpenApi)]
-#[openapi(paths(query, series, refused, forecast))]
+#[openapi(paths(query, series, refused, forecast, current))]
 pub struct MetricsDoc;

@@ -59,7 +59,7 @@ pub async fn metrics(State(st): State<AppState>, req: Request) -> Response {
         engine.figures().render(&mut body);
     }
     if let Some(history) = &st.history {
-        history.figures().render(&mut body);
+        history.render_figures(&mut body);
     }
     (
         [(

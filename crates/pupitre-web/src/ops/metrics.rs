@@ -441,3 +441,106 @@ pub struct Forecast {
     /// Where the drawn trend starts.
     pub from: (i64, f64),
 }
+
+/// A value as Prometheus writes it (`NaN`, `+Inf`, `-Inf`).
+pub fn value_text(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".to_owned()
+    } else if v == f64::INFINITY {
+        "+Inf".to_owned()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".to_owned()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The current values of every check the caller may read, in the Prometheus text format
+/// (0.0.4), for a Prometheus to scrape: each check's state, when it last ran, and its last
+/// performance data under the names the history gives them, with `host`, `check` and
+/// `perfdata` labels. Samples carry no timestamp: the scrape's time is theirs.
+pub async fn exposition(st: &AppState, caller: &Caller) -> Result<String, AppError> {
+    use std::fmt::Write as _;
+    let filter = pupitre_store::monitoring::CheckFilter {
+        visible: caller.visible(Domain::Monitoring),
+        ..pupitre_store::monitoring::CheckFilter::default()
+    };
+    let checks = st
+        .store
+        .list_checks(
+            &filter,
+            pupitre_store::Page {
+                after: None,
+                limit: 100_000,
+            },
+        )
+        .await?;
+    let key = |name: &str,
+               record: &pupitre_store::monitoring::CheckRecord,
+               extra: Option<(&str, &str)>| {
+        let mut labels = vec![
+            ("host".to_owned(), record.asset_name.clone()),
+            ("check".to_owned(), record.check.definition.name.clone()),
+        ];
+        if let Some((label, value)) = extra {
+            labels.push((label.to_owned(), value.to_owned()));
+        }
+        pupitre_series::series::SeriesKey::new(name, labels).ok()
+    };
+    let mut out = String::new();
+    out.push_str(
+        "# HELP pupitre_check_state The check's current state: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\n\
+         # TYPE pupitre_check_state gauge\n",
+    );
+    for record in checks.iter().filter(|r| !r.status.is_pending()) {
+        if let Some(key) = key("pupitre_check_state", record, None) {
+            let _ = writeln!(out, "{key} {}", record.status.state.exit_code());
+        }
+    }
+    out.push_str(
+        "# HELP pupitre_check_last_run_timestamp_seconds When the check last ran.\n\
+         # TYPE pupitre_check_last_run_timestamp_seconds gauge\n",
+    );
+    for record in &checks {
+        if let (Some(last), Some(key)) = (
+            &record.last,
+            key("pupitre_check_last_run_timestamp_seconds", record, None),
+        ) {
+            let _ = writeln!(out, "{key} {}", last.at as f64 / 1000.0);
+        }
+    }
+    // Performance data, grouped by name: the text format wants a name's lines together.
+    let mut by_name: std::collections::BTreeMap<
+        String,
+        std::collections::BTreeMap<String, String>,
+    > = std::collections::BTreeMap::new();
+    for record in &checks {
+        let Some(last) = &record.last else { continue };
+        for datum in pupitre_core::monitoring::perfdata::parse_perfdata(&last.perfdata).0 {
+            let Ok(series) = pupitre_monitor::history::perfdata_series(&datum) else {
+                continue;
+            };
+            let name = series.key.name().to_owned();
+            if let Some(key) = key(&name, record, Some(("perfdata", &datum.label))) {
+                let value = datum.value.unwrap_or(f64::NAN);
+                // A label printed twice by one plugin: its last value, once.
+                by_name
+                    .entry(name)
+                    .or_default()
+                    .insert(key.to_string(), value_text(value));
+            }
+        }
+    }
+    for (name, lines) in by_name {
+        // A check's name could be a Pupitre metric of its own; the history's names are not
+        // `pupitre_…`, so there is no clash with the lines above.
+        let _ = writeln!(
+            out,
+            "# HELP {name} The last performance data of checks, by host, check and label.\n# TYPE {name} untyped"
+        );
+        for (key, value) in lines {
+            let _ = writeln!(out, "{key} {value}");
+        }
+    }
+    Ok(out)
+}

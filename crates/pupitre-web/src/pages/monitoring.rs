@@ -320,13 +320,7 @@ async fn host(
 ) -> PageResult {
     let err = perr(&caller);
     let now = now_ms();
-    let period = crate::ops::metrics::Period::of(
-        d.range.as_deref(),
-        d.start.as_deref(),
-        d.end.as_deref(),
-        now,
-    )
-    .map_err(&err)?;
+    let period = d.period(now).map_err(&err)?;
     let asset = crate::ops::assets::get(&st, &caller, id, Read)
         .await
         .map_err(&err)?;
@@ -446,6 +440,18 @@ pub struct PageQuery {
     pub range: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
+}
+
+impl PageQuery {
+    /// The period the page's charts show.
+    fn period(&self, now: i64) -> Result<crate::ops::metrics::Period, crate::error::AppError> {
+        crate::ops::metrics::Period::of(
+            self.range.as_deref(),
+            self.start.as_deref(),
+            self.end.as_deref(),
+            now,
+        )
+    }
 }
 
 /// Bands for a Nagios range at `level`: the values that alert.
@@ -598,13 +604,7 @@ async fn check(
     .collect::<Vec<_>>()
     .join(" · ");
     let last = r.last.clone().unwrap_or_default();
-    let period = crate::ops::metrics::Period::of(
-        d.range.as_deref(),
-        d.start.as_deref(),
-        d.end.as_deref(),
-        now,
-    )
-    .map_err(&err)?;
+    let period = d.period(now).map_err(&err)?;
     let charts = crate::ops::metrics::charts(
         &st,
         &caller,
