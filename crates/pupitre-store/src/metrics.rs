@@ -141,6 +141,8 @@ pub struct SeriesFilter {
     pub source: Option<Source>,
     /// Only these series.
     pub ids: Option<Vec<SeriesId>>,
+    /// Only series of these sources of one kind (the checks of a list).
+    pub sources: Option<(SourceKind, Vec<i64>)>,
     /// At most this many, by id.
     pub limit: i64,
 }

@@ -523,6 +523,18 @@ macro_rules! impl_metric_store {
                         }
                         qb.push(")");
                     }
+                    if let Some((kind, ids)) = &filter.sources {
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        qb.push(" AND s.source_kind = ").push_bind(kind.key());
+                        qb.push(" AND s.source_id IN (");
+                        let mut list = qb.separated(", ");
+                        for id in ids {
+                            list.push_bind(*id);
+                        }
+                        qb.push(")");
+                    }
                     if let Some(source) = filter.source {
                         qb.push(" AND s.source_kind = ").push_bind(source.kind.key());
                         qb.push(" AND s.source_id = ").push_bind(source.id);

@@ -258,6 +258,7 @@ async fn random_series_read_back_bit_exact_and_tiers_match_a_reference(db: TestD
             asset_id: Some(asset),
             source: Some(source),
             ids: None,
+            sources: None,
             limit: 5,
         })
         .await

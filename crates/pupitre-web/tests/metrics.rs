@@ -244,6 +244,16 @@ async fn check_results_are_recorded_and_queried_by_check_and_host() {
         );
         assert!(page.contains("class=\"ln ln0\""), "{path}: a line is drawn");
     }
+    // Lists show each check's last 24 hours as a sparkline.
+    for path in ["/monitoring/checks", "/monitoring"] {
+        let (s, page) = app.call("GET", path, &token, None).await;
+        assert_eq!(s, 200);
+        let page = page.as_str().unwrap_or_default();
+        assert!(
+            path == "/monitoring" || page.contains("class=\"pd pd-spark\""),
+            "{path}: {page}"
+        );
+    }
     let (s, page) = app
         .call(
             "GET",

@@ -544,3 +544,49 @@ pub async fn exposition(st: &AppState, caller: &Caller) -> Result<String, AppErr
     }
     Ok(out)
 }
+
+/// The last 24 hours of the first series of each check of `checks`, in half-hour means, for
+/// the sparklines of a list. Checks without series have none.
+pub async fn sparklines(
+    st: &AppState,
+    caller: &Caller,
+    checks: &[i64],
+    now: i64,
+) -> Result<HashMap<i64, Vec<(i64, f64)>>, AppError> {
+    if checks.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = st
+        .store
+        .find_series(&SeriesFilter {
+            visible: caller.visible(Domain::Monitoring),
+            sources: Some((pupitre_store::metrics::SourceKind::Check, checks.to_vec())),
+            limit: checks.len() as i64 * 16,
+            ..SeriesFilter::default()
+        })
+        .await?;
+    // The first series of each check (lowest id: its first performance datum).
+    let mut first: HashMap<i64, SeriesRecord> = HashMap::new();
+    for record in found {
+        first.entry(record.source.id).or_insert(record);
+    }
+    let range = Range::new(now - 24 * HOUR, now, 30 * MINUTE, None).map_err(|e| query_error(&e))?;
+    let retention = st
+        .history
+        .as_ref()
+        .map_or_else(Retention::default, |h| h.config().retention);
+    let answer = evaluate(
+        st,
+        first.into_values().collect(),
+        range,
+        Aggregation::Avg,
+        &retention,
+        now,
+    )
+    .await?;
+    Ok(answer
+        .series
+        .into_iter()
+        .map(|s| (s.record.source.id, s.points))
+        .collect())
+}

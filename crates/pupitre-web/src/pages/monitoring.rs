@@ -58,6 +58,8 @@ pub struct Row {
     pub in_downtime: bool,
     pub since: String,
     pub output: String,
+    /// The last 24 hours of its first series, as an inline SVG; empty without one.
+    pub spark: String,
 }
 
 impl Row {
@@ -82,6 +84,7 @@ impl Row {
                 .as_ref()
                 .map(|l| l.output.clone())
                 .unwrap_or_default(),
+            spark: String::new(),
         }
     }
 
@@ -162,6 +165,9 @@ async fn problems(
         })
         .map(|p| Row::of(&p.record, p.acknowledged, p.in_downtime, now))
         .collect();
+    let rows = with_sparklines(&st, &caller, rows, now)
+        .await
+        .map_err(&err)?;
     let counts = checks::overview(&st, &caller).await.map_err(&err)?;
     let entities: BTreeMap<i64, String> = st
         .store
@@ -287,6 +293,9 @@ async fn list(
         .iter()
         .map(|r| Row::of(r, r.status.is_acknowledged(now), false, now))
         .collect();
+    let rows = with_sparklines(&st, &caller, rows, now)
+        .await
+        .map_err(&err)?;
     let f = Frame::new(&caller, "/monitoring", "monitoring.checks");
     let next = next.map(|cursor| {
         let mut s = form_urlencoded::Serializer::new(String::new());
@@ -344,6 +353,9 @@ async fn host(
         .iter()
         .map(|r| Row::of(r, r.status.is_acknowledged(now), false, now))
         .collect();
+    let rows = with_sparklines(&st, &caller, rows, now)
+        .await
+        .map_err(&err)?;
     let mut f = Frame::new(&caller, "/monitoring", "monitoring.host");
     f.title.clone_from(&asset.name);
     let charts = crate::ops::metrics::charts(
@@ -386,6 +398,23 @@ async fn host(
         can_operate: caller.grants.allows(Monitoring, Operate, asset.entity_id),
     }
     .into_response())
+}
+
+/// The rows with the sparkline of their first series (the first 500 rows).
+async fn with_sparklines(
+    st: &AppState,
+    caller: &Caller,
+    mut rows: Vec<Row>,
+    now: i64,
+) -> Result<Vec<Row>, crate::error::AppError> {
+    let ids: Vec<i64> = rows.iter().take(500).map(|r| r.id).collect();
+    let mut lines = crate::ops::metrics::sparklines(st, caller, &ids, now).await?;
+    for row in &mut rows {
+        if let Some(points) = lines.remove(&row.id) {
+            row.spark = pupitre_draw::sparkline(&points, now - 24 * 3_600_000, now, 90 * 60_000);
+        }
+    }
+    Ok(rows)
 }
 
 /// One event in a check's history.
