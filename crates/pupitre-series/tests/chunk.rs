@@ -62,6 +62,21 @@ fn series(r: &mut Random, kind: usize, n: usize) -> Vec<f64> {
                 5 => f64::MIN_POSITIVE / 2.0, // subnormal
                 _ => r.unit() * 1e300,
             },
+            // Decimals, as exporters print them: a temperature with 2 digits, seconds with
+            // 3, a ratio with 9, now and then -0.0 (not a decimal: XOR then).
+            6 => {
+                level = (level + r.unit() - 0.5).clamp(-20.0, 100.0);
+                (level * 100.0).round() / 100.0
+            }
+            7 => (r.below(1_000_000_000) as f64) / 1e3,
+            8 => (r.below(1_000_000_000) as f64) / 1e9,
+            9 => {
+                if i == n / 2 {
+                    -0.0
+                } else {
+                    (r.below(1000) as f64) / 10.0 - 50.0
+                }
+            }
             // Raw bits: anything at all.
             _ => f64::from_bits(r.next()),
         })
@@ -85,7 +100,7 @@ fn every_kind_of_series_round_trips_bit_exact() {
         let interval = [1_000, 10_000, 15_000, 60_000][round % 4];
         let jitter = [0, 3, 40, 2_000][(round / 4) % 4];
         let t = timestamps(&mut r, n, interval, jitter);
-        for kind in 0..6 {
+        for kind in 0..11 {
             let v = series(&mut r, kind, n);
             assert_round_trip(&t, &v);
         }
@@ -139,6 +154,7 @@ fn regular_monitoring_data_is_small() {
             (3, "processes"),
             (1, "byte counter"),
             (0, "gauge"),
+            (6, "2-decimal gauge"),
         ] {
             let bytes = assert_round_trip(t, &series(&mut r, kind, n));
             println!(
