@@ -560,6 +560,11 @@ pub async fn agent_inventory(
     let caller = match auth::resolve(&st, req.headers(), source.clone()).await {
         Ok(Some(c)) => c,
         Ok(None) => {
+            // Agents send their inventory first without credentials, then again with them on
+            // the same kept-alive connection: the body is read before the challenge, since a
+            // server that answers with a body unread closes the connection, and the agent's
+            // second attempt then fails on it ("wrong credentials" in FusionInventory's log).
+            let _ = axum::body::to_bytes(req.into_body(), st.config.max_body_bytes).await;
             let mut resp = AppError::unauthenticated().into_response();
             resp.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
