@@ -244,6 +244,35 @@ async fn check_results_are_recorded_and_queried_by_check_and_host() {
         );
         assert!(page.contains("class=\"ln ln0\""), "{path}: a line is drawn");
     }
+    // A check whose series went over its source's limit says so on its page.
+    let refused = app
+        .st
+        .store
+        .register_series(
+            Source {
+                kind: SourceKind::Check,
+                id,
+            },
+            web,
+            &[NewSeries {
+                key: SeriesKey::new("extra", Vec::<(String, String)>::new()).unwrap(),
+                unit: String::new(),
+                kind: Kind::Gauge,
+            }],
+            1,
+            now_ms(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refused.refused(), 1);
+    let (s, page) = app
+        .call("GET", &format!("/monitoring/checks/{id}"), &token, None)
+        .await;
+    assert_eq!(s, 200);
+    let page = page.as_str().unwrap_or_default();
+    assert!(page.contains("over the limit of series per source"), "{page}");
+    assert!(page.contains("extra"), "{page}");
+
     // Lists show each check's last 24 hours as a sparkline.
     for path in ["/monitoring/checks", "/monitoring"] {
         let (s, page) = app.call("GET", path, &token, None).await;

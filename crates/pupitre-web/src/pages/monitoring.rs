@@ -446,6 +446,8 @@ struct CheckPage {
     can_operate: bool,
     flap_percent: String,
     history: HistoryView,
+    /// Series of this check that its limit refused: (how many, one of them, since when).
+    refused: Option<(u64, String, String)>,
 }
 
 /// The graphs of a check or a host page, with the range picker's state.
@@ -669,8 +671,23 @@ async fn check(
         &period,
         chart_views(&f, &charts, &perfdata, &markers, &period, now),
     );
+    let refused = st
+        .store
+        .refused_sources()
+        .await
+        .map_err(|e| err(e.into()))?
+        .into_iter()
+        .find(|r| {
+            r.source
+                == pupitre_store::metrics::Source {
+                    kind: pupitre_store::metrics::SourceKind::Check,
+                    id,
+                }
+        })
+        .map(|r| (r.refused, r.example, rfc3339(r.refused_at)));
     Ok(CheckPage {
         history,
+        refused,
         row: Row::of(&r, r.status.is_acknowledged(now), false, now),
         probe: serde_json::to_string(&probe).unwrap_or_default(),
         schedule: format!(
