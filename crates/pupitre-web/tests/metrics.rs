@@ -270,7 +270,10 @@ async fn check_results_are_recorded_and_queried_by_check_and_host() {
         .await;
     assert_eq!(s, 200);
     let page = page.as_str().unwrap_or_default();
-    assert!(page.contains("over the limit of series per source"), "{page}");
+    assert!(
+        page.contains("over the limit of series per source"),
+        "{page}"
+    );
     assert!(page.contains("extra"), "{page}");
 
     // Lists show each check's last 24 hours as a sparkline.
