@@ -416,9 +416,11 @@ macro_rules! impl_metric_store {
                     let mut tx = self.write.begin().await?;
                     lock(&mut tx, "compacted_at", now).await?;
                     let cutoff = now - WINDOW - GRACE;
+                    // A series' windows together: a backfill's windows then rewrite each tier
+                    // row once per transaction, not once per window.
                     let groups: Vec<(SeriesId, i64)> = sqlx::query(
                         "SELECT DISTINCT series_id, window_at FROM metric_chunks \
-                         WHERE NOT compacted AND window_at <= $1 ORDER BY window_at, series_id LIMIT $2",
+                         WHERE NOT compacted AND window_at <= $1 ORDER BY series_id, window_at LIMIT $2",
                     )
                     .bind(cutoff)
                     .bind(most_windows.min(i64::MAX as u64) as i64)
