@@ -161,7 +161,9 @@ pub fn line_chart(chart: &Chart) -> String {
         c.raw(&format!(
             "<line class=\"grid\" x1=\"{x}\" y1=\"{y0}\" x2=\"{x}\" y2=\"{y1}\"/>"
         ));
-        c.text("sm mut", x, y1 + 14, "middle", &time_label(t, daily));
+        // The last label ends at the frame's edge rather than past the drawing's.
+        let anchor = if x > x1 - 16 { "end" } else { "middle" };
+        c.text("sm mut", x, y1 + 14, anchor, &time_label(t, daily));
         t += tick;
     }
     c.text("sm mut", x1, y1 + 30, "end", "UTC");

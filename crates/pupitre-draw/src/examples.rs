@@ -163,6 +163,57 @@ fn crowded_graph() -> GraphDrawing {
     g
 }
 
+/// A day of a filling disk, with its thresholds, a recovery and a gap, and its trend.
+fn sample_chart() -> Chart {
+    let points = (0..288)
+        .filter(|i| !(100..112).contains(i))
+        .map(|i| {
+            let t = i64::from(i) * 300_000;
+            (
+                t,
+                62.0 + f64::from(i) * 0.09 + if i % 24 < 4 { 3.0 } else { 0.0 },
+            )
+        })
+        .collect();
+    Chart {
+        title: "db1 — Disk /var — used{perfdata=\"/var\"}".into(),
+        unit: "%".into(),
+        start: 0,
+        end: 86_400_000,
+        gap: 900_000,
+        lines: vec![ChartLine {
+            label: "used".into(),
+            points,
+        }],
+        bands: vec![
+            ChartBand {
+                from: 85.0,
+                to: 95.0,
+                level: "warning".into(),
+            },
+            ChartBand {
+                from: 95.0,
+                to: f64::INFINITY,
+                level: "critical".into(),
+            },
+        ],
+        markers: vec![
+            ChartMarker {
+                at: 30_000_000,
+                state: "warning".into(),
+                label: "WARNING".into(),
+            },
+            ChartMarker {
+                at: 50_000_000,
+                state: "ok".into(),
+                label: "OK".into(),
+            },
+        ],
+        trend: Some(((0, 62.0), (150_000_000, 95.0))),
+        empty_text: "No data".into(),
+    }
+}
+
 #[test]
 fn write_examples() {
     if std::env::var_os("PUPITRE_SVG_EXAMPLES").is_none() {
@@ -193,6 +244,11 @@ fn write_examples() {
         ("room-empty", room_grid(&empty_room)),
         ("graph", dependency_graph(&sample_graph())),
         ("graph-crowded", dependency_graph(&crowded_graph())),
+        ("chart", line_chart(&sample_chart())),
+        (
+            "sparkline",
+            sparkline(&sample_chart().lines[0].points, 0, 86_400_000, 3_600_000),
+        ),
     ];
     std::fs::create_dir_all(DIR).expect("create the examples folder");
     for (name, svg) in files {
