@@ -1,0 +1,515 @@
+//! Host metrics from Linux's `/proc` and `statvfs`, named and computed as
+//! prometheus-node-exporter does (its default collectors `cpu`, `loadavg`, `meminfo`,
+//! `filesystem`, `netdev`, `diskstats`, `stat`), so that the same dashboards and alerts work.
+//!
+//! Each parser takes the text of its `/proc` file, so it is tested on fixed text; [`host`]
+//! reads the files. A line a parser does not understand is skipped, never a panic: kernels add
+//! fields and lines over the years.
+
+use std::path::Path;
+
+/// One value, as node-exporter would expose it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Metric {
+    pub name: String,
+    /// Sorted by name.
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+    /// A counter (`…_total`, seconds since boot) rather than a gauge.
+    pub counter: bool,
+}
+
+impl Metric {
+    fn gauge(name: &str, labels: &[(&str, &str)], value: f64) -> Metric {
+        Metric::new(name, labels, value, false)
+    }
+
+    fn counter(name: &str, labels: &[(&str, &str)], value: f64) -> Metric {
+        Metric::new(name, labels, value, true)
+    }
+
+    fn new(name: &str, labels: &[(&str, &str)], value: f64, counter: bool) -> Metric {
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        labels.sort();
+        Metric {
+            name: name.to_owned(),
+            labels,
+            value,
+            counter,
+        }
+    }
+
+    /// The value of label `name`, if it has it.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// The clock ticks per second of `/proc/stat` (`USER_HZ`): 100 on every Linux architecture
+/// node-exporter supports, which assumes it too.
+pub const USER_HZ: f64 = 100.0;
+
+/// The CPU modes of `/proc/stat`, in their order.
+const CPU_MODES: [&str; 8] = [
+    "user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal",
+];
+
+/// `/proc/stat`: `node_cpu_seconds_total{cpu,mode}` per core, `node_boot_time_seconds`,
+/// `node_context_switches_total`, `node_forks_total`, `node_intr_total`,
+/// `node_procs_running` and `node_procs_blocked`.
+pub fn stat(text: &str) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let Some(key) = fields.next() else { continue };
+        let numbers: Vec<f64> = fields.filter_map(|f| f.parse().ok()).collect();
+        let first = numbers.first().copied();
+        match key {
+            "cpu" => {}
+            cpu if cpu.starts_with("cpu") => {
+                let core = &cpu[3..];
+                for (mode, ticks) in CPU_MODES.iter().zip(&numbers) {
+                    out.push(Metric::counter(
+                        "node_cpu_seconds_total",
+                        &[("cpu", core), ("mode", mode)],
+                        ticks / USER_HZ,
+                    ));
+                }
+            }
+            "btime" => out.extend(first.map(|v| Metric::gauge("node_boot_time_seconds", &[], v))),
+            "ctxt" => {
+                out.extend(first.map(|v| Metric::counter("node_context_switches_total", &[], v)))
+            }
+            "processes" => out.extend(first.map(|v| Metric::counter("node_forks_total", &[], v))),
+            "intr" => out.extend(first.map(|v| Metric::counter("node_intr_total", &[], v))),
+            "procs_running" => {
+                out.extend(first.map(|v| Metric::gauge("node_procs_running", &[], v)))
+            }
+            "procs_blocked" => {
+                out.extend(first.map(|v| Metric::gauge("node_procs_blocked", &[], v)))
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `/proc/loadavg`: `node_load1`, `node_load5`, `node_load15`.
+pub fn loadavg(text: &str) -> Vec<Metric> {
+    ["node_load1", "node_load5", "node_load15"]
+        .iter()
+        .zip(text.split_ascii_whitespace())
+        .filter_map(|(name, value)| Some(Metric::gauge(name, &[], value.parse().ok()?)))
+        .collect()
+}
+
+/// `/proc/meminfo`: `node_memory_<Key>_bytes` (kB turned into bytes; `Active(anon)` is
+/// `Active_anon`), and the page counts (`HugePages_Total`) without `_bytes`.
+pub fn meminfo(text: &str) -> Vec<Metric> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, rest) = line.split_once(':')?;
+            let mut parts = rest.split_ascii_whitespace();
+            let value: f64 = parts.next()?.parse().ok()?;
+            let key = key.replace('(', "_").replace(')', "");
+            Some(match parts.next() {
+                Some("kB") => {
+                    Metric::gauge(&format!("node_memory_{key}_bytes"), &[], value * 1024.0)
+                }
+                _ => Metric::gauge(&format!("node_memory_{key}"), &[], value),
+            })
+        })
+        .collect()
+}
+
+/// Filesystem types node-exporter leaves out by default.
+const PSEUDO_FILESYSTEMS: [&str; 24] = [
+    "autofs",
+    "binfmt_misc",
+    "bpf",
+    "cgroup",
+    "cgroup2",
+    "configfs",
+    "debugfs",
+    "devpts",
+    "devtmpfs",
+    "fusectl",
+    "hugetlbfs",
+    "iso9660",
+    "mqueue",
+    "nsfs",
+    "overlay",
+    "proc",
+    "procfs",
+    "pstore",
+    "rpc_pipefs",
+    "securityfs",
+    "selinuxfs",
+    "squashfs",
+    "sysfs",
+    "tracefs",
+];
+
+/// Mount points node-exporter (Debian 12's 1.5) leaves out by default: `/dev`, `/proc`,
+/// `/run`, `/sys`, `/mnt`, `/media` and below, and container storage.
+fn ignored_mount_point(path: &str) -> bool {
+    let under = |root: &str| path == root || path.starts_with(&format!("{root}/"));
+    ["/dev", "/proc", "/run", "/sys", "/mnt", "/media"]
+        .iter()
+        .any(|root| under(root))
+        || path.starts_with("/var/lib/docker/")
+        || path.starts_with("/var/lib/containers/storage/")
+}
+
+/// What `statvfs` says of a mounted filesystem.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FsStat {
+    pub size_bytes: f64,
+    /// Free for anyone, root included.
+    pub free_bytes: f64,
+    /// Free for ordinary users.
+    pub avail_bytes: f64,
+    pub files: f64,
+    pub files_free: f64,
+    pub read_only: bool,
+}
+
+/// `/proc/1/mounts` (or `/proc/self/mounts`) with each filesystem's [`FsStat`]:
+/// `node_filesystem_{size,free,avail}_bytes`, `node_filesystem_files`,
+/// `node_filesystem_files_free` and `node_filesystem_readonly`, by `device`, `fstype` and
+/// `mountpoint`. Pseudo-filesystems, system mount points and mounts `stat` cannot read are
+/// left out; a mount point mounted twice is reported once (the last mount, the one in use).
+pub fn filesystems(mounts: &str, stat: impl Fn(&str) -> Option<FsStat>) -> Vec<Metric> {
+    let mut seen: Vec<(String, String, String)> = Vec::new();
+    for line in mounts.lines() {
+        let mut fields = line.split_ascii_whitespace();
+        let (Some(device), Some(mount_point), Some(fstype)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let mount_point = unescape_mount(mount_point);
+        if PSEUDO_FILESYSTEMS.contains(&fstype) || ignored_mount_point(&mount_point) {
+            continue;
+        }
+        seen.retain(|(_, m, _)| *m != mount_point);
+        seen.push((device.to_owned(), mount_point, fstype.to_owned()));
+    }
+    let mut out = Vec::new();
+    for (device, mount_point, fstype) in seen {
+        let Some(s) = stat(&mount_point) else {
+            continue;
+        };
+        let labels = [
+            ("device", device.as_str()),
+            ("fstype", fstype.as_str()),
+            ("mountpoint", mount_point.as_str()),
+        ];
+        for (name, value) in [
+            ("node_filesystem_size_bytes", s.size_bytes),
+            ("node_filesystem_free_bytes", s.free_bytes),
+            ("node_filesystem_avail_bytes", s.avail_bytes),
+            ("node_filesystem_files", s.files),
+            ("node_filesystem_files_free", s.files_free),
+            ("node_filesystem_readonly", f64::from(u8::from(s.read_only))),
+        ] {
+            out.push(Metric::gauge(name, &labels, value));
+        }
+    }
+    out
+}
+
+/// `/proc/mounts` writes a space as `\040`, a tab as `\011`, a backslash as `\134`.
+fn unescape_mount(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let code = bytes[i + 1..i + 4]
+                .iter()
+                .fold(0_u32, |n, b| n * 8 + u32::from(b - b'0'));
+            if let Some(c) = char::from_u32(code) {
+                out.push(c);
+                i += 4;
+                continue;
+            }
+        }
+        let c = text[i..].chars().next().unwrap_or('?');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    out
+}
+
+/// `statvfs` of a mount point, as node-exporter computes sizes (fragment size × blocks).
+pub fn statvfs(mount_point: &str) -> Option<FsStat> {
+    let s = nix::sys::statvfs::statvfs(Path::new(mount_point)).ok()?;
+    let unit = s.fragment_size() as f64;
+    Some(FsStat {
+        size_bytes: s.blocks() as f64 * unit,
+        free_bytes: s.blocks_free() as f64 * unit,
+        avail_bytes: s.blocks_available() as f64 * unit,
+        files: s.files() as f64,
+        files_free: s.files_free() as f64,
+        read_only: s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY),
+    })
+}
+
+/// `/proc/net/dev`: `node_network_{receive,transmit}_{bytes,packets,errs,drop}_total` by
+/// `device`, the loopback left out.
+pub fn netdev(text: &str) -> Vec<Metric> {
+    const RECEIVE: [(usize, &str); 4] = [(0, "bytes"), (1, "packets"), (2, "errs"), (3, "drop")];
+    let mut out = Vec::new();
+    for line in text.lines().skip(2) {
+        let Some((device, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let device = device.trim();
+        // node-exporter's default `--collector.netdev.device-exclude`: `^lo$`.
+        if device == "lo" {
+            continue;
+        }
+        let numbers: Vec<f64> = rest
+            .split_ascii_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+        if numbers.len() < 16 {
+            continue;
+        }
+        for (index, what) in RECEIVE {
+            out.push(Metric::counter(
+                &format!("node_network_receive_{what}_total"),
+                &[("device", device)],
+                numbers[index],
+            ));
+            out.push(Metric::counter(
+                &format!("node_network_transmit_{what}_total"),
+                &[("device", device)],
+                numbers[8 + index],
+            ));
+        }
+    }
+    out
+}
+
+/// `/proc/diskstats`: reads and writes completed, bytes read and written (sectors of 512
+/// bytes), and the time spent doing I/O, by `device`; partitions and device-mapper, loop and
+/// ram devices are left out as node-exporter leaves them out by default.
+pub fn diskstats(text: &str) -> Vec<Metric> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split_ascii_whitespace().collect();
+        if fields.len() < 14 {
+            continue;
+        }
+        let device = fields[2];
+        if ignored_disk(device) {
+            continue;
+        }
+        let n = |i: usize| fields[i].parse::<f64>().unwrap_or(0.0);
+        let labels = [("device", device)];
+        out.push(Metric::counter(
+            "node_disk_reads_completed_total",
+            &labels,
+            n(3),
+        ));
+        out.push(Metric::counter(
+            "node_disk_read_bytes_total",
+            &labels,
+            n(5) * 512.0,
+        ));
+        out.push(Metric::counter(
+            "node_disk_writes_completed_total",
+            &labels,
+            n(7),
+        ));
+        out.push(Metric::counter(
+            "node_disk_written_bytes_total",
+            &labels,
+            n(9) * 512.0,
+        ));
+        out.push(Metric::counter(
+            "node_disk_io_time_seconds_total",
+            &labels,
+            n(12) / 1000.0,
+        ));
+    }
+    out
+}
+
+/// node-exporter's default `--collector.diskstats.device-exclude` (Debian 12's 1.5):
+/// `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`; device-mapper is kept.
+fn ignored_disk(device: &str) -> bool {
+    let digits_after = |prefix: &str| {
+        device
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()))
+    };
+    if ["ram", "loop", "fd"].iter().any(|p| digits_after(p)) {
+        return true;
+    }
+    // A partition of a whole disk: sda1, vdb2, xvda1, nvme0n1p1.
+    for prefix in ["hd", "sd", "vd", "xvd"] {
+        if let Some(rest) = device.strip_prefix(prefix) {
+            let mut chars = rest.chars();
+            if chars.next().is_some_and(|c| c.is_ascii_lowercase()) {
+                let tail = chars.as_str();
+                if !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit()) {
+                    return true;
+                }
+            }
+        }
+    }
+    device.starts_with("nvme")
+        && device.contains('p')
+        && device.ends_with(|c: char| c.is_ascii_digit())
+}
+
+/// Everything above, read from this host's `/proc` now. Files that cannot be read give no
+/// metrics (a container without `/proc/diskstats`, say).
+pub fn host() -> Vec<Metric> {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    let mut out = stat(&read("/proc/stat"));
+    out.extend(loadavg(&read("/proc/loadavg")));
+    out.extend(meminfo(&read("/proc/meminfo")));
+    // PID 1's mounts, as node-exporter reads them: the host's, even from a container.
+    let mounts =
+        std::fs::read_to_string("/proc/1/mounts").unwrap_or_else(|_| read("/proc/self/mounts"));
+    out.extend(filesystems(&mounts, statvfs));
+    out.extend(netdev(&read("/proc/net/dev")));
+    out.extend(diskstats(&read("/proc/diskstats")));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_texts_parse_as_node_exporter_names_them() {
+        let cpu = stat(
+            "cpu  10 0 5 100 1 0 0 0 0 0\ncpu0 1000 20 300 40000 50 6 7 8 9 10\nintr 42 1 2\nctxt 99\nbtime 1700000000\nprocesses 1234\nprocs_running 3\nprocs_blocked 0\n",
+        );
+        let find = |ms: &[Metric], name: &str, label: Option<(&str, &str)>| {
+            ms.iter()
+                .find(|m| m.name == name && label.is_none_or(|(l, v)| m.label(l) == Some(v)))
+                .map(|m| m.value)
+        };
+        assert_eq!(
+            find(&cpu, "node_cpu_seconds_total", Some(("mode", "user"))),
+            Some(10.0)
+        );
+        assert_eq!(
+            find(&cpu, "node_cpu_seconds_total", Some(("mode", "steal"))),
+            Some(0.08)
+        );
+        assert_eq!(
+            cpu.iter()
+                .filter(|m| m.name == "node_cpu_seconds_total")
+                .count(),
+            8
+        );
+        assert_eq!(find(&cpu, "node_boot_time_seconds", None), Some(1.7e9));
+        assert_eq!(find(&cpu, "node_intr_total", None), Some(42.0));
+
+        let mem =
+            meminfo("MemTotal:       16384 kB\nActive(anon):   1 kB\nHugePages_Total:       0\n");
+        assert_eq!(
+            find(&mem, "node_memory_MemTotal_bytes", None),
+            Some(16_777_216.0)
+        );
+        assert_eq!(
+            find(&mem, "node_memory_Active_anon_bytes", None),
+            Some(1024.0)
+        );
+        assert_eq!(find(&mem, "node_memory_HugePages_Total", None), Some(0.0));
+
+        assert_eq!(loadavg("0.50 0.25 0.10 1/100 4242\n").len(), 3);
+
+        let mounts = "proc /proc proc rw 0 0\n/dev/vda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n/dev/vdb /srv/my\\040data xfs ro 0 0\n/dev/vdc / ext4 rw 0 0\ntmpfs /tmp tmpfs rw 0 0\n";
+        let fixed = |_: &str| {
+            Some(FsStat {
+                size_bytes: 100.0,
+                free_bytes: 40.0,
+                avail_bytes: 30.0,
+                files: 10.0,
+                files_free: 5.0,
+                read_only: false,
+            })
+        };
+        let fs = filesystems(mounts, fixed);
+        let points: Vec<(&str, &str)> = fs
+            .iter()
+            .filter(|m| m.name == "node_filesystem_size_bytes")
+            .map(|m| {
+                (
+                    m.label("mountpoint").unwrap_or(""),
+                    m.label("device").unwrap_or(""),
+                )
+            })
+            .collect();
+        assert_eq!(
+            points,
+            [
+                ("/srv/my data", "/dev/vdb"),
+                ("/", "/dev/vdc"),
+                ("/tmp", "tmpfs")
+            ]
+        );
+
+        let net = netdev(
+            "Inter-|   Receive\n face |bytes\n    lo: 1 1 0 0 0 0 0 0 1 1 0 0 0 0 0 0\n  eth0: 100 2 0 0 0 0 0 0 100 2 0 0 0 0 0 0\n",
+        );
+        assert_eq!(
+            find(
+                &net,
+                "node_network_receive_bytes_total",
+                Some(("device", "eth0"))
+            ),
+            Some(100.0)
+        );
+        assert_eq!(net.len(), 8);
+
+        let disks = diskstats(
+            "   8       0 sda 10 0 8 0 20 0 16 0 0 500 0 0 0 0 0\n   8       1 sda1 1 0 8 0 2 0 16 0 0 5 0\n   7       0 loop0 1 0 8 0 2 0 16 0 0 5 0\n 259 0 nvme0n1 1 0 2 0 1 0 2 0 0 1 0 0\n 259 1 nvme0n1p1 1 0 2 0 1 0 2 0 0 1 0 0\n",
+        );
+        let devices: std::collections::BTreeSet<&str> =
+            disks.iter().filter_map(|m| m.label("device")).collect();
+        assert_eq!(devices.into_iter().collect::<Vec<_>>(), ["nvme0n1", "sda"]);
+        assert_eq!(
+            find(
+                &disks,
+                "node_disk_read_bytes_total",
+                Some(("device", "sda"))
+            ),
+            Some(4096.0)
+        );
+        assert_eq!(
+            find(
+                &disks,
+                "node_disk_io_time_seconds_total",
+                Some(("device", "sda"))
+            ),
+            Some(0.5)
+        );
+        // Lines the parsers do not understand are skipped.
+        assert!(
+            stat("garbage\n\ncpu0 x y\n")
+                .iter()
+                .all(|m| m.name != "node_boot_time_seconds")
+        );
+        assert!(meminfo("nonsense\n").is_empty());
+    }
+}
