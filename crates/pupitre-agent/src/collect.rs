@@ -377,6 +377,121 @@ fn ignored_disk(device: &str) -> bool {
         && device.ends_with(|c: char| c.is_ascii_digit())
 }
 
+/// What one `/proc/<pid>/stat` says.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcStat {
+    /// The command name (`comm`, at most 15 bytes), without its parentheses.
+    pub name: String,
+    /// `R`, `S`, `D`, `Z`, `T`, `I`…
+    pub state: char,
+    /// User and system CPU time, in clock ticks.
+    pub cpu_ticks: u64,
+    /// Resident pages.
+    pub rss_pages: u64,
+}
+
+/// Parses `/proc/<pid>/stat`. The name may hold spaces and parentheses (`(tmux: server)`):
+/// it runs to the *last* `)`.
+pub fn process_stat(text: &str) -> Option<ProcStat> {
+    let open = text.find('(')?;
+    let close = text.rfind(')')?;
+    let name = text.get(open + 1..close)?.to_owned();
+    let fields: Vec<&str> = text.get(close + 1..)?.split_ascii_whitespace().collect();
+    // After the name: state (field 3 of proc(5)), …, utime (14), stime (15), …, rss (24).
+    let field = |n: usize| fields.get(n - 3).copied();
+    let number = |n: usize| field(n).and_then(|f| f.parse::<u64>().ok());
+    Some(ProcStat {
+        name,
+        state: field(3)?.chars().next()?,
+        cpu_ticks: number(14)? + number(15)?,
+        rss_pages: number(24)?,
+    })
+}
+
+/// How many names [`processes`] counts processes of, and how many it names as top consumers.
+pub const MOST_NAMES: usize = 50;
+pub const TOP_CONSUMERS: usize = 10;
+
+/// The processes: `pupitre_processes_total`, `pupitre_processes_state{state}`,
+/// `pupitre_processes{name}` for the [`MOST_NAMES`] most frequent names, and, for the
+/// [`TOP_CONSUMERS`] names using the most memory and the most CPU, the sum over their
+/// processes of `pupitre_process_resident_memory_bytes{name}` and
+/// `pupitre_process_cpu_seconds{name}` (of the processes running now). Names, not pids, so that
+/// series do not multiply as processes come and go.
+pub fn processes(stats: &[ProcStat], page_bytes: f64) -> Vec<Metric> {
+    use std::collections::BTreeMap;
+    let mut out = vec![Metric::gauge(
+        "pupitre_processes_total",
+        &[],
+        stats.len() as f64,
+    )];
+    let mut states: BTreeMap<char, u64> = BTreeMap::new();
+    let mut names: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new(); // count, ticks, pages
+    for p in stats {
+        *states.entry(p.state).or_default() += 1;
+        let entry = names.entry(p.name.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 += p.cpu_ticks;
+        entry.2 += p.rss_pages;
+    }
+    for (state, count) in states {
+        out.push(Metric::gauge(
+            "pupitre_processes_state",
+            &[("state", &state.to_string())],
+            count as f64,
+        ));
+    }
+    let mut ranked: Vec<(&str, (u64, u64, u64))> = names.into_iter().collect();
+    /// The `n` names with the most of `key`, ties by name.
+    fn top<'a>(
+        ranked: &mut [(&'a str, (u64, u64, u64))],
+        key: fn(&(u64, u64, u64)) -> u64,
+        n: usize,
+    ) -> Vec<(&'a str, (u64, u64, u64))> {
+        ranked.sort_by(|a, b| key(&b.1).cmp(&key(&a.1)).then(a.0.cmp(b.0)));
+        ranked.iter().take(n).copied().collect()
+    }
+    for (name, (count, _, _)) in top(&mut ranked, |v| v.0, MOST_NAMES) {
+        out.push(Metric::gauge(
+            "pupitre_processes",
+            &[("name", name)],
+            count as f64,
+        ));
+    }
+    for (name, (_, _, pages)) in top(&mut ranked, |v| v.2, TOP_CONSUMERS) {
+        out.push(Metric::gauge(
+            "pupitre_process_resident_memory_bytes",
+            &[("name", name)],
+            pages as f64 * page_bytes,
+        ));
+    }
+    for (name, (_, ticks, _)) in top(&mut ranked, |v| v.1, TOP_CONSUMERS) {
+        out.push(Metric::gauge(
+            "pupitre_process_cpu_seconds",
+            &[("name", name)],
+            ticks as f64 / USER_HZ,
+        ));
+    }
+    out
+}
+
+/// Every process's `/proc/<pid>/stat`; processes that end while being read are skipped.
+pub fn read_processes() -> Vec<ProcStat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|text| process_stat(&text))
+        .collect()
+}
+
 /// Everything above, read from this host's `/proc` now. Files that cannot be read give no
 /// metrics (a container without `/proc/diskstats`, say).
 pub fn host() -> Vec<Metric> {
@@ -390,6 +505,11 @@ pub fn host() -> Vec<Metric> {
     out.extend(filesystems(&mounts, statvfs));
     out.extend(netdev(&read("/proc/net/dev")));
     out.extend(diskstats(&read("/proc/diskstats")));
+    let page_bytes = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096.0, |p| p as f64);
+    out.extend(processes(&read_processes(), page_bytes));
     out
 }
 
@@ -511,5 +631,54 @@ mod tests {
                 .all(|m| m.name != "node_boot_time_seconds")
         );
         assert!(meminfo("nonsense\n").is_empty());
+    }
+
+    #[test]
+    fn processes_are_counted_by_name_and_state_whatever_their_names() {
+        let line = |pid: u32, name: &str, state: char, ticks: u64, pages: u64| {
+            format!(
+                "{pid} ({name}) {state} 1 1 1 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 1 0 100 1000 {pages} 0"
+            )
+        };
+        let tmux = process_stat(&line(7, "tmux: server) (x", 'S', 50, 10)).expect("parses");
+        assert_eq!(tmux.name, "tmux: server) (x");
+        assert_eq!((tmux.state, tmux.cpu_ticks, tmux.rss_pages), ('S', 50, 10));
+        assert_eq!(process_stat("12 (cut"), None);
+        let stats: Vec<ProcStat> = [
+            line(1, "init", 'S', 100, 5),
+            line(2, "sleep", 'S', 0, 1),
+            line(3, "sleep", 'S', 0, 1),
+            line(4, "cc1", 'R', 5_000, 900),
+        ]
+        .iter()
+        .filter_map(|l| process_stat(l))
+        .collect();
+        let metrics = processes(&stats, 4096.0);
+        let value = |name: &str, label: Option<(&str, &str)>| {
+            metrics
+                .iter()
+                .find(|m| m.name == name && label.is_none_or(|(l, v)| m.label(l) == Some(v)))
+                .map(|m| m.value)
+        };
+        assert_eq!(value("pupitre_processes_total", None), Some(4.0));
+        assert_eq!(
+            value("pupitre_processes", Some(("name", "sleep"))),
+            Some(2.0)
+        );
+        assert_eq!(
+            value("pupitre_processes_state", Some(("state", "R"))),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                "pupitre_process_resident_memory_bytes",
+                Some(("name", "cc1"))
+            ),
+            Some(900.0 * 4096.0)
+        );
+        assert_eq!(
+            value("pupitre_process_cpu_seconds", Some(("name", "cc1"))),
+            Some(50.0)
+        );
     }
 }

@@ -36,13 +36,23 @@ fn scrape() -> Vec<Sample> {
             .spawn()
             .expect("prometheus-node-exporter (.ci/run installs it)"),
     );
+    // Until it answers: it may accept connections before it serves them.
+    let get = || -> std::io::Result<String> {
+        use std::io::Write as _;
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+        write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer)?;
+        Ok(answer)
+    };
     for _ in 0..100 {
-        if let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            use std::io::Write as _;
-            write!(stream, "GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-            let mut answer = String::new();
-            stream.read_to_string(&mut answer).unwrap();
-            let body = answer.split_once("\r\n\r\n").unwrap().1;
+        if let Some((_, body)) = get()
+            .ok()
+            .as_deref()
+            .and_then(|a| a.split_once("\r\n\r\n"))
+            .map(|(h, b)| (h.to_owned(), b.to_owned()))
+            .filter(|(h, _)| h.starts_with("HTTP/1.0 200") || h.starts_with("HTTP/1.1 200"))
+        {
             let limits = Limits {
                 max_samples: 100_000,
                 max_line_bytes: 65_536,
@@ -125,4 +135,26 @@ fn host_metrics_match_node_exporter() {
             assert!(ours[name][labels] >= *value, "{name} {labels:?}");
         }
     }
+}
+
+#[test]
+fn processes_this_test_starts_are_counted_by_name() {
+    let mut children: Vec<Child> = (0..3)
+        .map(|_| Command::new("sleep").arg("30").spawn().unwrap())
+        .collect();
+    let metrics = collect::host();
+    for child in &mut children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let sleeping = metrics
+        .iter()
+        .find(|m| m.name == "pupitre_processes" && m.label("name") == Some("sleep"))
+        .map(|m| m.value);
+    assert!(sleeping.is_some_and(|n| n >= 3.0), "{sleeping:?}");
+    let total = metrics
+        .iter()
+        .find(|m| m.name == "pupitre_processes_total")
+        .map(|m| m.value);
+    assert!(total.is_some_and(|n| n >= 4.0), "{total:?}");
 }
