@@ -67,7 +67,7 @@ pub(crate) const STYLE: &str = "\
 .pd-chart .mk-ok{stroke:#2e9d57}.pd-chart .mk-warning{stroke:#e0a106}\
 .pd-chart .mk-critical{stroke:#d93025}.pd-chart .mk-unknown{stroke:#8455d4}\
 .pd-chart .trend{fill:none;stroke:currentColor;stroke-opacity:.6;stroke-dasharray:6 4}\
-.pd-spark .ln{fill:none;stroke:currentColor;stroke-width:1.2}\
+.pd-spark .ln{fill:none;stroke:currentColor;stroke-width:1.2}.pd-spark .dot{fill:currentColor}\
 @media (prefers-color-scheme:dark){\
 .pd-chart .ln0{stroke:#6ea2ff}.pd-chart .ln1{stroke:#3fcab6}.pd-chart .ln2{stroke:#b794f6}\
 .pd-chart .ln3{stroke:#f2b24c}.pd-chart .ln4{stroke:#9aa3b2}\
@@ -188,6 +188,17 @@ pub fn line_chart(chart: &Chart) -> String {
                 escape(&line.label)
             ));
         }
+        // A point alone in its run would be a line of no length: a dot.
+        for run in runs(&line.points, chart.gap) {
+            if let [(t, v)] = run[..] {
+                c.raw(&format!(
+                    "<circle class=\"sw{}\" cx=\"{}\" cy=\"{}\" r=\"2.5\"/>",
+                    i % 5,
+                    x_of(t),
+                    y_of(v)
+                ));
+            }
+        }
     }
     if let Some(((t0, v0), (t1, v1))) = chart.trend {
         let (t1c, v1c) = if t1 > chart.end && t1 > t0 {
@@ -249,13 +260,47 @@ pub fn sparkline(points: &[(i64, f64)], start: i64, end: i64, gap: i64) -> Strin
     let x_of = |t: i64| 1 + ((t - start) as f64 / span as f64 * f64::from(w - 2)).round() as i32;
     let y_of = |v: f64| h - 2 - ((v - low) / (high - low) * f64::from(h - 4)).round() as i32;
     let d = path(points, gap, x_of, y_of);
+    // Points alone in their run are dots.
+    let dots: String = runs(points, gap)
+        .iter()
+        .filter_map(|run| match run[..] {
+            [(t, v)] => Some(format!(
+                "<circle class=\"dot\" cx=\"{}\" cy=\"{}\" r=\"1.5\"/>",
+                x_of(t),
+                y_of(v)
+            )),
+            _ => None,
+        })
+        .collect();
     format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"pd pd-spark\" viewBox=\"0 0 {w} {h}\" \
-         width=\"{w}\" height=\"{h}\" role=\"img\" aria-hidden=\"true\"><path class=\"ln\" d=\"{d}\"/></svg>"
+         width=\"{w}\" height=\"{h}\" role=\"img\" aria-hidden=\"true\"><path class=\"ln\" d=\"{d}\"/>{dots}</svg>"
     )
 }
 
-/// An SVG path through the finite points, broken where they are more than `gap` apart.
+/// The stretches of finite points no further apart than `gap`: a line breaks at a gap and
+/// at a value that is not finite.
+fn runs(points: &[(i64, f64)], gap: i64) -> Vec<Vec<(i64, f64)>> {
+    let mut runs: Vec<Vec<(i64, f64)>> = Vec::new();
+    let mut open = false;
+    for &(t, v) in points {
+        if !v.is_finite() {
+            open = false;
+            continue;
+        }
+        match runs.last_mut() {
+            Some(run) if open && run.last().is_some_and(|p| t - p.0 <= gap.max(1)) => {
+                run.push((t, v))
+            }
+            _ => runs.push(vec![(t, v)]),
+        }
+        open = true;
+    }
+    runs
+}
+
+/// An SVG path through the finite points, broken where they are more than `gap` apart (a
+/// lone point is a segment of no length; the chart draws it as a dot).
 fn path(
     points: &[(i64, f64)],
     gap: i64,
@@ -263,21 +308,15 @@ fn path(
     y_of: impl Fn(f64) -> i32,
 ) -> String {
     let mut d = String::new();
-    let mut previous: Option<i64> = None;
-    for &(t, v) in points {
-        if !v.is_finite() {
-            previous = None;
-            continue;
+    for run in runs(points, gap) {
+        for (k, &(t, v)) in run.iter().enumerate() {
+            let (x, y) = (x_of(t), y_of(v));
+            if k == 0 {
+                d.push_str(&format!("M{x} {y}h0.1"));
+            } else {
+                d.push_str(&format!("L{x} {y}"));
+            }
         }
-        let joined = previous.is_some_and(|p| t - p <= gap.max(1));
-        let (x, y) = (x_of(t), y_of(v));
-        if joined {
-            d.push_str(&format!("L{x} {y}"));
-        } else {
-            // A lone point still shows: a dot-long segment.
-            d.push_str(&format!("M{x} {y}h0.1"));
-        }
-        previous = Some(t);
     }
     d
 }
@@ -285,10 +324,13 @@ fn path(
 /// A step of 1, 2 or 5 × 10^n giving about `ticks` lines over `[low, high]`, and the range
 /// widened to whole steps.
 fn nice_scale(low: f64, high: f64, ticks: i32) -> (f64, f64, f64) {
+    // One value (or none): a scale around it, as fine as the value itself.
     let span = if high > low {
         high - low
+    } else if low != 0.0 {
+        low.abs()
     } else {
-        low.abs().max(1.0)
+        1.0
     };
     let raw = span / f64::from(ticks);
     let magnitude = 10_f64.powf(raw.log10().floor());
@@ -435,6 +477,8 @@ mod tests {
         assert!(svg.contains("band-warning") && svg.contains("band-critical"));
         assert!(svg.contains("mk mk-critical"));
         assert!(svg.contains(">00:10<"), "{svg}");
+        // The point alone between the gap and the NaN is a dot.
+        assert_eq!(svg.matches("<circle class=\"sw0\"").count(), 2, "{svg}");
         assert_eq!(
             svg,
             line_chart(&chart()),
@@ -448,12 +492,16 @@ mod tests {
         empty.lines[0].points.clear();
         assert!(line_chart(&empty).contains("No data"));
         assert_eq!(nice_scale(0.0, 97.0, 5), (20.0, 0.0, 100.0));
+        // One small value: a scale as fine as it, not 0 to 1.
+        let (step, low, high) = nice_scale(0.000108, 0.000108, 5);
+        assert!(step < 0.0001 && low <= 0.000108 && (0.000108..0.001).contains(&high));
         assert_eq!(si(2_500_000_000.0, 500_000_000.0), "2.5G");
         assert_eq!(si(40.0, 20.0), "40");
         assert_eq!(si(0.25, 0.05), "0.25");
         assert_eq!(civil_from_days(20_787), (2026, 11, 30));
         assert_eq!(time_label(1_796_000_000_000, true), "11-30");
         assert!(sparkline(&[(0, 1.0), (10, 2.0)], 0, 10, 20).contains("<path"));
+        assert!(sparkline(&[(0, 1.0)], 0, 10, 20).contains("<circle class=\"dot\""));
         assert_eq!(sparkline(&[(0, f64::NAN)], 0, 10, 20), "");
     }
 }
