@@ -320,31 +320,15 @@ pub fn diskstats(text: &str) -> Vec<Metric> {
         }
         let n = |i: usize| fields[i].parse::<f64>().unwrap_or(0.0);
         let labels = [("device", device)];
-        out.push(Metric::counter(
-            "node_disk_reads_completed_total",
-            &labels,
-            n(3),
-        ));
-        out.push(Metric::counter(
-            "node_disk_read_bytes_total",
-            &labels,
-            n(5) * 512.0,
-        ));
-        out.push(Metric::counter(
-            "node_disk_writes_completed_total",
-            &labels,
-            n(7),
-        ));
-        out.push(Metric::counter(
-            "node_disk_written_bytes_total",
-            &labels,
-            n(9) * 512.0,
-        ));
-        out.push(Metric::counter(
-            "node_disk_io_time_seconds_total",
-            &labels,
-            n(12) / 1000.0,
-        ));
+        for (name, value) in [
+            ("node_disk_reads_completed_total", n(3)),
+            ("node_disk_read_bytes_total", n(5) * 512.0),
+            ("node_disk_writes_completed_total", n(7)),
+            ("node_disk_written_bytes_total", n(9) * 512.0),
+            ("node_disk_io_time_seconds_total", n(12) / 1000.0),
+        ] {
+            out.push(Metric::counter(name, &labels, value));
+        }
     }
     out
 }

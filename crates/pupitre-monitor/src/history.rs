@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pupitre_core::inventory::AssetId;
+use pupitre_core::monitoring::exposition::{Exposition, MetricType, Sample};
 use pupitre_core::monitoring::perfdata::{PerfDatum, Uom};
 use pupitre_series::batch::BatchWriter;
 use pupitre_series::series::{Kind, SeriesKey};
@@ -31,6 +32,7 @@ use pupitre_store::metrics::{NewSeries, Retention, SeriesId, Source, SourceKind}
 use pupitre_store::{Store, StoreError};
 use tokio::sync::{Notify, mpsc};
 
+use crate::now_ms;
 use crate::remote_write::{Outgoing, RemoteWriter};
 use crate::sink::{MetricsSink, ResultSample};
 
@@ -527,12 +529,6 @@ impl History {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The series a check's performance datum is recorded in: its label made a metric name (other
 /// characters become `_`; `value` when nothing is left), the label itself as `perfdata`,
 /// counters (`c`) as counters and everything else as gauges.
@@ -569,6 +565,24 @@ pub fn perfdata_series(
         other => other.as_str().to_owned(),
     };
     Ok(NewSeries { key, unit, kind })
+}
+
+/// The series an exposition sample (a scrape, a backfill file) is stored in: its name and
+/// labels, its family's unit, a counter for counters, histograms and summaries, else a gauge.
+pub fn exposition_series(
+    exposition: &Exposition,
+    sample: &Sample,
+) -> Result<NewSeries, pupitre_series::series::SeriesError> {
+    let family = exposition.family_of(&sample.name);
+    let kind = match family.and_then(|f| f.metric_type) {
+        Some(MetricType::Counter | MetricType::Histogram | MetricType::Summary) => Kind::Counter,
+        _ => Kind::Gauge,
+    };
+    Ok(NewSeries {
+        key: SeriesKey::new(&sample.name, sample.labels.iter().cloned())?,
+        unit: family.and_then(|f| f.unit.clone()).unwrap_or_default(),
+        kind,
+    })
 }
 
 /// The engine's sink: queues each result's performance data for the history, without

@@ -38,6 +38,7 @@ mod shared_credentials;
 #[macro_use]
 mod shared_metrics;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 pub mod testing;
 pub mod vault;

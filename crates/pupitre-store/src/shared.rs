@@ -105,6 +105,8 @@ macro_rules! impl_store {
         use pupitre_core::permission::{EntityId, Levels};
         use sqlx::{QueryBuilder, Row};
 
+        use crate::sql::push_in;
+
         use crate::shared::{conflict_on, decode_changes, encode_changes, like_pattern};
         use crate::{
             AuditFilter, AuditStore, Credentials, EntityStore, NewToken, NewUser, Page, PasswordChange,
@@ -381,15 +383,6 @@ macro_rules! impl_store {
                     .map_err(conflict_on("members", "lists a user twice"))?;
             }
             Ok(())
-        }
-
-        fn push_in(qb: &mut QueryBuilder<$db>, column: &str, ids: &[i64]) {
-            qb.push(column).push(" IN (");
-            let mut sep = qb.separated(", ");
-            for id in ids {
-                sep.push_bind(*id);
-            }
-            sep.push_unseparated(")");
         }
 
         #[async_trait]

@@ -32,6 +32,7 @@ macro_rules! impl_inventory_store {
             use std::collections::{BTreeSet, HashMap};
 
             use async_trait::async_trait;
+            use crate::sql::push_in;
             use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
             use pupitre_core::inventory::{
                 encode_locks, placement_conflict, PlacementConflict, Asset, AssetId, AssetInput,
@@ -203,19 +204,6 @@ macro_rules! impl_inventory_store {
                 qb.push(" ORDER BY name, id");
                 let rows = qb.build().fetch_all(pool).await?;
                 rows.iter().map(decode).collect()
-            }
-
-            fn push_in(qb: &mut QueryBuilder<$db>, column: &str, ids: &[i64]) {
-                if ids.is_empty() {
-                    qb.push("1 = 0");
-                    return;
-                }
-                qb.push(column).push(" IN (");
-                let mut sep = qb.separated(", ");
-                for id in ids {
-                    sep.push_bind(*id);
-                }
-                sep.push_unseparated(")");
             }
 
             fn unique(field: &'static str, message: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {

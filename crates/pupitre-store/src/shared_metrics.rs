@@ -22,6 +22,7 @@ macro_rules! impl_metric_store {
                 RefusedSource, Registration, Retention, SealReport, SeriesFilter, SeriesId,
                 SeriesRecord, SeriesSamples, Source, SourceKind, GRACE, SPAN_POINTS, TIER_STEPS,
             };
+            use crate::sql::push_in;
             use crate::{stored, Result};
 
             type Tx<'a> = sqlx::Transaction<'a, $db>;
@@ -86,14 +87,9 @@ macro_rules! impl_metric_store {
                 fresh_only: bool,
             ) -> Result<()> {
                 for ids in series.chunks(ROWS_PER_STATEMENT) {
-                    let mut qb = QueryBuilder::<$db>::new(
-                        "SELECT series_id, seq, data FROM metric_chunks WHERE series_id IN (",
-                    );
-                    let mut list = qb.separated(", ");
-                    for id in ids {
-                        list.push_bind(*id);
-                    }
-                    qb.push(") AND window_at >= ").push_bind(window_of(start));
+                    let mut qb = QueryBuilder::<$db>::new("SELECT series_id, seq, data FROM metric_chunks WHERE ");
+                    push_in(&mut qb, "series_id", ids);
+                    qb.push(" AND window_at >= ").push_bind(window_of(start));
                     qb.push(" AND window_at <= ").push_bind(end);
                     qb.push(" AND last_at >= ").push_bind(start);
                     qb.push(" AND first_at <= ").push_bind(end);
@@ -400,12 +396,8 @@ macro_rules! impl_metric_store {
                     }
                     report.chunks = insert_chunks(&mut tx, &gathered.merged(), false).await?;
                     for part in ids.chunks(ROWS_PER_STATEMENT) {
-                        let mut qb = QueryBuilder::<$db>::new("DELETE FROM metric_ingest WHERE id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in part {
-                            list.push_bind(*id);
-                        }
-                        qb.push(")");
+                        let mut qb = QueryBuilder::<$db>::new("DELETE FROM metric_ingest WHERE ");
+                        push_in(&mut qb, "id", part);
                         qb.build().persistent(false).execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
@@ -501,13 +493,9 @@ macro_rules! impl_metric_store {
                          s.labels, s.unit, s.kind, s.created_at \
                          FROM metric_series s JOIN assets a ON a.id = s.asset_id \
                          LEFT JOIN checks c ON s.source_kind = 'check' AND c.id = s.source_id \
-                         WHERE a.entity_id IN (",
+                         WHERE ",
                     );
-                    let mut list = qb.separated(", ");
-                    for id in &filter.visible {
-                        list.push_bind(*id);
-                    }
-                    qb.push(")");
+                    push_in(&mut qb, "a.entity_id", &filter.visible);
                     if let Some(name) = &filter.name {
                         qb.push(" AND s.name = ").push_bind(name.clone());
                     }
@@ -518,24 +506,16 @@ macro_rules! impl_metric_store {
                         if ids.is_empty() {
                             return Ok(Vec::new());
                         }
-                        qb.push(" AND s.id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in ids {
-                            list.push_bind(*id);
-                        }
-                        qb.push(")");
+                        qb.push(" AND ");
+                        push_in(&mut qb, "s.id", ids);
                     }
                     if let Some((kind, ids)) = &filter.sources {
                         if ids.is_empty() {
                             return Ok(Vec::new());
                         }
                         qb.push(" AND s.source_kind = ").push_bind(kind.key());
-                        qb.push(" AND s.source_id IN (");
-                        let mut list = qb.separated(", ");
-                        for id in ids {
-                            list.push_bind(*id);
-                        }
-                        qb.push(")");
+                        qb.push(" AND ");
+                        push_in(&mut qb, "s.source_id", ids);
                     }
                     if let Some(source) = filter.source {
                         qb.push(" AND s.source_kind = ").push_bind(source.kind.key());
@@ -585,14 +565,9 @@ macro_rules! impl_metric_store {
                         gather_buffered(&mut conn, &mut gathered, &wanted, raw_from, raw_to).await?;
                         gather_chunks(&mut conn, &mut gathered, series, raw_from, raw_to, true).await?;
                         for ids in series.chunks(ROWS_PER_STATEMENT) {
-                            let mut qb = QueryBuilder::<$db>::new(
-                                "SELECT series_id, data FROM metric_rollups WHERE series_id IN (",
-                            );
-                            let mut list = qb.separated(", ");
-                            for id in ids {
-                                list.push_bind(*id);
-                            }
-                            qb.push(") AND step = ").push_bind(step);
+                            let mut qb = QueryBuilder::<$db>::new("SELECT series_id, data FROM metric_rollups WHERE ");
+                            push_in(&mut qb, "series_id", ids);
+                            qb.push(" AND step = ").push_bind(step);
                             qb.push(" AND span_at >= ").push_bind(span_of(start, step));
                             qb.push(" AND span_at <= ").push_bind(end);
                             qb.push(" ORDER BY series_id, span_at");

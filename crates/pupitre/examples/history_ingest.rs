@@ -11,10 +11,9 @@ use std::time::Instant;
 use pupitre_core::audit::Actor;
 use pupitre_core::inventory::{AssetInput, AssetType};
 use pupitre_core::model::ROOT_ENTITY;
-use pupitre_core::monitoring::exposition::{self, Format, Limits, MetricType};
-use pupitre_monitor::history::{History, HistoryConfig, SeriesData, SourceData};
-use pupitre_series::series::{Kind, SeriesKey};
-use pupitre_store::metrics::{NewSeries, Retention, Source, SourceKind};
+use pupitre_core::monitoring::exposition::{self, Format, Limits};
+use pupitre_monitor::history::{History, HistoryConfig, SeriesData, SourceData, exposition_series};
+use pupitre_store::metrics::{Retention, Source, SourceKind};
 
 /// CPU seconds of the whole process so far (user + system).
 fn cpu_seconds() -> f64 {
@@ -54,26 +53,15 @@ async fn main() -> anyhow::Result<()> {
         let i = match index.get(&text) {
             Some(&i) => i,
             None => {
-                let family = exposition.family_of(&sample.name);
-                let kind = match family.and_then(|f| f.metric_type) {
-                    Some(MetricType::Counter | MetricType::Histogram | MetricType::Summary) => {
-                        Kind::Counter
-                    }
-                    _ => Kind::Gauge,
-                };
-                let key = match SeriesKey::new(&sample.name, sample.labels.iter().cloned()) {
-                    Ok(key) => key,
+                let new = match exposition_series(exposition, &sample) {
+                    Ok(new) => new,
                     Err(e) => {
                         bad = Some(format!("{sample}: {e}"));
                         return;
                     }
                 };
                 series.push(SeriesData {
-                    series: NewSeries {
-                        key,
-                        unit: String::new(),
-                        kind,
-                    },
+                    series: new,
                     timestamps: Vec::new(),
                     values: Vec::new(),
                 });

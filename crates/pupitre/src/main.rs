@@ -182,13 +182,6 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 fn resolve(common: &Common) -> anyhow::Result<config::Config> {
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let file = common

@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use pupitre_core::monitoring::exposition::{self, Format, Limits, MetricType, Sample};
-use pupitre_monitor::history::{History, HistoryConfig, SeriesData, SourceData};
-use pupitre_series::series::{Kind, SeriesKey};
+use pupitre_core::monitoring::exposition::{self, Format, Limits, Sample};
+use pupitre_monitor::history::{History, HistoryConfig, SeriesData, SourceData, exposition_series};
+use pupitre_series::series::SeriesKey;
 use pupitre_store::Store;
 use pupitre_store::metrics::{NewSeries, Source, SourceKind};
 
@@ -196,7 +196,7 @@ async fn import(
             asset_id: asset,
             series: pending.series,
         }];
-        let written = history.write(&data, crate::now_ms()).await?;
+        let written = history.write(&data, pupitre_web::state::now_ms()).await?;
         durable += written.samples;
         refused += written.over_limit + written.too_old + written.in_future;
         let mut out = stdout.lock();
@@ -262,17 +262,8 @@ fn series_of<'k>(
     };
     let text = sample.to_string();
     if !known.contains_key(&text) {
-        let family = exposition.family_of(&sample.name);
-        let kind = match family.and_then(|f| f.metric_type) {
-            Some(MetricType::Counter | MetricType::Histogram | MetricType::Summary) => {
-                Kind::Counter
-            }
-            _ => Kind::Gauge,
-        };
-        let unit = family.and_then(|f| f.unit.clone()).unwrap_or_default();
-        let key = SeriesKey::new(&sample.name, sample.labels.iter().cloned())
-            .with_context(|| format!("{sample}"))?;
-        known.insert(text.clone(), NewSeries { key, unit, kind });
+        let series = exposition_series(exposition, sample).with_context(|| format!("{sample}"))?;
+        known.insert(text.clone(), series);
     }
     Ok((&known[&text], at))
 }

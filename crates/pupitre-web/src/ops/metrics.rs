@@ -235,11 +235,14 @@ pub async fn query(
             ),
         ));
     }
-    let retention = st
-        .history
+    evaluate(st, series, range, aggregation, now).await
+}
+
+/// How long this server's history keeps each tier.
+fn retention(st: &AppState) -> Retention {
+    st.history
         .as_ref()
-        .map_or_else(Retention::default, |h| h.config().retention);
-    evaluate(st, series, range, aggregation, &retention, now).await
+        .map_or_else(Retention::default, |h| h.config().retention)
 }
 
 fn query_error(e: &query::QueryError) -> AppError {
@@ -250,15 +253,15 @@ fn query_error(e: &query::QueryError) -> AppError {
     }
 }
 
-/// Answers `range` for `series` from the coarsest tier that can.
+/// Answers `range` for `series` from the coarsest tier this server's retention keeps.
 pub async fn evaluate(
     st: &AppState,
     series: Vec<SeriesRecord>,
     range: Range,
     aggregation: Aggregation,
-    retention: &Retention,
     now: i64,
 ) -> Result<Answer, AppError> {
+    let retention = retention(st);
     let tiers = retention.tiers();
     let Some(tier) = query::choose_tier(&tiers, &range, aggregation, now) else {
         let kept = if aggregation.from_rollups() {
@@ -389,11 +392,7 @@ pub async fn charts(
     }
     let step = default_step(period.end - period.start);
     let range = Range::new(period.start, period.end, step, None).map_err(|e| query_error(&e))?;
-    let retention = st
-        .history
-        .as_ref()
-        .map_or_else(Retention::default, |h| h.config().retention);
-    let answer = evaluate(st, series, range, Aggregation::Avg, &retention, now).await?;
+    let answer = evaluate(st, series, range, Aggregation::Avg, now).await?;
     Ok(answer
         .series
         .into_iter()
@@ -571,16 +570,11 @@ pub async fn sparklines(
         first.entry(record.source.id).or_insert(record);
     }
     let range = Range::new(now - 24 * HOUR, now, 30 * MINUTE, None).map_err(|e| query_error(&e))?;
-    let retention = st
-        .history
-        .as_ref()
-        .map_or_else(Retention::default, |h| h.config().retention);
     let answer = evaluate(
         st,
         first.into_values().collect(),
         range,
         Aggregation::Avg,
-        &retention,
         now,
     )
     .await?;
