@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use crate::wire::Collectors;
+
 /// One value, as node-exporter would expose it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Metric {
@@ -402,7 +404,7 @@ pub const TOP_CONSUMERS: usize = 10;
 /// processes of `pupitre_process_resident_memory_bytes{name}` and
 /// `pupitre_process_cpu_seconds{name}` (of the processes running now). Names, not pids, so that
 /// series do not multiply as processes come and go.
-pub fn processes(stats: &[ProcStat], page_bytes: f64) -> Vec<Metric> {
+pub fn processes(stats: &[ProcStat], page_bytes: f64, top_n: usize) -> Vec<Metric> {
     use std::collections::BTreeMap;
     let mut out = vec![Metric::gauge(
         "pupitre_processes_total",
@@ -442,14 +444,14 @@ pub fn processes(stats: &[ProcStat], page_bytes: f64) -> Vec<Metric> {
             count as f64,
         ));
     }
-    for (name, (_, _, pages)) in top(&mut ranked, |v| v.2, TOP_CONSUMERS) {
+    for (name, (_, _, pages)) in top(&mut ranked, |v| v.2, top_n) {
         out.push(Metric::gauge(
             "pupitre_process_resident_memory_bytes",
             &[("name", name)],
             pages as f64 * page_bytes,
         ));
     }
-    for (name, (_, ticks, _)) in top(&mut ranked, |v| v.1, TOP_CONSUMERS) {
+    for (name, (_, ticks, _)) in top(&mut ranked, |v| v.1, top_n) {
         out.push(Metric::gauge(
             "pupitre_process_cpu_seconds",
             &[("name", name)],
@@ -476,30 +478,200 @@ pub fn read_processes() -> Vec<ProcStat> {
         .collect()
 }
 
-/// Everything above, read from this host's `/proc` now. Files that cannot be read give no
-/// metrics (a container without `/proc/diskstats`, say).
+/// Everything above, read from this host's `/proc` now, as node-exporter's defaults read it.
 pub fn host() -> Vec<Metric> {
+    host_with(&Collectors::default(), TOP_CONSUMERS)
+}
+
+/// What `collectors` ask for, read from this host now, with `top_n` top consumers. Files that
+/// cannot be read give no metrics (a container without `/proc/diskstats`, say).
+pub fn host_with(collectors: &Collectors, top_n: usize) -> Vec<Metric> {
     let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
-    let mut out = stat(&read("/proc/stat"));
+    let mut out = Vec::new();
+    // `/proc/stat` holds the boot time and the process counters too: always read.
+    let mut cpu = stat(&read("/proc/stat"));
+    if !collectors.cpu {
+        cpu.retain(|m| m.name != "node_cpu_seconds_total");
+    } else if !collectors.per_core {
+        cpu = per_mode(cpu);
+    }
+    out.extend(cpu);
     out.extend(loadavg(&read("/proc/loadavg")));
-    out.extend(meminfo(&read("/proc/meminfo")));
-    // PID 1's mounts, as node-exporter reads them: the host's, even from a container.
-    let mounts =
-        std::fs::read_to_string("/proc/1/mounts").unwrap_or_else(|_| read("/proc/self/mounts"));
-    out.extend(filesystems(&mounts, statvfs));
-    out.extend(netdev(&read("/proc/net/dev")));
-    out.extend(diskstats(&read("/proc/diskstats")));
-    let page_bytes = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .map_or(4096.0, |p| p as f64);
-    out.extend(processes(&read_processes(), page_bytes));
+    if collectors.memory {
+        out.extend(meminfo(&read("/proc/meminfo")));
+    }
+    if collectors.filesystems {
+        // PID 1's mounts, as node-exporter reads them: the host's, even from a container.
+        let mounts =
+            std::fs::read_to_string("/proc/1/mounts").unwrap_or_else(|_| read("/proc/self/mounts"));
+        out.extend(filesystems(&mounts, statvfs));
+    }
+    if collectors.network {
+        out.extend(netdev(&read("/proc/net/dev")));
+    }
+    if collectors.disks {
+        out.extend(diskstats(&read("/proc/diskstats")));
+    }
+    if collectors.processes {
+        let page_bytes = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .map_or(4096.0, |p| p as f64);
+        out.extend(processes(&read_processes(), page_bytes, top_n));
+    }
+    out.push(Metric::gauge("node_time_seconds", &[], unix_seconds()));
     out
+}
+
+/// The time now, in seconds since the epoch, to the millisecond.
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
+}
+
+/// `node_cpu_seconds_total{cpu,mode}` summed over the cores: `{mode}` alone.
+fn per_mode(metrics: Vec<Metric>) -> Vec<Metric> {
+    let mut modes: Vec<(String, f64)> = Vec::new();
+    let mut out = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        if m.name != "node_cpu_seconds_total" {
+            out.push(m);
+            continue;
+        }
+        let mode = m.label("mode").unwrap_or_default().to_owned();
+        match modes.iter_mut().find(|(name, _)| *name == mode) {
+            Some((_, total)) => *total += m.value,
+            None => modes.push((mode, m.value)),
+        }
+    }
+    for (mode, total) in modes {
+        out.push(Metric::counter(
+            "node_cpu_seconds_total",
+            &[("mode", &mode)],
+            total,
+        ));
+    }
+    out
+}
+
+/// The service units `systemctl list-units --type=service --all --plain --no-legend` lists:
+/// `pupitre_systemd_units{state}` counts them by active state, and
+/// `pupitre_systemd_unit_state{name,state}` is 1 or 0 for `active` and for `failed`, per
+/// loaded unit (two series a unit, not one per state as node-exporter has).
+pub fn systemd_units(text: &str) -> Vec<Metric> {
+    let mut counts: std::collections::BTreeMap<&str, u64> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // A failed unit is marked with a bullet before its name in some versions.
+        let mut fields = line
+            .split_whitespace()
+            .skip_while(|f| *f == "\u{25cf}" || *f == "*");
+        let (Some(unit), Some(load), Some(active)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if !unit.ends_with(".service") || load == "not-found" {
+            continue;
+        }
+        *counts.entry(active).or_default() += 1;
+        for state in ["active", "failed"] {
+            out.push(Metric::gauge(
+                "pupitre_systemd_unit_state",
+                &[("name", unit), ("state", state)],
+                f64::from(u8::from(active == state)),
+            ));
+        }
+    }
+    for (state, count) in counts {
+        out.push(Metric::gauge(
+            "pupitre_systemd_units",
+            &[("state", state)],
+            count as f64,
+        ));
+    }
+    out
+}
+
+/// The service units' states, when systemd runs this host (else nothing): runs `systemctl`.
+pub fn read_systemd() -> Vec<Metric> {
+    if !Path::new("/run/systemd/system").is_dir() {
+        return Vec::new();
+    }
+    let output = std::process::Command::new("systemctl")
+        .args([
+            "list-units",
+            "--type=service",
+            "--all",
+            "--plain",
+            "--no-legend",
+            "--no-pager",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output();
+    match output {
+        Ok(o) if o.status.success() => systemd_units(&String::from_utf8_lossy(&o.stdout)),
+        _ => Vec::new(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemd_units_are_counted_and_each_is_active_or_failed() {
+        let text = "cron.service loaded active running Regular background program processing daemon\n\
+                    \u{25cf} nginx.service loaded failed failed A high performance web server\n\
+                    gone.service not-found inactive dead gone.service\n\
+                    ssh.service loaded inactive dead OpenBSD Secure Shell server\n";
+        let ms = systemd_units(text);
+        let value = |name: &str, labels: &[(&str, &str)]| {
+            ms.iter()
+                .find(|m| m.name == name && labels.iter().all(|(l, v)| m.label(l) == Some(v)))
+                .map(|m| m.value)
+        };
+        let unit = "pupitre_systemd_unit_state";
+        assert_eq!(
+            value(unit, &[("name", "cron.service"), ("state", "active")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(unit, &[("name", "nginx.service"), ("state", "failed")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(unit, &[("name", "nginx.service"), ("state", "active")]),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(unit, &[("name", "gone.service"), ("state", "active")]),
+            None
+        );
+        assert_eq!(
+            value("pupitre_systemd_units", &[("state", "inactive")]),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("pupitre_systemd_units", &[("state", "failed")]),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn cpu_time_can_be_summed_over_cores() {
+        let cpu = per_mode(stat(
+            "cpu  3 0 0 0 0 0 0 0\ncpu0 1 0 0 0 0 0 0 0\ncpu1 2 0 0 0 0 0 0 0\n",
+        ));
+        let user: Vec<_> = cpu
+            .iter()
+            .filter(|m| m.name == "node_cpu_seconds_total" && m.label("mode") == Some("user"))
+            .collect();
+        assert_eq!(user.len(), 1);
+        assert_eq!(user[0].label("cpu"), None);
+        assert!((user[0].value - 0.03).abs() < 1e-9);
+    }
 
     #[test]
     fn proc_texts_parse_as_node_exporter_names_them() {
@@ -637,7 +809,7 @@ mod tests {
         .iter()
         .filter_map(|l| process_stat(l))
         .collect();
-        let metrics = processes(&stats, 4096.0);
+        let metrics = processes(&stats, 4096.0, TOP_CONSUMERS);
         let value = |name: &str, label: Option<(&str, &str)>| {
             metrics
                 .iter()

@@ -15,11 +15,13 @@ use pupitre_core::model::{
 };
 use pupitre_core::permission::{EntityId, Levels};
 
+pub use crate::agents::AgentStore;
 pub use crate::credentials::CredentialStore;
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
 pub use crate::metrics::MetricStore;
 pub use crate::monitoring::MonitoringStore;
 
+pub mod agents;
 pub mod credentials;
 pub mod inventory;
 pub mod metrics;
@@ -37,6 +39,8 @@ mod shared_monitoring;
 mod shared_credentials;
 #[macro_use]
 mod shared_metrics;
+#[macro_use]
+mod shared_agents;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -323,6 +327,7 @@ pub trait Store:
     + MonitoringStore
     + CredentialStore
     + MetricStore
+    + AgentStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

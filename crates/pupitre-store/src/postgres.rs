@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "metric BLOBs in rowid tables",
         sql: include_str!("../migrations/postgres/0008_metric_blobs_in_rowid_tables.sql"),
     },
+    Migration {
+        version: 9,
+        description: "agents",
+        sql: include_str!("../migrations/postgres/0009_agents.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -144,4 +149,5 @@ impl_store!(PgStore, sqlx::Postgres);
 impl_inventory_store!(PgStore, sqlx::Postgres);
 impl_monitoring_store!(PgStore, sqlx::Postgres);
 impl_credential_store!(PgStore, sqlx::Postgres);
+impl_agent_store!(PgStore, sqlx::Postgres);
 impl_metric_store!(PgStore, sqlx::Postgres, None);

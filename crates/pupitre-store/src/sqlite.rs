@@ -50,6 +50,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "metric BLOBs in rowid tables",
         sql: include_str!("../migrations/sqlite/0008_metric_blobs_in_rowid_tables.sql"),
     },
+    Migration {
+        version: 9,
+        description: "agents",
+        sql: include_str!("../migrations/sqlite/0009_agents.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -206,6 +211,7 @@ impl_store!(SqliteStore, sqlx::Sqlite);
 impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 impl_monitoring_store!(SqliteStore, sqlx::Sqlite);
 impl_credential_store!(SqliteStore, sqlx::Sqlite);
+impl_agent_store!(SqliteStore, sqlx::Sqlite);
 impl_metric_store!(
     SqliteStore,
     sqlx::Sqlite,

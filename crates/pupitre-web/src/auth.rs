@@ -110,6 +110,29 @@ impl Caller {
         }
     }
 
+    /// An agent acting with its own credential: it may edit the inventory of its entity,
+    /// and nothing else, audited as `agent:<name>` from its address.
+    pub fn agent(
+        name: &str,
+        entity: EntityId,
+        tree: Vec<(EntityId, Option<EntityId>)>,
+        source: String,
+    ) -> Caller {
+        let raw = vec![Grant {
+            entity_id: entity,
+            levels: Levels::default().with(Domain::Inventory, Level::Edit),
+            recursive: false,
+        }];
+        let mut caller = Caller::system(tree);
+        caller.user.login = format!("agent:{name}");
+        caller.user.display_name = format!("Pupitre agent on {name}");
+        caller.user.entity_id = entity;
+        caller.grants = Grants::resolve(&raw, &caller.tree);
+        caller.raw = raw;
+        caller.source = source;
+        caller
+    }
+
     pub fn actor(&self) -> Actor {
         Actor {
             user_id: Some(self.user.id).filter(|id| *id != 0),

@@ -10,7 +10,8 @@ use pupitre_core::permission::Domain::{Administration, Inventory, Monitoring};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
-    admin, credentials as cred, inventory as inv, me, metrics as met, monitoring as mon, system,
+    admin, agents as agt, credentials as cred, inventory as inv, me, metrics as met,
+    monitoring as mon, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -727,6 +728,87 @@ pub fn routes() -> Vec<RouteDef> {
             Api,
             cred::delete_credential,
         ),
+        // Agents and their enrolment tokens.
+        route(
+            M::GET,
+            "/api/v1/agents",
+            monitoring(Read),
+            Api,
+            agt::list_agents,
+        ),
+        route(
+            M::GET,
+            "/api/v1/agents/{id}",
+            monitoring(Read),
+            Api,
+            agt::get_agent,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agents/{id}/approve",
+            monitoring(Manage),
+            Api,
+            agt::approve_agent,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agents/{id}/revoke",
+            monitoring(Manage),
+            Api,
+            agt::revoke_agent,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agents/{id}/rotate",
+            monitoring(Manage),
+            Api,
+            agt::rotate_agent,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/agents/{id}/config",
+            monitoring(Manage),
+            Api,
+            agt::configure_agent,
+        ),
+        route(
+            M::GET,
+            "/api/v1/agent-enrolments",
+            monitoring(Read),
+            Api,
+            agt::list_enrolments,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agent-enrolments",
+            monitoring(Manage),
+            Api,
+            agt::create_enrolment,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agent-enrolments/{id}/revoke",
+            monitoring(Manage),
+            Api,
+            agt::revoke_enrolment,
+        ),
+        // What agents call: the enrolment token or the agent's own credential is checked by
+        // the handler.
+        route(
+            M::POST,
+            "/api/v1/agent/enrol",
+            public,
+            Api,
+            agt::agent_enrol,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agent/samples",
+            public,
+            Api,
+            agt::agent_samples,
+        ),
+        route(M::POST, "/api/v1/agent/poll", public, Api, agt::agent_poll),
         // The secret in the path is the heartbeat's credential, checked by the handler.
         route(
             M::GET,

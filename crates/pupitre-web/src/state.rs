@@ -85,6 +85,8 @@ pub struct AppState {
     pub vault: Option<Arc<pupitre_store::vault::Vault>>,
     /// The metric history's writer, when this server records samples.
     pub history: Option<Arc<pupitre_monitor::history::History>>,
+    /// The agents' polls waiting on this server.
+    pub agents: Arc<crate::ops::agents::AgentHub>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -147,6 +149,7 @@ impl AppState {
             engine: None,
             vault: None,
             history: None,
+            agents: Arc::default(),
         }
     }
 

@@ -21,11 +21,12 @@ use pupitre_core::monitoring::definition::{CheckDefinitionInput, ProbeSpec, chec
 use pupitre_core::monitoring::status::{Acknowledgement, Context};
 use pupitre_core::monitoring::template::ApplyRule;
 use pupitre_core::permission::{Access, Domain, Level, Levels};
+use pupitre_store::agents::{AgentFacts, Enrolled, NewAgent, NewEnrolment};
 use pupitre_store::credentials::CredentialWrite;
 use pupitre_store::monitoring::{NewCheck, ResultWrite, TemplateInput};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewUser, Page};
-use pupitre_web::auth::{Caller, Kind, hash_password, resolve_user};
+use pupitre_web::auth::{Caller, Kind, hash_password, resolve_user, sha256_hex};
 use pupitre_web::routes::routes;
 use pupitre_web::{AppState, WebConfig, ops};
 use serde_json::{Value, json};
@@ -65,6 +66,11 @@ struct InvFixture {
     template_del: i64,
     credential: i64,
     credential_del: i64,
+    /// An enrolment token of X, and an agent it enrolled.
+    enrolment: i64,
+    agent: i64,
+    /// An agent that enrolled without a token (in the root entity, waiting for approval).
+    agent_pending: i64,
 }
 
 struct Fixture {
@@ -548,7 +554,50 @@ impl App {
             .await
             .unwrap()
             .id;
+        let enrolment_token = format!("pen_fixture{sfx}");
+        let enrolment = s
+            .create_enrolment(
+                &a,
+                &NewEnrolment {
+                    entity_id: x,
+                    label: format!("fixture {sfx}"),
+                    token_hash: sha256_hex(&enrolment_token),
+                    prefix: "pen_fixture".into(),
+                    max_uses: 5,
+                    expires_at: a.at + 3_600_000,
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        let new_agent = |n: &str| NewAgent {
+            facts: AgentFacts {
+                name: format!("{n}{sfx}"),
+                machine_id: format!("{n}{sfx}"),
+                version: "0.1.0".into(),
+                ..AgentFacts::default()
+            },
+            secret_hash: sha256_hex(&format!("pag_{n}{sfx}")),
+            config: "{}".into(),
+        };
+        let enrolled = |e: Enrolled| match e {
+            Enrolled::Agent(agent) => agent.id,
+            Enrolled::Refused(why) => panic!("{why}"),
+        };
+        let agent = enrolled(
+            s.enrol_agent(&a, Some(&sha256_hex(&enrolment_token)), &new_agent("agent"))
+                .await
+                .unwrap(),
+        );
+        let agent_pending = enrolled(
+            s.enrol_agent(&a, None, &new_agent("pending"))
+                .await
+                .unwrap(),
+        );
         InvFixture {
+            enrolment,
+            agent,
+            agent_pending,
             site,
             site_del,
             building,
@@ -681,6 +730,9 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/downtimes/") => inv.downtime,
         p if p.starts_with("/api/v1/check-templates/") => pick(inv.template, inv.template_del),
         p if p.starts_with("/api/v1/credentials/") => pick(inv.credential, inv.credential_del),
+        "/api/v1/agents/{id}/approve" => inv.agent_pending,
+        p if p.starts_with("/api/v1/agents/") => inv.agent,
+        p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
         _ => 0,
     }
 }
@@ -852,6 +904,13 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             ("login", "monitor"),
             ("password", "form-db-secret-1"),
         ])),
+        ("POST", "/api/v1/agent-enrolments") => Some(Body::Json(
+            json!({"entity_id": fx.x, "label": format!("rack B{sfx}"), "max_uses": 20, "valid_hours": 48}),
+        )),
+        ("POST", "/api/v1/agents/{id}/approve") => Some(Body::Json(json!({"entity_id": fx.x}))),
+        ("PUT", "/api/v1/agents/{id}/config") => {
+            Some(Body::Json(json!({"interval_s": 10, "top_processes": 3})))
+        }
         ("POST", "/api/v1/credentials") => Some(Body::Json(
             json!({"name": format!("core-{sfx}"), "entity_id": fx.x, "description": "core switches", "kind": "snmp_v3", "user": "pupitre", "level": "authPriv", "auth_protocol": "sha512", "auth_password": "auth-secret-1", "priv_protocol": "aes256", "priv_password": "priv-secret-1"}),
         )),
@@ -1017,6 +1076,9 @@ const PUBLIC: &[&str] = &[
     "/api/v1/inventory/agent",
     "/static/draw.css",
     "/api/v1/heartbeat/{token}",
+    "/api/v1/agent/enrol",
+    "/api/v1/agent/samples",
+    "/api/v1/agent/poll",
 ];
 
 #[tokio::test]
@@ -1090,7 +1152,7 @@ async fn route_matrix_denies_anonymous_unprivileged_and_other_entities() {
 }
 
 /// Request fields that are not stored as such (the token's lifetime becomes `expires_at`).
-const INPUT_ONLY: &[&str] = &["expires_in_days", "expires_in_minutes"];
+const INPUT_ONLY: &[&str] = &["expires_in_days", "expires_in_minutes", "valid_hours"];
 
 fn scalar(v: &Value) -> Option<String> {
     match v {

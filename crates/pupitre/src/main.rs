@@ -1,5 +1,6 @@
 //! The `pupitre` binary: one program whose roles are subcommands.
 
+mod agent;
 mod checks;
 mod config;
 mod inventory;
@@ -68,6 +69,8 @@ enum Command {
         #[command(subcommand)]
         command: metrics::MetricsCommand,
     },
+    /// Run the agent on this host: host metrics, log patterns, and the server's commands.
+    Agent(agent::AgentArgs),
     /// Print the version.
     Version,
 }
@@ -163,6 +166,16 @@ enum TokensCommand {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let Command::Agent(args) = cli.command {
+        // The agent runs on its own single thread, without the server's runtime.
+        return match agent::run(args) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -240,6 +253,7 @@ async fn open_store(cfg: &config::Config) -> anyhow::Result<Arc<dyn Store>> {
 
 async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     let done = match cli.command {
+        Command::Agent(_) => bail!("the agent runs before the server's runtime starts"),
         Command::Version => {
             println!("pupitre {}", env!("CARGO_PKG_VERSION"));
             Ok(())

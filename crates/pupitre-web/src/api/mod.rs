@@ -2,6 +2,7 @@
 //! JSON and the operations in [`crate::ops`].
 
 pub mod admin;
+pub mod agents;
 pub mod credentials;
 pub mod inventory;
 pub mod inventory_csv;

@@ -2,6 +2,7 @@
 //! checks their permissions on the objects involved, validates input and calls the store,
 //! so that the UI can do nothing the API cannot.
 
+pub mod agents;
 pub mod asset_csv;
 pub mod assets;
 pub mod audit;

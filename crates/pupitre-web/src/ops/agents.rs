@@ -1,0 +1,641 @@
+//! Pupitre's agents, from the server's side: enrolment tokens, enrolment, each agent's own
+//! credential (checked on every request, rotated and revoked), the samples and inventory they
+//! send, their configuration, and the long poll by which the server reaches them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pupitre_agent::wire::{
+    self, AgentConfig, Batch, BatchReply, EnrolReply, EnrolRequest, Hello, PollReply, PollRequest,
+};
+use pupitre_core::audit::{Actor, AuditEvent};
+use pupitre_core::inventory::InventoryReport;
+use pupitre_core::permission::{Domain, EntityId, Level};
+use pupitre_monitor::history::{SeriesData, SourceData};
+use pupitre_series::series::{Kind, SeriesKey};
+use pupitre_store::agents::{
+    AgentFacts, AgentId, AgentRecord, AgentStatus, Enrolled, Enrolment, NewAgent, NewEnrolment,
+    SecretSlot,
+};
+use pupitre_store::metrics::{NewSeries, Source, SourceKind};
+
+use crate::auth::{Caller, random_hex, sha256_hex};
+use crate::error::AppError;
+use crate::state::{AppState, now_ms};
+
+/// The most an enrolment token may be valid for.
+const MAX_TOKEN_HOURS: i64 = 24 * 365;
+
+/// A clock further off than this is corrected and flagged.
+pub const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// How often a source address's failed agent authentications are audited, at most.
+const AUTH_AUDIT_EVERY: Duration = Duration::from_secs(60);
+
+/// What the server keeps in memory about its agents: who waits on a poll, and when each
+/// source address's failures were last audited.
+#[derive(Default)]
+pub struct AgentHub {
+    waiting: Mutex<HashMap<AgentId, Arc<tokio::sync::Notify>>>,
+    audited: Mutex<HashMap<String, Instant>>,
+}
+
+impl AgentHub {
+    fn notify_for(&self, id: AgentId) -> Arc<tokio::sync::Notify> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.entry(id).or_default().clone()
+    }
+
+    /// Wakes the agent's poll, if it waits on this server; otherwise it sees the change at
+    /// its next poll.
+    pub fn wake(&self, id: AgentId) {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(notify) = waiting.get(&id) {
+            notify.notify_one();
+        }
+    }
+
+    /// True when a failure from `source` should be audited now.
+    fn audit_due(&self, source: &str) -> bool {
+        let mut audited = self.audited.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        audited.retain(|_, at| now.duration_since(*at) < AUTH_AUDIT_EVERY);
+        match audited.get(source) {
+            Some(_) => false,
+            None => {
+                audited.insert(source.to_owned(), now);
+                true
+            }
+        }
+    }
+}
+
+// ---- Administration --------------------------------------------------------------------
+
+/// A token to create.
+#[derive(Clone, Debug)]
+pub struct EnrolmentInput {
+    pub entity_id: EntityId,
+    pub label: String,
+    pub max_uses: i64,
+    pub valid_hours: i64,
+}
+
+/// Creates an enrolment token; the token itself is returned this once.
+pub async fn create_enrolment(
+    st: &AppState,
+    caller: &Caller,
+    input: &EnrolmentInput,
+) -> Result<(Enrolment, String), AppError> {
+    caller.target_entity(
+        Domain::Monitoring,
+        Level::Manage,
+        input.entity_id,
+        "entity_id",
+    )?;
+    let label = input.label.trim();
+    if label.is_empty() || label.chars().count() > 100 {
+        return Err(AppError::invalid("label", "must be 1 to 100 characters"));
+    }
+    if !(1..=100_000).contains(&input.max_uses) {
+        return Err(AppError::invalid("max_uses", "must be 1 to 100000"));
+    }
+    if !(1..=MAX_TOKEN_HOURS).contains(&input.valid_hours) {
+        return Err(AppError::invalid(
+            "valid_hours",
+            format!("must be 1 to {MAX_TOKEN_HOURS} hours"),
+        ));
+    }
+    let token = format!("pen_{}", random_hex(32));
+    let actor = caller.actor();
+    let created = st
+        .store
+        .create_enrolment(
+            &actor,
+            &NewEnrolment {
+                entity_id: input.entity_id,
+                label: label.to_owned(),
+                token_hash: sha256_hex(&token),
+                prefix: token.chars().take(12).collect(),
+                max_uses: input.max_uses,
+                expires_at: actor.at + input.valid_hours * 3_600_000,
+            },
+        )
+        .await
+        .map_err(|e| AppError::from_store("enrolment token", e))?;
+    Ok((created, token))
+}
+
+pub async fn list_enrolments(st: &AppState, caller: &Caller) -> Result<Vec<Enrolment>, AppError> {
+    Ok(st
+        .store
+        .list_enrolments(&caller.visible(Domain::Monitoring))
+        .await?)
+}
+
+pub async fn revoke_enrolment(
+    st: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Enrolment, AppError> {
+    let e = st
+        .store
+        .get_enrolment(id)
+        .await
+        .map_err(|e| AppError::from_store("enrolment token", e))?;
+    caller.check(
+        Domain::Monitoring,
+        Level::Manage,
+        e.entity_id,
+        "enrolment token",
+    )?;
+    Ok(st.store.revoke_enrolment(&caller.actor(), id).await?)
+}
+
+pub async fn list_agents(st: &AppState, caller: &Caller) -> Result<Vec<AgentRecord>, AppError> {
+    Ok(st
+        .store
+        .list_agents(&caller.visible(Domain::Monitoring))
+        .await?)
+}
+
+/// The agent, if the caller may see it at `level`.
+pub async fn get_agent(
+    st: &AppState,
+    caller: &Caller,
+    id: AgentId,
+    level: Level,
+) -> Result<AgentRecord, AppError> {
+    let agent = st
+        .store
+        .get_agent(id)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    caller.check(Domain::Monitoring, level, agent.entity_id, "agent")?;
+    Ok(agent)
+}
+
+/// Approves a pending agent into `entity`; its host becomes an asset there at its next
+/// request.
+pub async fn approve(
+    st: &AppState,
+    caller: &Caller,
+    id: AgentId,
+    entity: EntityId,
+) -> Result<AgentRecord, AppError> {
+    get_agent(st, caller, id, Level::Manage).await?;
+    caller.target_entity(Domain::Monitoring, Level::Manage, entity, "entity_id")?;
+    let agent = st
+        .store
+        .approve_agent(&caller.actor(), id, entity)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    st.agents.wake(id);
+    Ok(agent)
+}
+
+pub async fn revoke(st: &AppState, caller: &Caller, id: AgentId) -> Result<AgentRecord, AppError> {
+    get_agent(st, caller, id, Level::Manage).await?;
+    let agent = st.store.revoke_agent(&caller.actor(), id).await?;
+    st.agents.wake(id);
+    Ok(agent)
+}
+
+pub async fn rotate(st: &AppState, caller: &Caller, id: AgentId) -> Result<AgentRecord, AppError> {
+    get_agent(st, caller, id, Level::Manage).await?;
+    let agent = st
+        .store
+        .request_rotation(&caller.actor(), id)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    st.agents.wake(id);
+    Ok(agent)
+}
+
+/// Replaces the agent's configuration; it applies at the agent's next poll, at once when the
+/// agent waits on this server.
+pub async fn configure(
+    st: &AppState,
+    caller: &Caller,
+    id: AgentId,
+    config: &AgentConfig,
+) -> Result<AgentRecord, AppError> {
+    get_agent(st, caller, id, Level::Manage).await?;
+    config
+        .validate()
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
+    let text = serde_json::to_string(config).map_err(|_| AppError::internal())?;
+    let agent = st
+        .store
+        .set_agent_config(&caller.actor(), id, &text)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    st.agents.wake(id);
+    Ok(agent)
+}
+
+/// The agent's configuration as stored (a configuration the agent cannot read is the
+/// default).
+pub fn config_of(agent: &AgentRecord) -> AgentConfig {
+    serde_json::from_str(&agent.config).unwrap_or_default()
+}
+
+/// True when the agent runs an older version than the server.
+pub fn upgrade_needed(agent: &AgentRecord) -> bool {
+    let parse = |v: &str| -> Vec<u64> {
+        v.split(['.', '-', '+'])
+            .map_while(|p| p.parse().ok())
+            .collect()
+    };
+    parse(&agent.facts.version) < parse(env!("CARGO_PKG_VERSION"))
+}
+
+// ---- What agents call --------------------------------------------------------------------
+
+fn agent_actor(name: &str, source: &str) -> Actor {
+    Actor {
+        user_id: None,
+        login: format!("agent:{name}"),
+        source: source.to_owned(),
+        at: now_ms(),
+    }
+}
+
+fn check_hello(hello: &Hello) -> Result<(), AppError> {
+    let fields = [
+        ("hello.hostname", &hello.hostname, 253, true),
+        ("hello.machine_id", &hello.machine_id, 128, true),
+        ("hello.version", &hello.version, 64, true),
+        ("hello.os", &hello.os, 200, false),
+        ("hello.arch", &hello.arch, 32, false),
+    ];
+    for (field, value, max, required) in fields {
+        if required && value.trim().is_empty() {
+            return Err(AppError::invalid(field, "is required"));
+        }
+        if value.chars().count() > max || value.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                field,
+                format!("must be at most {max} printable characters"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn facts(hello: &Hello, address: &str) -> AgentFacts {
+    AgentFacts {
+        name: hello.hostname.clone(),
+        machine_id: hello.machine_id.clone(),
+        version: hello.version.clone(),
+        os: hello.os.clone(),
+        arch: hello.arch.clone(),
+        address: address.to_owned(),
+    }
+}
+
+/// An agent enrols: with a token it is active at once, without one it waits for approval.
+/// A token that does not enrol is answered 401 and audited.
+pub async fn enrol(
+    st: &AppState,
+    request: &EnrolRequest,
+    source: &str,
+) -> Result<EnrolReply, AppError> {
+    check_hello(&request.hello)?;
+    let actor = agent_actor(&request.hello.hostname, source);
+    let credential = format!("pag_{}", random_hex(32));
+    let token_hash = request.token.as_deref().map(|t| sha256_hex(t.trim()));
+    let outcome = st
+        .store
+        .enrol_agent(
+            &actor,
+            token_hash.as_deref(),
+            &NewAgent {
+                facts: facts(&request.hello, source),
+                secret_hash: sha256_hex(&credential),
+                config: serde_json::to_string(&AgentConfig::default())
+                    .map_err(|_| AppError::internal())?,
+            },
+        )
+        .await?;
+    let agent = match outcome {
+        Enrolled::Agent(agent) => *agent,
+        Enrolled::Refused(reason) => {
+            audit_refusal(
+                st,
+                &actor,
+                "agent.enrol_refused",
+                &request.hello.hostname,
+                reason,
+            )
+            .await;
+            return Err(AppError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                reason,
+            ));
+        }
+    };
+    let agent = if agent.status == AgentStatus::Active {
+        link_asset(st, agent).await?
+    } else {
+        agent
+    };
+    tracing::info!(agent = agent.id, name = %agent.facts.name, status = agent.status.key(), %source, "agent enrolled");
+    Ok(EnrolReply {
+        agent_id: agent.id,
+        credential,
+        status: agent.status.key().to_owned(),
+    })
+}
+
+async fn audit_refusal(st: &AppState, actor: &Actor, action: &str, label: &str, reason: &str) {
+    if !st.agents.audit_due(&actor.source) {
+        return;
+    }
+    let event = AuditEvent {
+        action: action.to_owned(),
+        object_type: "agent".to_owned(),
+        object_id: None,
+        object_label: label.to_owned(),
+        entity_id: None,
+        changes: pupitre_core::audit::diff(
+            None,
+            Some(&[pupitre_core::audit::Field::new("reason", reason)]),
+        ),
+    };
+    if let Err(e) = st.store.record_event(actor, &event).await {
+        tracing::warn!(error = %e, "cannot audit an agent's refusal");
+    }
+}
+
+/// Gives the agent's host an asset, the one its inventory will update (same device id).
+async fn link_asset(st: &AppState, agent: AgentRecord) -> Result<AgentRecord, AppError> {
+    if agent.asset_id.is_some() {
+        return Ok(agent);
+    }
+    let report = InventoryReport {
+        device_id: device_id(&agent.facts),
+        source: "pupitre-agent".to_owned(),
+        agent_version: agent.facts.version.clone(),
+        hostname: agent.facts.name.clone(),
+        os_name: agent.facts.os.clone(),
+        ..InventoryReport::default()
+    };
+    let caller = agent_caller(st, &agent).await?;
+    let applied = crate::ops::intake::apply_report(st, &caller, &report, agent.entity_id).await?;
+    st.store.set_agent_asset(agent.id, applied.asset.id).await?;
+    Ok(AgentRecord {
+        asset_id: Some(applied.asset.id),
+        ..agent
+    })
+}
+
+/// The device id by which an agent's host is found among the assets.
+pub fn device_id(facts: &AgentFacts) -> String {
+    format!("pupitre-agent:{}", facts.machine_id)
+}
+
+async fn agent_caller(st: &AppState, agent: &AgentRecord) -> Result<Caller, AppError> {
+    let tree = st.entity_tree().await?;
+    Ok(Caller::agent(
+        &agent.facts.name,
+        agent.entity_id,
+        tree,
+        agent.facts.address.clone(),
+    ))
+}
+
+/// The agent a request comes from, by its credential. A credential that opens nothing, or a
+/// revoked agent's, is answered 401 and audited (once a minute per source address); a
+/// pending agent's, 403 `pending`.
+pub async fn authenticate(
+    st: &AppState,
+    headers: &axum::http::HeaderMap,
+    source: &str,
+) -> Result<AgentRecord, AppError> {
+    let credential = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    let refused = |reason: &'static str| {
+        AppError::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            reason,
+        )
+    };
+    if credential.is_empty() {
+        return Err(refused("an agent credential is required"));
+    }
+    let Some((agent, slot)) = st.store.agent_by_secret(&sha256_hex(credential)).await? else {
+        let actor = agent_actor("unknown", source);
+        audit_refusal(
+            st,
+            &actor,
+            "agent.auth_failed",
+            "unknown",
+            "unknown credential",
+        )
+        .await;
+        return Err(refused("the agent credential is not valid"));
+    };
+    match agent.status {
+        AgentStatus::Revoked => {
+            let actor = agent_actor(&agent.facts.name, source);
+            audit_refusal(
+                st,
+                &actor,
+                "agent.auth_failed",
+                &agent.facts.name,
+                "the agent is revoked",
+            )
+            .await;
+            Err(refused("the agent is revoked"))
+        }
+        AgentStatus::Pending => Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "pending",
+            "the agent waits for an administrator's approval",
+        )),
+        AgentStatus::Active => {
+            if slot == SecretSlot::Next {
+                st.store.promote_secret(agent.id).await?;
+                tracing::info!(agent = agent.id, "agent credential rotated");
+            }
+            Ok(agent)
+        }
+    }
+}
+
+/// The agent's clock minus the server's, from the header it sent; 0 without one.
+pub fn clock_skew(headers: &axum::http::HeaderMap, now: i64) -> i64 {
+    headers
+        .get(wire::SENT_AT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .map_or(0, |sent| sent - now)
+}
+
+/// Stores one round of samples. A batch already stored is answered `duplicate`; a malformed
+/// one is refused whole with the reason, and nothing of it is stored.
+pub async fn receive_samples(
+    st: &AppState,
+    agent: &AgentRecord,
+    batch: &Batch,
+    skew_ms: i64,
+) -> Result<BatchReply, AppError> {
+    let now = now_ms();
+    st.store
+        .touch_agent(agent.id, now, &agent.facts.address, skew_ms, None)
+        .await?;
+    if batch.seq <= agent.last_seq {
+        return Ok(BatchReply {
+            result: "duplicate".to_owned(),
+            samples: 0,
+            clock_skew_ms: skew_ms,
+        });
+    }
+    if batch.seq < 1 {
+        return Err(AppError::invalid("seq", "must be 1 or more"));
+    }
+    if batch.len() > wire::MAX_BATCH_SAMPLES {
+        return Err(AppError::invalid(
+            "samples",
+            format!("at most {} samples a batch", wire::MAX_BATCH_SAMPLES),
+        ));
+    }
+    // A clock off by more than the tolerance is corrected: the samples are placed on the
+    // server's time line, and the skew is recorded on the agent for all to see.
+    let at = if skew_ms.abs() > SKEW_TOLERANCE_MS {
+        batch.at - skew_ms
+    } else {
+        batch.at
+    };
+    let mut series = Vec::with_capacity(batch.len());
+    let mut seen = std::collections::HashSet::with_capacity(batch.len());
+    for (i, sample) in batch.samples.iter().enumerate() {
+        let key = SeriesKey::new(
+            &sample.name,
+            sample.labels.iter().map(|(k, v)| (k.clone(), v.clone())),
+        )
+        .map_err(|e| AppError::invalid(format!("samples[{i}]"), e.to_string()))?;
+        if !seen.insert(key.clone()) {
+            return Err(AppError::invalid(
+                format!("samples[{i}]"),
+                format!("series {} appears twice in the batch", sample.name),
+            ));
+        }
+        series.push(SeriesData {
+            series: NewSeries {
+                key,
+                unit: String::new(),
+                kind: if sample.counter {
+                    Kind::Counter
+                } else {
+                    Kind::Gauge
+                },
+            },
+            timestamps: vec![at],
+            values: vec![sample.value],
+        });
+    }
+    let asset_id = match agent.asset_id {
+        Some(asset) => asset,
+        None => link_asset(st, agent.clone())
+            .await?
+            .asset_id
+            .ok_or_else(AppError::internal)?,
+    };
+    let Some(history) = &st.history else {
+        return Err(AppError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "this server records no metric history",
+        ));
+    };
+    let written = history
+        .write(
+            &[SourceData {
+                source: Source {
+                    kind: SourceKind::Agent,
+                    id: agent.id,
+                },
+                asset_id,
+                series,
+            }],
+            now,
+        )
+        .await?;
+    st.store.accept_batch(agent.id, batch.seq).await?;
+    Ok(BatchReply {
+        result: "stored".to_owned(),
+        samples: written.samples,
+        clock_skew_ms: skew_ms,
+    })
+}
+
+/// Answers a poll: at once when there is news for the agent (a newer configuration, a
+/// rotated credential), else when some comes or `wait_s` has passed.
+pub async fn poll(
+    st: &AppState,
+    agent: AgentRecord,
+    request: &PollRequest,
+    skew_ms: i64,
+) -> Result<PollReply, AppError> {
+    if let Some(hello) = &request.hello {
+        check_hello(hello)?;
+    }
+    let agent = link_asset(st, agent).await?;
+    let address = agent.facts.address.clone();
+    st.store
+        .touch_agent(
+            agent.id,
+            now_ms(),
+            &address,
+            skew_ms,
+            request.hello.as_ref().map(|h| facts(h, &address)).as_ref(),
+        )
+        .await?;
+    let wait = Duration::from_secs(request.wait_s.min(wire::MAX_POLL_WAIT_S));
+    let deadline = tokio::time::Instant::now() + wait;
+    let notify = st.agents.notify_for(agent.id);
+    let mut agent = agent;
+    loop {
+        let news = agent.config_version > request.config_version || agent.rotate;
+        if news || tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        // Another server's change is seen within a few seconds; this server's, at once.
+        let slice = (deadline - tokio::time::Instant::now()).min(Duration::from_secs(5));
+        let _ = tokio::time::timeout(slice, notify.notified()).await;
+        agent = st.store.get_agent(agent.id).await?;
+        if agent.status != AgentStatus::Active {
+            return Err(AppError::new(
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "the agent is no longer active",
+            ));
+        }
+    }
+    let credential = if agent.rotate {
+        let credential = format!("pag_{}", random_hex(32));
+        st.store
+            .set_next_secret(agent.id, &sha256_hex(&credential))
+            .await?;
+        Some(credential)
+    } else {
+        None
+    };
+    Ok(PollReply {
+        server_time: now_ms(),
+        config_version: agent.config_version,
+        config: (agent.config_version > request.config_version).then(|| config_of(&agent)),
+        credential,
+        upgrade_needed: upgrade_needed(&agent),
+        commands: Vec::new(),
+    })
+}

@@ -1,0 +1,522 @@
+//! Agents over HTTP, as an agent and as an administrator: enrolment tokens and their limits,
+//! approval, the agent's own credential (revoked, forged, rotated), samples into the history,
+//! malformed and oversized batches, clock skew, and configuration pushed through the long poll.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use pupitre_agent::wire::SENT_AT_HEADER;
+use pupitre_core::model::ROOT_ENTITY;
+use pupitre_store::AuditFilter;
+use pupitre_web::WebConfig;
+use serde_json::{Value, json};
+use support::{App, start};
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+fn hello(name: &str) -> Value {
+    json!({"hostname": name, "machine_id": format!("id-{name}"), "version": "0.1.0", "os": "Debian GNU/Linux 12", "arch": "x86_64"})
+}
+
+fn batch(seq: i64, at: i64, load: f64) -> Value {
+    json!({"seq": seq, "at": at, "samples": [
+        {"name": "node_load1", "value": load},
+        {"name": "node_cpu_seconds_total", "labels": {"cpu": "0", "mode": "idle"}, "value": 1234.5, "counter": true},
+    ]})
+}
+
+impl App {
+    async fn admin(&self) -> String {
+        support::token(&self.st, "ops", "Administrator", ROOT_ENTITY).await
+    }
+
+    /// A token that enrols `uses` agents into the root entity.
+    async fn enrolment(&self, admin: &str, uses: i64) -> (i64, String) {
+        let (s, v) = self
+            .call(
+                "POST",
+                "/api/v1/agent-enrolments",
+                admin,
+                Some(json!({"entity_id": ROOT_ENTITY, "label": "rack B", "max_uses": uses})),
+            )
+            .await;
+        assert_eq!(s, 201, "{v}");
+        (
+            v["enrolment"]["id"].as_i64().unwrap(),
+            v["token"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// What the agent routes answer: status and JSON.
+    async fn agent(
+        &self,
+        path: &str,
+        credential: Option<&str>,
+        sent_at: Option<i64>,
+        body: Vec<u8>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/agent/{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(c) = credential {
+            req = req.bearer_auth(c);
+        }
+        if let Some(at) = sent_at {
+            req = req.header(SENT_AT_HEADER, at.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn enrol(&self, token: Option<&str>, name: &str) -> (u16, Value) {
+        let body = json!({"token": token, "hello": hello(name)});
+        self.agent("enrol", None, None, body.to_string().into_bytes())
+            .await
+    }
+
+    async fn send(&self, credential: &str, body: &Value) -> (u16, Value) {
+        self.agent(
+            "samples",
+            Some(credential),
+            Some(now_ms()),
+            body.to_string().into_bytes(),
+        )
+        .await
+    }
+
+    async fn audit_actions(&self) -> Vec<(String, String)> {
+        let f = AuditFilter {
+            visible: vec![ROOT_ENTITY],
+            global: true,
+            ..AuditFilter::default()
+        };
+        self.st
+            .store
+            .list_audit(
+                &f,
+                pupitre_store::Page {
+                    after: None,
+                    limit: 500,
+                },
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.event.action, r.actor_login))
+            .collect()
+    }
+
+    /// The raw samples of `name` for the agent's host over the last hour.
+    async fn load_samples(&self, admin: &str, host: &str) -> Vec<(f64, f64)> {
+        let (s, v) = self
+            .call(
+                "GET",
+                &format!(
+                    "/api/v1/metrics/query?query=node_load1{{host=%22{host}%22}}&range=1h&step=1s"
+                ),
+                admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["values"].as_array().unwrap().clone())
+            .map(|p| {
+                (
+                    p[0].as_f64().unwrap(),
+                    p[1].as_str().unwrap().parse().unwrap(),
+                )
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn enrolment_tokens_enrol_up_to_their_uses_and_refusals_are_audited() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (id, token) = app.enrolment(&admin, 2).await;
+    for name in ["web1", "web2"] {
+        let (s, v) = app.enrol(Some(&token), name).await;
+        assert_eq!(s, 201, "{v}");
+        assert_eq!(v["status"], "active");
+        assert!(v["credential"].as_str().unwrap().starts_with("pag_"));
+    }
+    let (s, v) = app.enrol(Some(&token), "web3").await;
+    assert_eq!(s, 401, "a third use of a two-use token: {v}");
+    assert_eq!(v["error"]["message"], "the enrolment token is used up");
+    let (s, v) = app.enrol(Some("pen_forged"), "web4").await;
+    assert_eq!(s, 401, "{v}");
+    assert_eq!(v["error"]["message"], "the enrolment token is unknown");
+    let actions = app.audit_actions().await;
+    assert!(
+        actions
+            .iter()
+            .any(|(a, who)| a == "agent.enrol_refused" && who == "agent:web3"),
+        "{actions:?}"
+    );
+    // A revoked token enrols nobody.
+    let (_, token2) = app.enrolment(&admin, 5).await;
+    let (s, list) = app
+        .call("GET", "/api/v1/agent-enrolments", &admin, None)
+        .await;
+    assert_eq!(s, 200);
+    let first = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (first["uses"].as_i64(), first["usable"].as_bool()),
+        (Some(2), Some(false))
+    );
+    let id2 = list.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    let (s, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/agent-enrolments/{id2}/revoke"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = app.enrol(Some(&token2), "web5").await;
+    assert_eq!(
+        (s, v["error"]["message"].as_str()),
+        (401, Some("the enrolment token was revoked"))
+    );
+    // Bad input names the field.
+    let (s, v) = app.enrol(Some(&token2), "").await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("hello.hostname")),
+        "{v}"
+    );
+    let (s, v) = app
+        .agent("enrol", None, None, b"{\"hello\": 3}".to_vec())
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("hello")),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/agent-enrolments",
+            &admin,
+            Some(json!({"entity_id": ROOT_ENTITY, "label": "x", "max_uses": 0})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("max_uses")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn samples_reach_the_history_once_and_bad_batches_are_refused_whole() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "db1").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let at = now_ms() - 60_000;
+    let (s, v) = app.send(&credential, &batch(1, at, 0.5)).await;
+    assert_eq!(
+        (s, v["result"].as_str(), v["samples"].as_u64()),
+        (200, Some("stored"), Some(2)),
+        "{v}"
+    );
+    // The same batch again (its answer was lost): stored once.
+    let (s, v) = app.send(&credential, &batch(1, at, 0.5)).await;
+    assert_eq!((s, v["result"].as_str()), (200, Some("duplicate")), "{v}");
+    // gzip, as the agent sends it.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(batch(2, at + 10_000, 0.75).to_string().as_bytes())
+        .unwrap();
+    let (s, v) = app
+        .agent(
+            "samples",
+            Some(&credential),
+            Some(now_ms()),
+            gz.finish().unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // Refused whole, naming the problem: a bad metric name, a series twice, a malformed body,
+    // a value that is no number.
+    let bad_name = json!({"seq": 3, "at": at + 20_000, "samples": [
+        {"name": "node_load1", "value": 9.0}, {"name": "1bad name", "value": 1.0}]});
+    let (s, v) = app.send(&credential, &bad_name).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("samples[1]")),
+        "{v}"
+    );
+    let twice = json!({"seq": 3, "at": at + 20_000, "samples": [
+        {"name": "node_load1", "value": 9.0}, {"name": "node_load1", "value": 8.0}]});
+    let (s, v) = app.send(&credential, &twice).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("samples[1]")),
+        "{v}"
+    );
+    let (s, v) = app
+        .agent(
+            "samples",
+            Some(&credential),
+            None,
+            b"{\"seq\": 3, \"at\":".to_vec(),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+    let (s, v) = app
+        .send(
+            &credential,
+            &json!({"seq": 3, "at": at, "samples": [{"name": "x", "value": "lots"}]}),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("samples[0].value")),
+        "{v}"
+    );
+    let huge = vec![b' '; 17 * 1024 * 1024];
+    let (s, _) = app.agent("samples", Some(&credential), None, huge).await;
+    assert_eq!(s, 413);
+    // Nothing of the refused batches was stored: the two good samples only.
+    let points = app.load_samples(&admin, "db1").await;
+    assert_eq!(
+        points.iter().map(|p| p.1).collect::<Vec<_>>(),
+        vec![0.5, 0.75]
+    );
+    // The next good batch is taken.
+    let (s, _) = app.send(&credential, &batch(3, at + 20_000, 1.0)).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn a_skewed_clock_is_corrected_and_flagged() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "skewed").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let agent_id = v["agent_id"].as_i64().unwrap();
+    // The agent's clock is 10 minutes ahead: its samples would be "in the future".
+    let ahead = 600_000;
+    let collected = now_ms() + ahead - 1_000;
+    let (s, v) = app
+        .agent(
+            "samples",
+            Some(&credential),
+            Some(now_ms() + ahead),
+            batch(1, collected, 2.0).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(
+        (v["clock_skew_ms"].as_i64().unwrap() - ahead).abs() < 5_000,
+        "{v}"
+    );
+    let points = app.load_samples(&admin, "skewed").await;
+    assert_eq!(points.len(), 1);
+    let stored_ms = points[0].0 * 1000.0;
+    assert!(
+        (stored_ms - (collected - ahead) as f64).abs() < 5_000.0,
+        "stored at {stored_ms}, collected at {collected} on a clock {ahead} ms ahead"
+    );
+    let (_, agent) = app
+        .call("GET", &format!("/api/v1/agents/{agent_id}"), &admin, None)
+        .await;
+    assert_eq!(agent["clock_skew_flagged"], true, "{agent}");
+}
+
+#[tokio::test]
+async fn revoked_forged_and_pending_credentials_send_nothing() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "old").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let id = v["agent_id"].as_i64().unwrap();
+    let (s, _) = app.send(&credential, &batch(1, now_ms(), 1.0)).await;
+    assert_eq!(s, 200);
+    let (s, v) = app
+        .call("POST", &format!("/api/v1/agents/{id}/revoke"), &admin, None)
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("revoked")));
+    let (s, v) = app.send(&credential, &batch(2, now_ms(), 2.0)).await;
+    assert_eq!(
+        (s, v["error"]["message"].as_str()),
+        (401, Some("the agent is revoked"))
+    );
+    let poll = json!({"config_version": 0, "wait_s": 0})
+        .to_string()
+        .into_bytes();
+    let (s, _) = app
+        .agent("poll", Some(&credential), None, poll.clone())
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = app.send("pag_forged", &batch(1, now_ms(), 3.0)).await;
+    assert_eq!(s, 401);
+    let (s, _) = app
+        .agent(
+            "samples",
+            None,
+            None,
+            batch(1, now_ms(), 3.0).to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 401);
+    assert_eq!(app.load_samples(&admin, "old").await.len(), 1);
+    let actions = app.audit_actions().await;
+    assert!(
+        actions.iter().any(|(a, _)| a == "agent.auth_failed"),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(|(a, _)| a == "agent.revoke"),
+        "{actions:?}"
+    );
+    // Without a token the agent waits: 403 `pending` until approved, then it sends.
+    let (s, v) = app.enrol(None, "newcomer").await;
+    assert_eq!((s, v["status"].as_str()), (201, Some("pending")), "{v}");
+    let pending = v["credential"].as_str().unwrap().to_owned();
+    let pending_id = v["agent_id"].as_i64().unwrap();
+    let (s, v) = app.send(&pending, &batch(1, now_ms(), 4.0)).await;
+    assert_eq!(
+        (s, v["error"]["code"].as_str()),
+        (403, Some("pending")),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("/api/v1/agents/{pending_id}/approve"),
+            &admin,
+            Some(json!({"entity_id": ROOT_ENTITY})),
+        )
+        .await;
+    assert_eq!((s, v["status"].as_str()), (200, Some("active")), "{v}");
+    let (s, v) = app.send(&pending, &batch(1, now_ms(), 4.0)).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, v) = app
+        .call("GET", &format!("/api/v1/agents/{pending_id}"), &admin, None)
+        .await;
+    assert!(
+        v["asset_id"].as_i64().is_some(),
+        "the host became an asset: {v}"
+    );
+}
+
+#[tokio::test]
+async fn configuration_and_rotation_reach_a_waiting_poll() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "polled").await;
+    let old = v["credential"].as_str().unwrap().to_owned();
+    let id = v["agent_id"].as_i64().unwrap();
+    let poll = |version: i64| {
+        json!({"config_version": version, "wait_s": 30, "hello": hello("polled")})
+            .to_string()
+            .into_bytes()
+    };
+    // Up to date: the poll waits, and a configuration change answers it at once.
+    let started = std::time::Instant::now();
+    let waiting = app.agent("poll", Some(&old), None, poll(1));
+    let change = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/config"),
+            &admin,
+            Some(json!({"interval_s": 5, "logs": [{"name": "auth", "path": "/var/log/auth.log", "pattern": "Failed password"}]})),
+        )
+        .await
+    };
+    let ((s, reply), (cs, cv)) = tokio::join!(waiting, change);
+    assert_eq!(cs, 200, "{cv}");
+    assert_eq!(s, 200, "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(reply["config_version"], 2);
+    assert_eq!(reply["config"]["interval_s"], 5);
+    assert_eq!(reply["config"]["logs"][0]["name"], "auth");
+    // A configuration out of bounds is refused, naming the field.
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/config"),
+            &admin,
+            Some(json!({"interval_s": 0})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("interval_s")),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/agents/{id}/config"),
+            &admin,
+            Some(json!({"colectors": {}})),
+        )
+        .await;
+    assert_eq!(s, 422, "a misspelt key is refused: {v}");
+    // Rotation: the next poll hands out a new credential; the old one works until the new one
+    // is used, then never again.
+    let (s, _) = app
+        .call("POST", &format!("/api/v1/agents/{id}/rotate"), &admin, None)
+        .await;
+    assert_eq!(s, 200);
+    let (s, reply) = app.agent("poll", Some(&old), None, poll(2)).await;
+    assert_eq!(s, 200, "{reply}");
+    let new = reply["credential"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let (s, _) = app.send(&old, &batch(1, now_ms(), 1.0)).await;
+    assert_eq!(s, 200, "the old credential works until the new one is used");
+    let (s, _) = app.send(&new, &batch(2, now_ms(), 1.0)).await;
+    assert_eq!(s, 200);
+    let (s, _) = app.send(&old, &batch(3, now_ms(), 1.0)).await;
+    assert_eq!(
+        s, 401,
+        "the old credential is gone once the new one was used"
+    );
+    let (_, agent) = app
+        .call("GET", &format!("/api/v1/agents/{id}"), &admin, None)
+        .await;
+    assert_eq!(agent["rotation_pending"], false, "{agent}");
+    assert_eq!(agent["os"], "Debian GNU/Linux 12", "{agent}");
+}

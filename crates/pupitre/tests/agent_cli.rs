@@ -1,0 +1,277 @@
+//! `pupitre agent` against `pupitre serve`, as processes on loopback: two agents enrol with a
+//! token, their host metrics reach the history, the server goes away for a while
+//! (`PUPITRE_TEST_AGENT_OUTAGE_S`, 60 s by default) and comes back, and the agents backfill what
+//! they buffered with no gap; a revoked agent sends nothing more.
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{BIN, Server, client};
+
+/// A running `pupitre agent`, killed when dropped.
+struct Agent(Child);
+
+impl Agent {
+    fn start(dir: &Path, base: &str, token: &str, name: &str) -> Agent {
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(BIN)
+            .args([
+                "agent",
+                "--server",
+                base,
+                "--token",
+                token,
+                "--state-dir",
+                dir.join(name).to_str().unwrap(),
+                "--hostname",
+                name,
+                "--machine-id",
+                &format!("machine-{name}"),
+                "--poll-wait",
+                "5",
+                "--log",
+                "info",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Agent(child)
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn now_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+async fn call(method: &str, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
+    let mut req = client()
+        .request(method.parse().unwrap(), url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// The timestamps (s) of `node_load1` for `host` since `since`.
+async fn timestamps(base: &str, token: &str, host: &str, since: f64) -> Vec<f64> {
+    let url = format!(
+        "{base}/api/v1/metrics/query?query=node_load1{{host=%22{host}%22}}&start={since:.3}&end={:.3}&step=1s&aggregation=last",
+        now_s() + 1.0
+    );
+    let (s, v) = call("GET", &url, token, None).await;
+    assert_eq!(s, 200, "{v}");
+    v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["values"].as_array().unwrap().clone())
+        .map(|p| p[0].as_f64().unwrap())
+        .collect()
+}
+
+/// Waits until `done` holds, failing with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !done().await {
+        assert!(Instant::now() < deadline, "{what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() {
+    let outage = Duration::from_secs(
+        std::env::var("PUPITRE_TEST_AGENT_OUTAGE_S")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(60),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("PUPITRE_LISTEN", listen.as_str()),
+        ("PUPITRE_ADMIN_PASSWORD", "Agent-test-passphrase-1"),
+    ];
+    let mut server = Server::start(dir.path(), &[], &env);
+    let base = server.base.clone();
+    let out = Command::new(BIN)
+        .args([
+            "admin", "tokens", "create", "--login", "admin", "--name", "t",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/agent-enrolments"),
+        &admin,
+        Some(json!({"entity_id": 1, "label": "test hosts", "max_uses": 2})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let token = v["token"].as_str().unwrap().to_owned();
+    let started = now_s();
+    let _a = Agent::start(dir.path(), &base, &token, "alpha");
+    let _b = Agent::start(dir.path(), &base, &token, "beta");
+    // Both enrol; every second from now on.
+    let agent_ids = || async {
+        let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
+        v.as_array().map_or(Vec::new(), |l| {
+            l.iter()
+                .filter_map(|a| a["id"].as_i64())
+                .collect::<Vec<_>>()
+        })
+    };
+    eventually(Duration::from_secs(30), "two agents enrolled", || async {
+        agent_ids().await.len() == 2
+    })
+    .await;
+    let ids = agent_ids().await;
+    for id in &ids {
+        let (s, v) = call(
+            "PUT",
+            &format!("{base}/api/v1/agents/{id}/config"),
+            &admin,
+            Some(json!({"interval_s": 1})),
+        )
+        .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    for host in ["alpha", "beta"] {
+        eventually(Duration::from_secs(30), "samples every second", || async {
+            timestamps(&base, &admin, host, started).await.len() >= 3
+        })
+        .await;
+    }
+    // The host metrics arrived under node-exporter's names, on each agent's own asset.
+    let (_, series) = call(
+        "GET",
+        &format!("{base}/api/v1/metrics/series?match=node_memory_MemTotal_bytes"),
+        &admin,
+        None,
+    )
+    .await;
+    let hosts: Vec<&str> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["labels"]["host"].as_str())
+        .collect();
+    assert!(
+        hosts.contains(&"alpha") && hosts.contains(&"beta"),
+        "{series}"
+    );
+
+    // The outage: the agents keep collecting into their buffers.
+    let down_at = now_s();
+    assert!(server.stop().success());
+    tokio::time::sleep(outage).await;
+    let buffered = std::fs::read_dir(dir.path().join("alpha").join("buffer"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".json.gz"))
+        })
+        .count();
+    assert!(
+        buffered as f64 >= outage.as_secs_f64() * 0.8,
+        "{buffered} rounds buffered over {outage:?}"
+    );
+    let server = Server::start(dir.path(), &[], &env);
+    assert_eq!(server.base, base);
+    let up_at = now_s();
+    for host in ["alpha", "beta"] {
+        eventually(
+            Duration::from_secs(90),
+            "the buffer sent after the outage",
+            || async {
+                let ts = timestamps(&base, &admin, host, started).await;
+                ts.last().is_some_and(|t| *t > up_at + 2.0)
+            },
+        )
+        .await;
+        let ts = timestamps(&base, &admin, host, started).await;
+        let during: Vec<&f64> = ts.iter().filter(|t| **t > down_at && **t < up_at).collect();
+        assert!(
+            during.len() as f64 >= outage.as_secs_f64() * 0.8,
+            "{host}: {} samples from the outage of {outage:?}",
+            during.len()
+        );
+        let widest = ts.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max);
+        assert!(
+            widest < 3.0,
+            "{host}: a gap of {widest:.1} s in {} samples at a 1 s interval",
+            ts.len()
+        );
+    }
+
+    // A revoked agent sends nothing more; the other goes on.
+    let (s, _) = call(
+        "POST",
+        &format!("{base}/api/v1/agents/{}/revoke", ids[1]),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let (_, v) = call(
+        "GET",
+        &format!("{base}/api/v1/agents/{}", ids[1]),
+        &admin,
+        None,
+    )
+    .await;
+    let revoked = v["name"].as_str().unwrap().to_owned();
+    let other = if revoked == "alpha" { "beta" } else { "alpha" };
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let cut = now_s();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(
+        timestamps(&base, &admin, &revoked, cut).await.is_empty(),
+        "the revoked agent still sends"
+    );
+    assert!(!timestamps(&base, &admin, other, cut).await.is_empty());
+    let log = std::fs::read_to_string(dir.path().join(format!("{revoked}.log"))).unwrap();
+    assert!(log.contains("refuses this agent's credential"), "{log}");
+}
