@@ -184,6 +184,7 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         () = collect_loop(agent.clone()) => {}
         () = send_loop(agent.clone()) => {}
         () = poll_loop(agent.clone()) => {}
+        () = inventory_loop(agent.clone()) => {}
         () = shutdown => {}
     }
     tracing::info!("agent stopped");
@@ -645,6 +646,53 @@ async fn poll_loop(agent: Arc<Agent>) {
         };
         tokio::time::sleep(wait).await;
     }
+}
+
+/// Sends the host's inventory at start and once a day. A failed send is retried with backoff;
+/// one the server refuses waits for the next day.
+async fn inventory_loop(agent: Arc<Agent>) {
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+    let device_id = format!("pupitre-agent:{}", agent.hello.machine_id);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
+    loop {
+        let inventory = crate::inventory::host_inventory(&device_id, &agent.hello.hostname);
+        let body = match gzip_json(&inventory) {
+            Ok(body) => body,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot encode the inventory");
+                tokio::time::sleep(DAY).await;
+                continue;
+            }
+        };
+        let sent = agent
+            .request("inventory")
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(reqwest::header::CONTENT_ENCODING, "gzip")
+            .body(body)
+            .send()
+            .await;
+        let wait = match answer::<serde_json::Value>(sent).await {
+            Ok(reply) => {
+                backoff.reset();
+                tracing::info!(asset = %reply["asset_id"], software = %reply["software"], "inventory sent");
+                DAY
+            }
+            Err(Failure::Refused(status, reason)) => {
+                tracing::warn!(status, %reason, "inventory refused");
+                DAY
+            }
+            Err(Failure::Unreachable(_)) => backoff.next_wait(),
+            Err(Failure::Pending) => Duration::from_secs(15),
+            Err(Failure::Unauthorized(_)) => Duration::from_secs(60),
+        };
+        tokio::time::sleep(wait).await;
+    }
+}
+
+fn gzip_json(value: &serde_json::Value) -> std::io::Result<Vec<u8>> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    serde_json::to_writer(&mut gz, value)?;
+    gz.finish()
 }
 
 fn rotate(agent: &Agent, credential: String) {

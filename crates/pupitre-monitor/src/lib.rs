@@ -59,6 +59,7 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 pub use crate::figures::Figures;
 pub use crate::sink::{MetricsSink, NullSink, ResultSample};
 
+pub mod agent_check;
 pub mod credentials;
 pub mod figures;
 pub mod history;
@@ -388,6 +389,7 @@ pub fn start(
         PluginRunner::new(config.max_plugins),
         icmp,
         Credentials::new(store.clone(), config.vault.clone()),
+        store.clone(),
     ));
     let (commands, receiver) = mpsc::unbounded_channel();
     let (internal, internal_rx) = mpsc::unbounded_channel();

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pupitre_core::monitoring::State;
@@ -38,6 +38,8 @@ use pupitre_probe::snmp::{
 use pupitre_probe::tcp::TcpCheck;
 use pupitre_probe::zabbix::ZabbixCheck;
 
+use pupitre_store::Store;
+
 use crate::credentials::{Credentials, Opened};
 
 /// What a run needs besides the check: shared runners, credentials, and what SNMP checks
@@ -46,6 +48,8 @@ pub struct Probes {
     pub plugins: PluginRunner,
     pub icmp: IcmpCapability,
     pub credentials: Credentials,
+    /// What agent checks read: the metric history and the agents' last contacts.
+    pub store: Arc<dyn Store>,
     memory: Mutex<HashMap<CheckId, Memory>>,
 }
 
@@ -78,7 +82,7 @@ pub fn target_key(check: &Check, asset_address: &str) -> Option<String> {
         }
         ProbeSpec::Dns { server, .. } => Some(target(server, "resolver")),
         ProbeSpec::Plugin { .. } => Some(asset_address.to_owned()),
-        ProbeSpec::Heartbeat { .. } => None,
+        ProbeSpec::Heartbeat { .. } | ProbeSpec::Agent { .. } => None,
     }
 }
 
@@ -89,11 +93,17 @@ fn url_host(url: &str) -> &str {
 }
 
 impl Probes {
-    pub fn new(plugins: PluginRunner, icmp: IcmpCapability, credentials: Credentials) -> Probes {
+    pub fn new(
+        plugins: PluginRunner,
+        icmp: IcmpCapability,
+        credentials: Credentials,
+        store: Arc<dyn Store>,
+    ) -> Probes {
         Probes {
             plugins,
             icmp,
             credentials,
+            store,
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -321,6 +331,13 @@ impl Probes {
                 State::Unknown,
                 "HEARTBEAT UNKNOWN - a heartbeat is evaluated by the engine, not run",
             ),
+            ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            } => {
+                let now = crate::now_ms();
+                crate::agent_check::run(self.store.as_ref(), check, selector, *max_age_s, now).await
+            }
         }
     }
 }

@@ -232,6 +232,8 @@ pub trait AgentStore: Send + Sync {
     /// Accepts batch `seq` once: false when it (or a later one) was already accepted.
     async fn accept_batch(&self, id: AgentId, seq: i64) -> Result<bool>;
     async fn get_agent(&self, id: AgentId) -> Result<AgentRecord>;
+    /// The agent that reports for an asset: the active one last heard from, if any.
+    async fn agent_of_asset(&self, asset: AssetId) -> Result<Option<AgentRecord>>;
     async fn list_agents(&self, visible: &[EntityId]) -> Result<Vec<AgentRecord>>;
     /// A pending agent becomes active, in `entity`.
     async fn approve_agent(

@@ -269,6 +269,10 @@ enum StoredProbe {
     Heartbeat {
         grace_s: u32,
     },
+    Agent {
+        selector: String,
+        max_age_s: u32,
+    },
 }
 
 impl From<&ProbeSpec> for StoredProbe {
@@ -343,6 +347,13 @@ impl From<&ProbeSpec> for StoredProbe {
             },
             ProbeSpec::Zabbix { host, port, key } => StoredProbe::Zabbix { host, port, key },
             ProbeSpec::Heartbeat { grace_s } => StoredProbe::Heartbeat { grace_s },
+            ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            } => StoredProbe::Agent {
+                selector,
+                max_age_s,
+            },
         }
     }
 }
@@ -418,6 +429,13 @@ impl From<StoredProbe> for ProbeSpec {
             },
             StoredProbe::Zabbix { host, port, key } => ProbeSpec::Zabbix { host, port, key },
             StoredProbe::Heartbeat { grace_s } => ProbeSpec::Heartbeat { grace_s },
+            StoredProbe::Agent {
+                selector,
+                max_age_s,
+            } => ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            },
         }
     }
 }

@@ -445,6 +445,18 @@ macro_rules! impl_agent_store {
                     agent(&mut tx, id).await
                 }
 
+                async fn agent_of_asset(&self, asset: AssetId) -> Result<Option<AgentRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ", agent_cols!(), " FROM agents WHERE asset_id = $1 \
+                         ORDER BY CASE status WHEN 'active' THEN 0 ELSE 1 END, \
+                         COALESCE(last_seen_at, 0) DESC, id DESC LIMIT 1"
+                    ))
+                    .bind(asset)
+                    .fetch_optional(&self.read)
+                    .await?;
+                    row.as_ref().map(agent_from).transpose()
+                }
+
                 async fn list_agents(&self, visible: &[EntityId]) -> Result<Vec<AgentRecord>> {
                     let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", agent_cols!(), " FROM agents WHERE "));
                     push_in(&mut qb, "entity_id", visible);

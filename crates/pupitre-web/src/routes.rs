@@ -809,6 +809,13 @@ pub fn routes() -> Vec<RouteDef> {
             agt::agent_samples,
         ),
         route(M::POST, "/api/v1/agent/poll", public, Api, agt::agent_poll),
+        route(
+            M::POST,
+            "/api/v1/agent/inventory",
+            public,
+            Api,
+            agt::agent_inventory,
+        ),
         // The secret in the path is the heartbeat's credential, checked by the handler.
         route(
             M::GET,

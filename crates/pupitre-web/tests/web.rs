@@ -1079,6 +1079,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/agent/enrol",
     "/api/v1/agent/samples",
     "/api/v1/agent/poll",
+    "/api/v1/agent/inventory",
 ];
 
 #[tokio::test]

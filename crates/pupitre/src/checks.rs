@@ -439,6 +439,7 @@ async fn run_once(
         PluginRunner::new(4),
         icmp,
         Credentials::new(st.store.clone(), st.vault.clone()),
+        st.store.clone(),
     );
     let clock = Instant::now();
     let outcome = probes

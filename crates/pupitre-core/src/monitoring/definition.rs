@@ -110,6 +110,12 @@ pub enum ProbeSpec {
     /// at least once per interval. No call within the interval plus `grace_s` seconds is
     /// CRITICAL; a call may carry its own state and message.
     Heartbeat { grace_s: u32 },
+    /// What the host's Pupitre agent reports. With a `selector`
+    /// (`node_filesystem_avail_bytes{mountpoint="/"}`), the thresholds apply to the latest
+    /// value of the one series it picks among the agent's; no value within `max_age_s` is
+    /// UNKNOWN. Without one, the agent itself: CRITICAL when it has not been heard from within
+    /// `max_age_s`, or is revoked.
+    Agent { selector: String, max_age_s: u32 },
     /// A connection to a database, optionally running `query` (empty: connect only). The
     /// password is the stored `credential` of that name.
     Database {
@@ -137,7 +143,7 @@ impl ProbeSpec {
     }
 
     /// The stable key of the probe kind: `ping`, `tcp`, `http`, `dns`, `snmp`, `plugin`,
-    /// `prometheus`, `database`, `zabbix`, `heartbeat`.
+    /// `prometheus`, `database`, `zabbix`, `heartbeat`, `agent`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Ping { .. } => "ping",
@@ -150,6 +156,7 @@ impl ProbeSpec {
             ProbeSpec::Database { .. } => "database",
             ProbeSpec::Zabbix { .. } => "zabbix",
             ProbeSpec::Heartbeat { .. } => "heartbeat",
+            ProbeSpec::Agent { .. } => "agent",
         }
     }
 }
@@ -460,6 +467,27 @@ fn probe(spec: ProbeSpec, errors: &mut Vec<FieldError>) -> Result<ProbeSpec, ()>
                 ));
             }
             ProbeSpec::Heartbeat { grace_s }
+        }
+        ProbeSpec::Agent {
+            selector,
+            max_age_s,
+        } => {
+            let selector = keep(errors, text("probe.selector", &selector, 0, 4000));
+            if !selector.is_empty()
+                && let Err(e) = Selector::parse(&selector)
+            {
+                errors.push(FieldError::new("probe.selector", e.to_string()));
+            }
+            if !(10..=MAX_INTERVAL_S).contains(&max_age_s) {
+                errors.push(FieldError::new(
+                    "probe.max_age_s",
+                    format!("must be between 10 and {MAX_INTERVAL_S} seconds"),
+                ));
+            }
+            ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            }
         }
         ProbeSpec::Database {
             engine,

@@ -280,12 +280,8 @@ pub async fn revoke_enrolment(
 
 // ---- What agents call --------------------------------------------------------------------
 
-/// Reads an agent's body (gzip or plain), bounded, and decodes it as JSON; errors name the
-/// problem.
-async fn agent_body<T: serde::de::DeserializeOwned>(
-    body: axum::body::Body,
-    what: &str,
-) -> Result<T, AppError> {
+/// Reads an agent's body (gzip or plain), bounded.
+async fn agent_bytes(body: axum::body::Body, what: &str) -> Result<Vec<u8>, AppError> {
     let too_large = || {
         AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -301,6 +297,15 @@ async fn agent_body<T: serde::de::DeserializeOwned>(
             pupitre_intake::IntakeError::TooLarge { .. } => too_large(),
             other => AppError::bad_request(format!("{what}: {other}")),
         })?;
+    Ok(plain)
+}
+
+/// Reads an agent's body and decodes it as JSON; errors name the problem.
+async fn agent_body<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    what: &str,
+) -> Result<T, AppError> {
+    let plain = agent_bytes(body, what).await?;
     let mut de = serde_json::Deserializer::from_slice(&plain);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -385,6 +390,27 @@ pub async fn agent_poll(State(st): State<AppState>, req: axum::extract::Request)
     }
 }
 
+/// The host's inventory, in GLPI Agent's JSON format.
+#[utoipa::path(post, path = "/api/v1/agent/inventory", tag = "agents",
+    request_body(content = Object), responses((status = 200, body = Object)))]
+pub async fn agent_inventory(State(st): State<AppState>, req: axum::extract::Request) -> Response {
+    let source = source_of(req.extensions());
+    let mut agent = match agents::authenticate(&st, req.headers(), &source).await {
+        Ok(agent) => agent,
+        Err(e) => return refused(e, &source, None, "inventory"),
+    };
+    agent.facts.address = source.clone();
+    let result = async {
+        let body = agent_bytes(req.into_body(), "inventory").await?;
+        agents::receive_inventory(&st, &agent, &body).await
+    }
+    .await;
+    match result {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => refused(e, &source, Some(&agent), "inventory"),
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(paths(
     list_agents,
@@ -399,5 +425,6 @@ pub async fn agent_poll(State(st): State<AppState>, req: axum::extract::Request)
     agent_enrol,
     agent_samples,
     agent_poll,
+    agent_inventory,
 ))]
 pub struct AgentsDoc;

@@ -10,7 +10,7 @@ use pupitre_agent::wire::{
     self, AgentConfig, Batch, BatchReply, EnrolReply, EnrolRequest, Hello, PollReply, PollRequest,
 };
 use pupitre_core::audit::{Actor, AuditEvent};
-use pupitre_core::inventory::InventoryReport;
+use pupitre_core::inventory::{AssetId, InventoryReport};
 use pupitre_core::permission::{Domain, EntityId, Level};
 use pupitre_monitor::history::{SeriesData, SourceData};
 use pupitre_series::series::{Kind, SeriesKey};
@@ -386,11 +386,84 @@ async fn link_asset(st: &AppState, agent: AgentRecord) -> Result<AgentRecord, Ap
     let caller = agent_caller(st, &agent).await?;
     let applied = crate::ops::intake::apply_report(st, &caller, &report, agent.entity_id).await?;
     st.store.set_agent_asset(agent.id, applied.asset.id).await?;
+    watch_contact(st, &caller, &agent, applied.asset.id).await;
     Ok(AgentRecord {
         asset_id: Some(applied.asset.id),
         ..agent
     })
 }
+
+/// The check that raises a host problem when the agent falls silent, created with the
+/// agent's asset (unless the asset already has one of its own).
+async fn watch_contact(st: &AppState, caller: &Caller, agent: &AgentRecord, asset: AssetId) {
+    use pupitre_core::monitoring::definition::{CheckDefinitionInput, ProbeSpec, check_definition};
+    let filter = pupitre_store::monitoring::CheckFilter {
+        visible: vec![agent.entity_id],
+        asset_id: Some(asset),
+        probe_kind: Some("agent".to_owned()),
+        ..Default::default()
+    };
+    let existing = st
+        .store
+        .list_checks(
+            &filter,
+            pupitre_store::Page {
+                after: None,
+                limit: 100,
+            },
+        )
+        .await
+        .unwrap_or_default();
+    if existing
+        .iter()
+        .any(|c| matches!(&c.check.definition.probe, ProbeSpec::Agent { selector, .. } if selector.is_empty()))
+    {
+        return;
+    }
+    let definition = check_definition(CheckDefinitionInput {
+        name: "Pupitre agent".to_owned(),
+        probe: ProbeSpec::Agent {
+            selector: String::new(),
+            max_age_s: CONTACT_MAX_AGE_S,
+        },
+        interval_s: 60,
+        retry_interval_s: 30,
+        timeout_s: 10,
+        max_attempts: 2,
+        warning: String::new(),
+        critical: String::new(),
+        notifications_enabled: true,
+        entity_id: agent.entity_id,
+    });
+    let Ok(definition) = definition else {
+        tracing::error!("the agent's contact check does not validate");
+        return;
+    };
+    let created = st
+        .store
+        .create_check(
+            &caller.actor(),
+            &pupitre_store::monitoring::NewCheck {
+                asset_id: asset,
+                definition,
+                host_check: false,
+                heartbeat_hash: None,
+            },
+        )
+        .await;
+    match created {
+        Ok(record) => {
+            st.engine_changed(pupitre_monitor::Changed::Checks(&[record.check.id]))
+                .await;
+        }
+        Err(e) => {
+            tracing::warn!(agent = agent.id, error = %e, "cannot create the agent's contact check")
+        }
+    }
+}
+
+/// An agent silent for longer than this is a host problem (its polls come every 25 s).
+pub const CONTACT_MAX_AGE_S: u32 = 120;
 
 /// The device id by which an agent's host is found among the assets.
 pub fn device_id(facts: &AgentFacts) -> String {
@@ -576,6 +649,45 @@ pub async fn receive_samples(
         samples: written.samples,
         clock_skew_ms: skew_ms,
     })
+}
+
+/// Applies the host's inventory (GLPI Agent's JSON) to the agent's asset, through the same
+/// path as every agent's inventory.
+pub async fn receive_inventory(
+    st: &AppState,
+    agent: &AgentRecord,
+    body: &[u8],
+) -> Result<serde_json::Value, AppError> {
+    use pupitre_intake::glpi;
+    let parsed = glpi::parse(body).map_err(|e| AppError::invalid("inventory", e.to_string()))?;
+    let glpi::GlpiRequest::Inventory(mut report) = parsed else {
+        return Err(AppError::invalid(
+            "action",
+            "only an inventory is accepted here",
+        ));
+    };
+    // The host is the agent's, whatever the report says it is.
+    report.device_id = device_id(&agent.facts);
+    report.source = "pupitre-agent".to_owned();
+    let caller = agent_caller(st, agent).await?;
+    let applied = crate::ops::intake::apply_report(st, &caller, &report, agent.entity_id).await?;
+    if agent.asset_id != Some(applied.asset.id) {
+        st.store.set_agent_asset(agent.id, applied.asset.id).await?;
+    }
+    st.store
+        .touch_agent(
+            agent.id,
+            now_ms(),
+            &agent.facts.address,
+            agent.clock_skew_ms,
+            None,
+        )
+        .await?;
+    Ok(serde_json::json!({
+        "asset_id": applied.asset.id,
+        "created": applied.created,
+        "software": applied.software,
+    }))
 }
 
 /// Answers a poll: at once when there is news for the agent (a newer configuration, a

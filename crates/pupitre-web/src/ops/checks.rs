@@ -124,6 +124,18 @@ pub enum ProbeFields {
         #[serde(default)]
         grace_s: u32,
     },
+    /// What the host's Pupitre agent reports: thresholds on the latest value of the one
+    /// series `selector` picks; without a selector, the agent's last contact.
+    Agent {
+        #[serde(default)]
+        selector: String,
+        #[serde(default = "agent_max_age")]
+        max_age_s: u32,
+    },
+}
+
+fn agent_max_age() -> u32 {
+    120
 }
 
 fn five() -> u32 {
@@ -213,6 +225,13 @@ impl From<ProbeFields> for ProbeSpec {
             },
             ProbeFields::Zabbix { host, port, key } => ProbeSpec::Zabbix { host, port, key },
             ProbeFields::Heartbeat { grace_s } => ProbeSpec::Heartbeat { grace_s },
+            ProbeFields::Agent {
+                selector,
+                max_age_s,
+            } => ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            },
         }
     }
 }
@@ -288,6 +307,13 @@ impl From<&ProbeSpec> for ProbeFields {
             },
             ProbeSpec::Zabbix { host, port, key } => ProbeFields::Zabbix { host, port, key },
             ProbeSpec::Heartbeat { grace_s } => ProbeFields::Heartbeat { grace_s },
+            ProbeSpec::Agent {
+                selector,
+                max_age_s,
+            } => ProbeFields::Agent {
+                selector,
+                max_age_s,
+            },
         }
     }
 }

@@ -1,0 +1,169 @@
+//! Checks on what a host's Pupitre agent reports: the latest value of one of its series against
+//! the check's thresholds, or, without a selector, whether the agent is still in touch. Both
+//! read the database (the metric history, the agent's last contact), not the host, so they
+//! run on whichever server holds the check, wherever the agent connects.
+
+use pupitre_core::monitoring::State;
+use pupitre_core::monitoring::check::Check;
+use pupitre_core::monitoring::exposition::{Sample, Selector, evaluate_series};
+use pupitre_core::monitoring::perfdata::{PerfDatum, Uom};
+use pupitre_core::monitoring::range::Thresholds;
+use pupitre_probe::outcome::Outcome;
+use pupitre_store::Store;
+use pupitre_store::agents::AgentStatus;
+use pupitre_store::metrics::{SeriesFilter, SourceKind};
+
+/// Runs an agent check of `check` (whose probe is `ProbeSpec::Agent`) at `now`.
+pub async fn run(
+    store: &dyn Store,
+    check: &Check,
+    selector: &str,
+    max_age_s: u32,
+    now: i64,
+) -> Outcome {
+    let max_age_ms = i64::from(max_age_s) * 1000;
+    if selector.is_empty() {
+        return contact(store, check, max_age_s, now).await;
+    }
+    let selector = match Selector::parse(selector) {
+        Ok(s) => s,
+        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - selector: {e}")),
+    };
+    let visible = match store.list_entities().await {
+        Ok(entities) => entities.iter().map(|e| e.id).collect(),
+        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
+    };
+    let filter = SeriesFilter {
+        visible,
+        name: selector.name().map(str::to_owned),
+        asset_id: Some(check.asset_id),
+        limit: 10_000,
+        ..SeriesFilter::default()
+    };
+    let series = match store.find_series(&filter).await {
+        Ok(series) => series
+            .into_iter()
+            .filter(|s| s.source.kind == SourceKind::Agent)
+            .collect::<Vec<_>>(),
+        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
+    };
+    let candidates: Vec<_> = series
+        .iter()
+        .filter(|s| {
+            selector.matches(&Sample {
+                name: s.key.name().to_owned(),
+                labels: s.key.labels().to_vec(),
+                value: 0.0,
+                timestamp_ms: None,
+            })
+        })
+        .collect();
+    let ids: Vec<i64> = candidates.iter().map(|s| s.id).collect();
+    let read = match store.read_samples(&ids, now - max_age_ms, now).await {
+        Ok(read) => read,
+        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
+    };
+    let samples: Vec<Sample> = read
+        .iter()
+        .filter_map(|r| {
+            let record = candidates.iter().find(|s| s.id == r.series)?;
+            let (&at, &value) = r.timestamps.last().zip(r.values.last())?;
+            Some(Sample {
+                name: record.key.name().to_owned(),
+                labels: record.key.labels().to_vec(),
+                value,
+                timestamp_ms: Some(at),
+            })
+        })
+        .collect();
+    if samples.is_empty() {
+        let why = if candidates.is_empty() {
+            "the agent never sent a series matching it"
+        } else {
+            "the agent sent no value of it"
+        };
+        return Outcome::unknown(format!(
+            "AGENT UNKNOWN - {selector}: {why} within {max_age_s} s"
+        ));
+    }
+    let thresholds: Thresholds = check.definition.thresholds;
+    let verdict = evaluate_series(&samples, &selector, &thresholds);
+    let mut outcome = Outcome::new(
+        verdict.state,
+        format!("AGENT {} - {}", verdict.state, verdict.summary),
+    );
+    outcome.long_output = verdict.detail;
+    if let Some(series) = verdict.series {
+        outcome.perfdata.push(PerfDatum {
+            label: series.name.clone(),
+            value: Some(series.value),
+            uom: Uom::Count,
+            warning: thresholds.warning,
+            critical: thresholds.critical,
+            min: None,
+            max: None,
+        });
+    }
+    outcome
+}
+
+/// Whether the host's agent is in touch: its last contact within `max_age_s`.
+async fn contact(store: &dyn Store, check: &Check, max_age_s: u32, now: i64) -> Outcome {
+    let agent = match store.agent_of_asset(check.asset_id).await {
+        Ok(Some(agent)) => agent,
+        Ok(None) => return Outcome::unknown("AGENT UNKNOWN - no agent reports for this host"),
+        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
+    };
+    let name = &agent.facts.name;
+    match agent.status {
+        AgentStatus::Revoked => {
+            return Outcome::new(
+                State::Critical,
+                format!("AGENT CRITICAL - the agent of {name} is revoked"),
+            );
+        }
+        AgentStatus::Pending => {
+            return Outcome::new(
+                State::Warning,
+                format!("AGENT WARNING - the agent of {name} waits for approval"),
+            );
+        }
+        AgentStatus::Active => {}
+    }
+    let Some(seen) = agent.last_seen_at else {
+        return Outcome::new(
+            State::Critical,
+            format!("AGENT CRITICAL - the agent of {name} never called"),
+        );
+    };
+    let age_s = ((now - seen).max(0) as f64) / 1000.0;
+    let state = if age_s > f64::from(max_age_s) {
+        State::Critical
+    } else {
+        State::Ok
+    };
+    let summary = match state {
+        State::Ok => format!(
+            "AGENT OK - {name} ({} {}) in touch {age_s:.0} s ago",
+            agent.facts.os, agent.facts.version
+        ),
+        _ => format!("AGENT CRITICAL - {name} silent for {age_s:.0} s (more than {max_age_s} s)"),
+    };
+    let mut outcome = Outcome::new(state, summary);
+    outcome.perfdata.push(PerfDatum {
+        label: "silence".to_owned(),
+        value: Some(age_s),
+        uom: Uom::Seconds,
+        warning: None,
+        critical: None,
+        min: Some(0.0),
+        max: None,
+    });
+    if agent.clock_skew_ms.abs() > 2_000 {
+        outcome.long_output = format!(
+            "The agent's clock is {:+.1} s off the server's; its samples are corrected.",
+            agent.clock_skew_ms as f64 / 1000.0
+        );
+    }
+    outcome
+}
