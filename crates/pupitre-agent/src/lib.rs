@@ -8,6 +8,7 @@
 
 pub mod buffer;
 pub mod collect;
+pub mod exec;
 pub mod inventory;
 pub mod logwatch;
 pub mod run;

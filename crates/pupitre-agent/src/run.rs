@@ -14,10 +14,11 @@ use tokio::sync::{Notify, watch};
 
 use crate::buffer::{DiskBuffer, write_atomically};
 use crate::collect::{self, Metric};
+use crate::exec::Runner;
 use crate::logwatch::LogWatch;
 use crate::wire::{
     AgentConfig, Batch, BatchReply, EnrolReply, EnrolRequest, Hello, LogPattern, PollReply,
-    PollRequest, SENT_AT_HEADER, Sample,
+    PollRequest, ProgressReply, SENT_AT_HEADER, Sample,
 };
 
 /// How the agent was started.
@@ -146,6 +147,7 @@ struct Agent {
     config: watch::Sender<SavedConfig>,
     wake_sender: Notify,
     poll_wait_s: u64,
+    runner: Arc<Runner>,
 }
 
 /// Runs the agent until `shutdown` completes. Fails only when it cannot start: no usable
@@ -169,6 +171,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         saved.config.buffer_max_bytes,
     )
     .map_err(|e| format!("buffer: {e}"))?;
+    let runner =
+        Runner::open(&options.state_dir.join("commands")).map_err(|e| format!("commands: {e}"))?;
     let agent = Arc::new(Agent {
         http,
         server: options.server.clone(),
@@ -179,12 +183,14 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         config: watch::Sender::new(saved),
         wake_sender: Notify::new(),
         poll_wait_s: options.poll_wait_s.min(crate::wire::MAX_POLL_WAIT_S),
+        runner: Arc::new(runner),
     });
     tokio::select! {
         () = collect_loop(agent.clone()) => {}
         () = send_loop(agent.clone()) => {}
         () = poll_loop(agent.clone()) => {}
         () = inventory_loop(agent.clone()) => {}
+        () = report_loop(agent.clone()) => {}
         () = shutdown => {}
     }
     tracing::info!("agent stopped");
@@ -617,7 +623,7 @@ async fn poll_loop(agent: Arc<Agent>) {
             config_version: agent.config.borrow().version,
             wait_s: agent.poll_wait_s,
             hello: (!hello_sent).then(|| agent.hello.clone()),
-            running: Vec::new(),
+            running: agent.runner.running(),
         };
         let sent = agent.request("poll").json(&request).send().await;
         let wait = match answer::<PollReply>(sent).await {
@@ -629,6 +635,14 @@ async fn poll_loop(agent: Arc<Agent>) {
                 }
                 if let Some(config) = reply.config {
                     apply_config(&agent, reply.config_version, config);
+                }
+                for command in reply.commands {
+                    if command.cancel {
+                        agent.runner.cancel(command.id);
+                    } else if !agent.runner.knows(command.id) {
+                        tracing::info!(id = command.id, program = %command.spec.argv.first().map_or("", String::as_str), "command started");
+                        agent.runner.start(command.id, command.spec);
+                    }
                 }
                 if reply.upgrade_needed && !upgrade_told {
                     tracing::warn!("the server is newer than this agent: upgrade it");
@@ -645,6 +659,51 @@ async fn poll_loop(agent: Arc<Agent>) {
             }
         };
         tokio::time::sleep(wait).await;
+    }
+}
+
+/// Streams the commands' output and reports their ends, until the server has them.
+async fn report_loop(agent: Arc<Agent>) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    loop {
+        let reports = agent.runner.reports();
+        if reports.is_empty() {
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), agent.runner.changed.notified()).await;
+            continue;
+        }
+        let mut failed = false;
+        for report in reports {
+            let sent = agent.request("progress").json(&report).send().await;
+            match answer::<ProgressReply>(sent).await {
+                Ok(reply) => {
+                    agent.runner.reported(&report, reply.accepted);
+                    if reply.cancel {
+                        agent.runner.cancel(report.id);
+                    }
+                }
+                Err(Failure::Refused(status, reason)) => {
+                    // The server will never take it (an unknown command): forget it.
+                    tracing::warn!(id = report.id, status, %reason, "command report refused");
+                    agent.runner.reported(&report, false);
+                    let mut ended = report.clone();
+                    ended.end.get_or_insert(crate::wire::End {
+                        outcome: "failed".to_owned(),
+                        exit_code: None,
+                        message: reason,
+                    });
+                    agent.runner.reported(&ended, false);
+                }
+                Err(_) => failed = true,
+            }
+        }
+        if failed {
+            tokio::time::sleep(backoff.next_wait()).await;
+        } else {
+            backoff.reset();
+            // Output is streamed in pieces of a few hundred milliseconds.
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //!   at sending time, from which the server measures the clock skew.
 //! - `POST poll` ([`PollRequest`] → [`PollReply`]): a new configuration, a rotated
 //!   credential and commands to run, as soon as there are some, else after `wait_s` seconds.
-//! - `POST progress` ([`Progress`]): a command's output and its end.
+//! - `POST progress` ([`Progress`] → [`ProgressReply`]): a command's output and its end.
 //! - `POST inventory`: GLPI Agent's JSON inventory format.
 
 use std::collections::BTreeMap;
@@ -276,7 +276,8 @@ pub struct PollRequest {
     /// Sent with the first poll after the agent starts: the server records what it runs.
     #[serde(default)]
     pub hello: Option<Hello>,
-    /// The commands the agent is running now.
+    /// The commands the agent has started and not fully reported yet: the server does not send
+    /// them again.
     #[serde(default)]
     pub running: Vec<i64>,
 }
@@ -384,14 +385,19 @@ impl CommandSpec {
     }
 }
 
-/// A command's new output, and its end once it ended.
+/// A command's new output, and its end once it ended. Each piece says where it starts in its
+/// stream (in bytes of the text sent), so a piece sent twice is appended once.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
     pub id: i64,
     #[serde(default)]
     pub stdout: String,
     #[serde(default)]
+    pub stdout_from: u64,
+    #[serde(default)]
     pub stderr: String,
+    #[serde(default)]
+    pub stderr_from: u64,
     /// Bytes written so far in all, sent or not.
     #[serde(default)]
     pub stdout_bytes: u64,
@@ -401,6 +407,17 @@ pub struct Progress {
     pub started_at: Option<i64>,
     #[serde(default)]
     pub end: Option<End>,
+}
+
+/// The server's answer to a progress report.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressReply {
+    /// False when the server already holds the command's end (or cancelled it before it
+    /// started): the agent stops it and forgets it.
+    pub accepted: bool,
+    /// Someone asked to stop the command.
+    #[serde(default)]
+    pub cancel: bool,
 }
 
 /// How a command ended.

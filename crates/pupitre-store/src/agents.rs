@@ -188,7 +188,11 @@ pub struct CommandRecord {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CommandProgress {
     pub stdout: String,
+    /// Where `stdout` starts in the stream: a piece the server already has is not appended
+    /// again.
+    pub stdout_from: i64,
     pub stderr: String,
+    pub stderr_from: i64,
     /// Bytes produced in all (the agent counts what it did not send).
     pub stdout_bytes: i64,
     pub stderr_bytes: i64,

@@ -187,6 +187,45 @@ macro_rules! impl_agent_store {
                 core_audit::diff(Some(&fields(before)), Some(&fields(after)))
             }
 
+            /// A command's audited fields: what runs, as whom, where, for how long; of the
+            /// environment only the names, of the input only its size (either may hold
+            /// secrets).
+            fn spec_fields(spec: &str) -> Vec<core_audit::Field> {
+                let value: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+                let text = |k: &str| match value.get(k) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Null) | None => String::new(),
+                    Some(other) => other.to_string(),
+                };
+                let env_names = value
+                    .get("env")
+                    .and_then(|e| e.as_object())
+                    .map(|e| e.keys().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                let stdin = value.get("stdin").and_then(|s| s.as_str()).map_or(0, str::len);
+                vec![
+                    core_audit::Field::new("argv", text("argv")),
+                    core_audit::Field::new("user", text("user")),
+                    core_audit::Field::new("cwd", text("cwd")),
+                    core_audit::Field::new("timeout_s", text("timeout_s")),
+                    core_audit::Field::new("max_output_bytes", text("max_output_bytes")),
+                    core_audit::Field::new("env", env_names),
+                    core_audit::Field::new("stdin", format!("{stdin} bytes")),
+                ]
+            }
+
+            /// What of `piece`, which starts at byte `from` of its stream, is not in `have` yet.
+            fn new_part<'p>(have: &str, piece: &'p str, from: i64) -> &'p str {
+                let mut skip = usize::try_from(have.len() as i64 - from).unwrap_or(0);
+                if skip >= piece.len() {
+                    return "";
+                }
+                while !piece.is_char_boundary(skip) {
+                    skip += 1;
+                }
+                &piece[skip..]
+            }
+
             /// Appends `piece` to what is kept of a stream, up to `max` bytes (cut on a
             /// character boundary).
             fn kept(before: &str, piece: &str, max: usize) -> String {
@@ -592,11 +631,11 @@ macro_rules! impl_agent_store {
                     .fetch_one(&mut *tx)
                     .await?
                     .try_get("id")?;
-                    let fields = [
+                    let mut fields = vec![
                         core_audit::Field::new("agent", target.facts.name.clone()),
                         core_audit::Field::new("kind", kind),
-                        core_audit::Field::new("spec", spec),
                     ];
+                    fields.extend(spec_fields(spec));
                     audit(&mut tx, actor, "agent_command.create", ("agent_command", id, &target.facts.name, target.entity_id), core_audit::diff(None, Some(&fields)),
                     )
                     .await?;
@@ -678,8 +717,8 @@ macro_rules! impl_agent_store {
                     if before.state == CommandState::Finished {
                         return Ok(false);
                     }
-                    let stdout = kept(&before.stdout, &p.stdout, max_kept_bytes);
-                    let stderr = kept(&before.stderr, &p.stderr, max_kept_bytes);
+                    let stdout = kept(&before.stdout, new_part(&before.stdout, &p.stdout, p.stdout_from), max_kept_bytes);
+                    let stderr = kept(&before.stderr, new_part(&before.stderr, &p.stderr, p.stderr_from), max_kept_bytes);
                     let (state, outcome, exit_code, message, finished_at) = match &p.end {
                         Some((outcome, code, message)) => (
                             CommandState::Finished,

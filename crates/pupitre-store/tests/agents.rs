@@ -196,8 +196,16 @@ async fn batches_and_command_reports_count_once(db: TestDb) {
             .await
             .unwrap()
     );
+    // The first piece again (its answer was lost), then the rest: appended once.
+    assert!(
+        db.store
+            .command_progress(a.id, c.id, &piece, 8)
+            .await
+            .unwrap()
+    );
     let end = CommandProgress {
         stdout: "world".into(),
+        stdout_from: 6,
         stdout_bytes: 11,
         end: Some(("exited".into(), Some(0), String::new())),
         ..CommandProgress::default()

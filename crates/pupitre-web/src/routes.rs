@@ -6,7 +6,7 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use pupitre_core::permission::Access;
-use pupitre_core::permission::Domain::{Administration, Inventory, Monitoring};
+use pupitre_core::permission::Domain::{Administration, Inventory, Jobs, Monitoring};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
@@ -54,6 +54,7 @@ pub fn routes() -> Vec<RouteDef> {
     let admin = |l| Access::Domain(Administration, l);
     let inventory = |l| Access::Domain(Inventory, l);
     let monitoring = |l| Access::Domain(Monitoring, l);
+    let jobs = |l| Access::Domain(Jobs, l);
     let mut r = vec![
         // System
         route(M::GET, "/healthz", public, Api, system::healthz),
@@ -772,6 +773,34 @@ pub fn routes() -> Vec<RouteDef> {
             agt::configure_agent,
         ),
         route(
+            M::POST,
+            "/api/v1/agents/{id}/commands",
+            jobs(Manage),
+            Api,
+            agt::create_command,
+        ),
+        route(
+            M::GET,
+            "/api/v1/agents/{id}/commands",
+            jobs(Read),
+            Api,
+            agt::list_commands,
+        ),
+        route(
+            M::GET,
+            "/api/v1/agent-commands/{id}",
+            jobs(Read),
+            Api,
+            agt::get_command,
+        ),
+        route(
+            M::POST,
+            "/api/v1/agent-commands/{id}/cancel",
+            jobs(Operate),
+            Api,
+            agt::cancel_command,
+        ),
+        route(
             M::GET,
             "/api/v1/agent-enrolments",
             monitoring(Read),
@@ -809,6 +838,13 @@ pub fn routes() -> Vec<RouteDef> {
             agt::agent_samples,
         ),
         route(M::POST, "/api/v1/agent/poll", public, Api, agt::agent_poll),
+        route(
+            M::POST,
+            "/api/v1/agent/progress",
+            public,
+            Api,
+            agt::agent_progress,
+        ),
         route(
             M::POST,
             "/api/v1/agent/inventory",

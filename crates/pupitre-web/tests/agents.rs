@@ -520,3 +520,126 @@ async fn configuration_and_rotation_reach_a_waiting_poll() {
     assert_eq!(agent["rotation_pending"], false, "{agent}");
     assert_eq!(agent["os"], "Debian GNU/Linux 12", "{agent}");
 }
+
+#[tokio::test]
+async fn commands_are_checked_sent_once_and_their_reports_counted_once() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 2).await;
+    let (_, v) = app.enrol(Some(&token), "runner").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let id = v["agent_id"].as_i64().unwrap();
+    let (_, v) = app.enrol(Some(&token), "other").await;
+    let other = v["credential"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/agents/{id}/commands");
+    for (body, field) in [
+        (json!({"argv": []}), "argv"),
+        (json!({"argv": ["/bin/true"], "timeout_s": 0}), "timeout_s"),
+        (json!({"argv": ["/bin/true"], "cwd": "relative"}), "cwd"),
+        (json!({"argv": ["/bin/true"], "shell": true}), "shell"),
+    ] {
+        let (s, v) = app.call("POST", &path, &admin, Some(body)).await;
+        assert_eq!(s, 422, "{v}");
+        assert!(
+            v["error"]["field"].as_str().unwrap_or("").contains(field)
+                || v["error"]["message"].as_str().unwrap_or("").contains(field),
+            "{v}"
+        );
+    }
+    // An operator may watch commands, not run them.
+    let operator = support::token(&app.st, "night", "Operator", ROOT_ENTITY).await;
+    let (s, _) = app
+        .call(
+            "POST",
+            &path,
+            &operator,
+            Some(json!({"argv": ["/bin/true"]})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, v) = app
+        .call(
+            "POST",
+            &path,
+            &admin,
+            Some(json!({"argv": ["/bin/echo", "hi"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let command = v["id"].as_i64().unwrap();
+    // The poll delivers it, and not again once the agent says it runs it.
+    let poll = |running: Vec<i64>| {
+        json!({"config_version": 1, "wait_s": 0, "running": running})
+            .to_string()
+            .into_bytes()
+    };
+    let (_, reply) = app
+        .agent("poll", Some(&credential), None, poll(vec![]))
+        .await;
+    assert_eq!(reply["commands"][0]["id"], command, "{reply}");
+    assert_eq!(reply["commands"][0]["spec"]["argv"][1], "hi");
+    let (_, reply) = app
+        .agent("poll", Some(&credential), None, poll(vec![command]))
+        .await;
+    assert_eq!(
+        reply["commands"].as_array().map(Vec::len),
+        Some(0),
+        "{reply}"
+    );
+    // Another agent cannot report on it.
+    let report = |from: u64, text: &str, end: bool| {
+        let mut p = json!({"id": command, "stdout": text, "stdout_from": from, "stdout_bytes": from + text.len() as u64, "started_at": now_ms()});
+        if end {
+            p["end"] = json!({"outcome": "exited", "exit_code": 0});
+        }
+        p.to_string().into_bytes()
+    };
+    let (s, _) = app
+        .agent("progress", Some(&other), None, report(0, "hi\n", false))
+        .await;
+    assert_eq!(s, 404);
+    let (s, v) = app
+        .agent(
+            "progress",
+            Some(&credential),
+            None,
+            report(0, "hi\n", false),
+        )
+        .await;
+    assert_eq!((s, v["accepted"].as_bool()), (200, Some(true)), "{v}");
+    // The same piece again, then the end: kept once.
+    let (s, _) = app
+        .agent(
+            "progress",
+            Some(&credential),
+            None,
+            report(0, "hi\n", false),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, _) = app
+        .agent("progress", Some(&credential), None, report(3, "", true))
+        .await;
+    assert_eq!(s, 200);
+    let (_, v) = app
+        .agent("progress", Some(&credential), None, report(3, "", true))
+        .await;
+    assert_eq!(
+        v["accepted"], false,
+        "an end reported twice counts once: {v}"
+    );
+    let (_, view) = app
+        .call(
+            "GET",
+            &format!("/api/v1/agent-commands/{command}"),
+            &operator,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (view["state"].as_str(), view["stdout"].as_str()),
+        (Some("finished"), Some("hi\n")),
+        "{view}"
+    );
+    assert_eq!(view["exit_code"], 0);
+}

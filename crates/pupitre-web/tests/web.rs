@@ -71,6 +71,8 @@ struct InvFixture {
     agent: i64,
     /// An agent that enrolled without a token (in the root entity, waiting for approval).
     agent_pending: i64,
+    /// A command queued for `agent`.
+    command: i64,
 }
 
 struct Fixture {
@@ -594,7 +596,13 @@ impl App {
                 .await
                 .unwrap(),
         );
+        let command = s
+            .queue_command(&a, agent, "exec", r#"{"argv":["/bin/true"]}"#)
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            command,
             enrolment,
             agent,
             agent_pending,
@@ -733,6 +741,7 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         "/api/v1/agents/{id}/approve" => inv.agent_pending,
         p if p.starts_with("/api/v1/agents/") => inv.agent,
         p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
+        p if p.starts_with("/api/v1/agent-commands/") => inv.command,
         _ => 0,
     }
 }
@@ -908,6 +917,9 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             json!({"entity_id": fx.x, "label": format!("rack B{sfx}"), "max_uses": 20, "valid_hours": 48}),
         )),
         ("POST", "/api/v1/agents/{id}/approve") => Some(Body::Json(json!({"entity_id": fx.x}))),
+        ("POST", "/api/v1/agents/{id}/commands") => Some(Body::Json(
+            json!({"argv": ["/usr/bin/uptime"], "timeout_s": 30}),
+        )),
         ("PUT", "/api/v1/agents/{id}/config") => {
             Some(Body::Json(json!({"interval_s": 10, "top_processes": 3})))
         }
@@ -1080,6 +1092,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/agent/samples",
     "/api/v1/agent/poll",
     "/api/v1/agent/inventory",
+    "/api/v1/agent/progress",
 ];
 
 #[tokio::test]

@@ -364,3 +364,191 @@ async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() 
     let log = std::fs::read_to_string(dir.path().join(format!("{revoked}.log"))).unwrap();
     assert!(log.contains("refuses this agent's credential"), "{log}");
 }
+
+/// Waits for the command to finish; its view.
+async fn finished(base: &str, admin: &str, id: i64, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (s, v) = call(
+            "GET",
+            &format!("{base}/api/v1/agent-commands/{id}"),
+            admin,
+            None,
+        )
+        .await;
+        if s == 200 && v["state"] == "finished" {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "command {id} not finished: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many processes run with `marker` in their command line.
+fn processes_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|c| {
+            String::from_utf8_lossy(c)
+                .replace('\0', " ")
+                .contains(marker)
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("PUPITRE_LISTEN", listen.as_str()),
+        ("PUPITRE_ADMIN_PASSWORD", "Agent-test-passphrase-1"),
+    ];
+    let mut server = Server::start(dir.path(), &[], &env);
+    let base = server.base.clone();
+    let out = Command::new(BIN)
+        .args([
+            "admin", "tokens", "create", "--login", "admin", "--name", "t",
+        ])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let (_, v) = call(
+        "POST",
+        &format!("{base}/api/v1/agent-enrolments"),
+        &admin,
+        Some(json!({"entity_id": 1, "label": "exec", "max_uses": 1})),
+    )
+    .await;
+    let token = v["token"].as_str().unwrap().to_owned();
+    let _agent = Agent::start(dir.path(), &base, &token, "gamma");
+    let mut id = 0;
+    eventually(Duration::from_secs(30), "the agent enrolled", || async {
+        let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
+        v.as_array().is_some_and(|l| !l.is_empty())
+    })
+    .await;
+    let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
+    id = v[0]["id"].as_i64().unwrap_or(id);
+    let run = |spec: Value| {
+        let base = base.clone();
+        let admin = admin.clone();
+        async move {
+            let (s, v) = call(
+                "POST",
+                &format!("{base}/api/v1/agents/{id}/commands"),
+                &admin,
+                Some(spec),
+            )
+            .await;
+            assert_eq!(s, 201, "{v}");
+            v["id"].as_i64().unwrap()
+        }
+    };
+
+    // Output streams while the command runs; input, environment and directory are as asked.
+    let streamed = run(json!({
+        "argv": ["/bin/sh", "-c", "echo first; read line; echo \"got $line in $PWD as $GREETING\"; sleep 3; echo last; echo warn >&2; exit 4"],
+        "stdin": "hello\n", "env": {"GREETING": "bonjour"}, "cwd": "/tmp", "timeout_s": 30,
+    }))
+    .await;
+    eventually(
+        Duration::from_secs(15),
+        "the first line streamed before the end",
+        || async {
+            let (_, v) = call(
+                "GET",
+                &format!("{base}/api/v1/agent-commands/{streamed}"),
+                &admin,
+                None,
+            )
+            .await;
+            v["state"] == "running" && v["stdout"].as_str().unwrap_or("").contains("first")
+        },
+    )
+    .await;
+    let done = finished(&base, &admin, streamed, Duration::from_secs(30)).await;
+    assert_eq!(
+        done["stdout"], "first\ngot hello in /tmp as bonjour\nlast\n",
+        "{done}"
+    );
+    assert_eq!(done["stderr"], "warn\n");
+    assert_eq!(
+        (done["outcome"].as_str(), done["exit_code"].as_i64()),
+        (Some("exited"), Some(4))
+    );
+
+    // The timeout kills the whole tree: the shell and both of its children.
+    let marker = format!("{}", 3_000 + std::process::id() % 1000);
+    let slow = run(json!({
+        "argv": ["/bin/sh", "-c", format!("sleep {marker}1 & sleep {marker}2 & wait")],
+        "timeout_s": 2,
+    }))
+    .await;
+    eventually(Duration::from_secs(15), "the tree started", || async {
+        processes_with(&format!("sleep {marker}")) >= 2
+    })
+    .await;
+    let done = finished(&base, &admin, slow, Duration::from_secs(20)).await;
+    assert_eq!(done["outcome"], "timeout", "{done}");
+    eventually(
+        Duration::from_secs(5),
+        "no process of the tree left",
+        || async { processes_with(&format!("sleep {marker}")) == 0 },
+    )
+    .await;
+
+    // So does a kill request.
+    let killed = run(json!({"argv": ["/bin/sh", "-c", format!("sleep {marker}3 & sleep {marker}4")], "timeout_s": 600})).await;
+    eventually(Duration::from_secs(15), "the tree started", || async {
+        processes_with(&format!("sleep {marker}")) >= 2
+    })
+    .await;
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/agent-commands/{killed}/cancel"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let done = finished(&base, &admin, killed, Duration::from_secs(20)).await;
+    assert_eq!(done["outcome"], "killed", "{done}");
+    eventually(
+        Duration::from_secs(5),
+        "no process of the tree left",
+        || async { processes_with(&format!("sleep {marker}")) == 0 },
+    )
+    .await;
+
+    // The server restarts while a command runs: its result is not lost, and it ran once.
+    let count = dir.path().join("runs");
+    let survivor = run(json!({
+        "argv": ["/bin/sh", "-c", format!("echo run >> {}; sleep 4; echo done", count.display())],
+        "timeout_s": 60,
+    }))
+    .await;
+    eventually(Duration::from_secs(15), "the command started", || async {
+        count.exists()
+    })
+    .await;
+    assert!(server.stop().success());
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let _server = Server::start(dir.path(), &[], &env);
+    let done = finished(&base, &admin, survivor, Duration::from_secs(60)).await;
+    assert_eq!(
+        (done["outcome"].as_str(), done["exit_code"].as_i64()),
+        (Some("exited"), Some(0)),
+        "{done}"
+    );
+    assert_eq!(done["stdout"], "done\n");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        std::fs::read_to_string(&count).unwrap(),
+        "run\n",
+        "the command ran once"
+    );
+}

@@ -7,10 +7,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use pupitre_agent::wire::{AgentConfig, Batch, EnrolRequest, PollRequest};
+use pupitre_agent::wire::{AgentConfig, Batch, CommandSpec, EnrolRequest, PollRequest, Progress};
 use pupitre_core::permission::Level;
-use pupitre_store::agents::{AgentRecord, Enrolment};
+use pupitre_store::agents::{AgentRecord, CommandRecord, Enrolment};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
 use crate::api::views::rfc3339;
@@ -278,6 +279,108 @@ pub async fn revoke_enrolment(
     Ok(Json(EnrolmentView::from(&e)))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct CommandView {
+    pub id: i64,
+    pub agent_id: i64,
+    #[schema(value_type = Object)]
+    pub spec: Value,
+    /// `queued`, `running` or `finished`.
+    pub state: String,
+    pub cancel_requested: bool,
+    /// `exited`, `timeout`, `killed` or `failed`, once finished.
+    pub outcome: Option<String>,
+    pub exit_code: Option<i64>,
+    /// What was kept of each stream (up to the command's `max_output_bytes`).
+    pub stdout: String,
+    pub stderr: String,
+    /// Bytes written in all, kept or not.
+    pub stdout_bytes: i64,
+    pub stderr_bytes: i64,
+    pub message: String,
+    pub created_by: String,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl From<&CommandRecord> for CommandView {
+    fn from(c: &CommandRecord) -> CommandView {
+        CommandView {
+            id: c.id,
+            agent_id: c.agent_id,
+            spec: serde_json::from_str(&c.spec).unwrap_or(Value::Null),
+            state: c.state.key().to_owned(),
+            cancel_requested: c.cancel_requested,
+            outcome: c.outcome.clone(),
+            exit_code: c.exit_code,
+            stdout: c.stdout.clone(),
+            stderr: c.stderr.clone(),
+            stdout_bytes: c.stdout_bytes,
+            stderr_bytes: c.stderr_bytes,
+            message: c.message.clone(),
+            created_by: c.created_by.clone(),
+            created_at: rfc3339(c.created_at),
+            started_at: c.started_at.map(rfc3339),
+            finished_at: c.finished_at.map(rfc3339),
+        }
+    }
+}
+
+/// Runs a command on the agent's host (jobs=manage): `argv` (no shell), `user`, `env`, `cwd`,
+/// `timeout_s` (default 300), `stdin`, `max_output_bytes` (default 1 MiB per stream).
+#[utoipa::path(post, path = "/api/v1/agents/{id}/commands", tag = "agents",
+    params(("id" = i64, Path, description = "The object's id")),
+    request_body(content = Object), responses((status = 201, body = CommandView)))]
+pub async fn create_command(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(spec): ApiJson<CommandSpec>,
+) -> Result<(StatusCode, Json<CommandView>), AppError> {
+    let c = agents::queue_command(&st, &caller, id, &spec).await?;
+    Ok((StatusCode::CREATED, Json(CommandView::from(&c))))
+}
+
+/// The agent's last 100 commands, newest first.
+#[utoipa::path(get, path = "/api/v1/agents/{id}/commands", tag = "agents",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = Vec<CommandView>)))]
+pub async fn list_commands(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<Vec<CommandView>> {
+    let list = agents::list_commands(&st, &caller, id).await?;
+    Ok(Json(list.iter().map(CommandView::from).collect()))
+}
+
+/// A command with its output so far.
+#[utoipa::path(get, path = "/api/v1/agent-commands/{id}", tag = "agents",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = CommandView)))]
+pub async fn get_command(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<CommandView> {
+    let c = agents::get_command(&st, &caller, id, Level::Read).await?;
+    Ok(Json(CommandView::from(&c)))
+}
+
+/// Stops the command and every process it started (jobs=operate).
+#[utoipa::path(post, path = "/api/v1/agent-commands/{id}/cancel", tag = "agents",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = CommandView)))]
+pub async fn cancel_command(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<CommandView> {
+    let c = agents::cancel_command(&st, &caller, id).await?;
+    Ok(Json(CommandView::from(&c)))
+}
+
 // ---- What agents call --------------------------------------------------------------------
 
 /// Reads an agent's body (gzip or plain), bounded.
@@ -390,6 +493,26 @@ pub async fn agent_poll(State(st): State<AppState>, req: axum::extract::Request)
     }
 }
 
+/// A command's output and end.
+#[utoipa::path(post, path = "/api/v1/agent/progress", tag = "agents",
+    request_body(content = Object), responses((status = 200, body = Object)))]
+pub async fn agent_progress(State(st): State<AppState>, req: axum::extract::Request) -> Response {
+    let source = source_of(req.extensions());
+    let agent = match agents::authenticate(&st, req.headers(), &source).await {
+        Ok(agent) => agent,
+        Err(e) => return refused(e, &source, None, "progress"),
+    };
+    let result = async {
+        let progress: Progress = agent_body(req.into_body(), "progress").await?;
+        agents::receive_progress(&st, &agent, &progress).await
+    }
+    .await;
+    match result {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => refused(e, &source, Some(&agent), "progress"),
+    }
+}
+
 /// The host's inventory, in GLPI Agent's JSON format.
 #[utoipa::path(post, path = "/api/v1/agent/inventory", tag = "agents",
     request_body(content = Object), responses((status = 200, body = Object)))]
@@ -426,5 +549,10 @@ pub async fn agent_inventory(State(st): State<AppState>, req: axum::extract::Req
     agent_samples,
     agent_poll,
     agent_inventory,
+    agent_progress,
+    create_command,
+    list_commands,
+    get_command,
+    cancel_command,
 ))]
 pub struct AgentsDoc;

@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pupitre_agent::wire::{
-    self, AgentConfig, Batch, BatchReply, EnrolReply, EnrolRequest, Hello, PollReply, PollRequest,
+    self, AgentConfig, Batch, BatchReply, CommandSpec, EnrolReply, EnrolRequest, Hello, PollReply,
+    PollRequest,
 };
 use pupitre_core::audit::{Actor, AuditEvent};
 use pupitre_core::inventory::{AssetId, InventoryReport};
@@ -15,8 +16,8 @@ use pupitre_core::permission::{Domain, EntityId, Level};
 use pupitre_monitor::history::{SeriesData, SourceData};
 use pupitre_series::series::{Kind, SeriesKey};
 use pupitre_store::agents::{
-    AgentFacts, AgentId, AgentRecord, AgentStatus, Enrolled, Enrolment, NewAgent, NewEnrolment,
-    SecretSlot,
+    AgentFacts, AgentId, AgentRecord, AgentStatus, CommandId, CommandProgress, CommandRecord,
+    CommandState, Enrolled, Enrolment, NewAgent, NewEnrolment, SecretSlot,
 };
 use pupitre_store::metrics::{NewSeries, Source, SourceKind};
 
@@ -249,6 +250,77 @@ pub fn upgrade_needed(agent: &AgentRecord) -> bool {
             .collect()
     };
     parse(&agent.facts.version) < parse(env!("CARGO_PKG_VERSION"))
+}
+
+/// Sends a command to the agent: it starts at the agent's next poll (at once when the agent
+/// waits on this server). Running commands on a host is as strong as a login there: it takes
+/// jobs=manage on the agent's entity.
+pub async fn queue_command(
+    st: &AppState,
+    caller: &Caller,
+    agent_id: AgentId,
+    spec: &CommandSpec,
+) -> Result<CommandRecord, AppError> {
+    let agent = st
+        .store
+        .get_agent(agent_id)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    caller.check(Domain::Jobs, Level::Manage, agent.entity_id, "agent")?;
+    spec.validate()
+        .map_err(|e| AppError::invalid(e.field, e.message))?;
+    let text = serde_json::to_string(spec).map_err(|_| AppError::internal())?;
+    let command = st
+        .store
+        .queue_command(&caller.actor(), agent_id, "exec", &text)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    st.agents.wake(agent_id);
+    Ok(command)
+}
+
+/// The command, if the caller may see its agent at `level` in jobs.
+pub async fn get_command(
+    st: &AppState,
+    caller: &Caller,
+    id: CommandId,
+    level: Level,
+) -> Result<CommandRecord, AppError> {
+    let command = st
+        .store
+        .get_command(id)
+        .await
+        .map_err(|e| AppError::from_store("command", e))?;
+    let agent = st.store.get_agent(command.agent_id).await?;
+    caller.check(Domain::Jobs, level, agent.entity_id, "command")?;
+    Ok(command)
+}
+
+pub async fn list_commands(
+    st: &AppState,
+    caller: &Caller,
+    agent_id: AgentId,
+) -> Result<Vec<CommandRecord>, AppError> {
+    let agent = st
+        .store
+        .get_agent(agent_id)
+        .await
+        .map_err(|e| AppError::from_store("agent", e))?;
+    caller.check(Domain::Jobs, Level::Read, agent.entity_id, "agent")?;
+    Ok(st.store.list_commands(agent_id, 100).await?)
+}
+
+/// Asks the agent to stop the command and its whole process tree; a command not started yet
+/// ends at once.
+pub async fn cancel_command(
+    st: &AppState,
+    caller: &Caller,
+    id: CommandId,
+) -> Result<CommandRecord, AppError> {
+    let command = get_command(st, caller, id, Level::Operate).await?;
+    let cancelled = st.store.cancel_command(&caller.actor(), id).await?;
+    st.agents.wake(command.agent_id);
+    Ok(cancelled)
 }
 
 // ---- What agents call --------------------------------------------------------------------
@@ -690,6 +762,70 @@ pub async fn receive_inventory(
     }))
 }
 
+/// A command's output and end, from its agent. A report for a command the server already
+/// closed is answered `accepted: false`, and the agent stops it.
+pub async fn receive_progress(
+    st: &AppState,
+    agent: &AgentRecord,
+    p: &wire::Progress,
+) -> Result<wire::ProgressReply, AppError> {
+    let command = st
+        .store
+        .get_command(p.id)
+        .await
+        .map_err(|e| AppError::from_store("command", e))?;
+    if command.agent_id != agent.id {
+        return Err(AppError::not_found("command"));
+    }
+    let spec: Option<CommandSpec> = serde_json::from_str(&command.spec).ok();
+    let cap = spec.map_or(1 << 20, |s| s.max_output_bytes as usize);
+    let progress = CommandProgress {
+        stdout: p.stdout.clone(),
+        stdout_from: i64::try_from(p.stdout_from).unwrap_or(i64::MAX),
+        stderr: p.stderr.clone(),
+        stderr_from: i64::try_from(p.stderr_from).unwrap_or(i64::MAX),
+        stdout_bytes: i64::try_from(p.stdout_bytes).unwrap_or(i64::MAX),
+        stderr_bytes: i64::try_from(p.stderr_bytes).unwrap_or(i64::MAX),
+        started_at: p.started_at.map(|at| at - agent.clock_skew_ms),
+        end: p.end.as_ref().map(|e| {
+            let outcome = match e.outcome.as_str() {
+                known @ ("exited" | "timeout" | "killed" | "failed") => known.to_owned(),
+                _ => "failed".to_owned(),
+            };
+            (outcome, e.exit_code, e.message.chars().take(2000).collect())
+        }),
+    };
+    let accepted = st
+        .store
+        .command_progress(agent.id, p.id, &progress, cap)
+        .await
+        .map_err(|e| AppError::from_store("command", e))?;
+    let after = st.store.get_command(p.id).await?;
+    Ok(wire::ProgressReply {
+        accepted,
+        cancel: after.cancel_requested && after.state != CommandState::Finished,
+    })
+}
+
+/// The commands to send with a poll: those the agent has not started, and the cancellations
+/// of those it runs.
+fn commands_for(open: &[CommandRecord], running: &[i64]) -> Vec<wire::Command> {
+    open.iter()
+        .filter(|c| {
+            let known = running.contains(&c.id);
+            (!known && c.state == CommandState::Queued) || (known && c.cancel_requested)
+        })
+        .filter_map(|c| {
+            let spec = serde_json::from_str(&c.spec).ok()?;
+            Some(wire::Command {
+                id: c.id,
+                spec,
+                cancel: c.cancel_requested,
+            })
+        })
+        .collect()
+}
+
 /// Answers a poll: at once when there is news for the agent (a newer configuration, a
 /// rotated credential), else when some comes or `wait_s` has passed.
 pub async fn poll(
@@ -716,8 +852,11 @@ pub async fn poll(
     let deadline = tokio::time::Instant::now() + wait;
     let notify = st.agents.notify_for(agent.id);
     let mut agent = agent;
+    let mut commands;
     loop {
-        let news = agent.config_version > request.config_version || agent.rotate;
+        commands = commands_for(&st.store.open_commands(agent.id).await?, &request.running);
+        let news =
+            agent.config_version > request.config_version || agent.rotate || !commands.is_empty();
         if news || tokio::time::Instant::now() >= deadline {
             break;
         }
@@ -748,6 +887,6 @@ pub async fn poll(
         config: (agent.config_version > request.config_version).then(|| config_of(&agent)),
         credential,
         upgrade_needed: upgrade_needed(&agent),
-        commands: Vec::new(),
+        commands,
     })
 }
