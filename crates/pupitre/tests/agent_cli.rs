@@ -117,6 +117,103 @@ where
     }
 }
 
+/// A server on a fixed loopback port (so it can be restarted where agents expect it), an
+/// administrator's API token, and an enrolment token for `uses` agents.
+struct Setup {
+    dir: tempfile::TempDir,
+    env: Vec<(&'static str, String)>,
+    server: Server,
+    base: String,
+    admin: String,
+    token: String,
+}
+
+impl Setup {
+    async fn start(uses: i64) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let env = vec![
+            ("PUPITRE_LISTEN", format!("127.0.0.1:{}", free_port())),
+            (
+                "PUPITRE_ADMIN_PASSWORD",
+                "Agent-test-passphrase-1".to_owned(),
+            ),
+        ];
+        let server = Server::start(dir.path(), &[], &Setup::pairs(&env));
+        let base = server.base.clone();
+        let out = Command::new(BIN)
+            .args([
+                "admin", "tokens", "create", "--login", "admin", "--name", "t",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let (s, v) = call(
+            "POST",
+            &format!("{base}/api/v1/agent-enrolments"),
+            &admin,
+            Some(json!({"entity_id": 1, "label": "test hosts", "max_uses": uses})),
+        )
+        .await;
+        assert_eq!(s, 201, "{v}");
+        let token = v["token"].as_str().unwrap().to_owned();
+        Setup {
+            dir,
+            env,
+            server,
+            base,
+            admin,
+            token,
+        }
+    }
+
+    fn pairs<'e>(env: &'e [(&'static str, String)]) -> Vec<(&'static str, &'e str)> {
+        env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    fn stop(&mut self) {
+        assert!(self.server.stop().success());
+    }
+
+    /// Starts the server again on the same port and data.
+    fn start_again(&mut self) {
+        self.server = Server::start(self.dir.path(), &[], &Setup::pairs(&self.env));
+        assert_eq!(self.server.base, self.base);
+    }
+
+    fn agent(&self, name: &str) -> Agent {
+        Agent::start(self.dir.path(), &self.base, &self.token, name)
+    }
+
+    /// The ids of the agents enrolled, once there are `n`.
+    async fn agents(&self, n: usize) -> Vec<i64> {
+        let ids = || async {
+            let (_, v) = call(
+                "GET",
+                &format!("{}/api/v1/agents", self.base),
+                &self.admin,
+                None,
+            )
+            .await;
+            v.as_array().map_or(Vec::new(), |l| {
+                l.iter()
+                    .filter_map(|a| a["id"].as_i64())
+                    .collect::<Vec<_>>()
+            })
+        };
+        eventually(Duration::from_secs(30), "the agents enrolled", || async {
+            ids().await.len() == n
+        })
+        .await;
+        ids().await
+    }
+}
+
 #[tokio::test]
 async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() {
     let outage = Duration::from_secs(
@@ -125,53 +222,13 @@ async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() 
             .and_then(|s| s.parse().ok())
             .unwrap_or(60),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let env = [
-        ("PUPITRE_LISTEN", listen.as_str()),
-        ("PUPITRE_ADMIN_PASSWORD", "Agent-test-passphrase-1"),
-    ];
-    let mut server = Server::start(dir.path(), &[], &env);
-    let base = server.base.clone();
-    let out = Command::new(BIN)
-        .args([
-            "admin", "tokens", "create", "--login", "admin", "--name", "t",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let (s, v) = call(
-        "POST",
-        &format!("{base}/api/v1/agent-enrolments"),
-        &admin,
-        Some(json!({"entity_id": 1, "label": "test hosts", "max_uses": 2})),
-    )
-    .await;
-    assert_eq!(s, 201, "{v}");
-    let token = v["token"].as_str().unwrap().to_owned();
+    let mut setup = Setup::start(2).await;
+    let (base, admin) = (setup.base.clone(), setup.admin.clone());
     let started = now_s();
-    let _a = Agent::start(dir.path(), &base, &token, "alpha");
-    let _b = Agent::start(dir.path(), &base, &token, "beta");
+    let _a = setup.agent("alpha");
+    let _b = setup.agent("beta");
     // Both enrol; every second from now on.
-    let agent_ids = || async {
-        let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
-        v.as_array().map_or(Vec::new(), |l| {
-            l.iter()
-                .filter_map(|a| a["id"].as_i64())
-                .collect::<Vec<_>>()
-        })
-    };
-    eventually(Duration::from_secs(30), "two agents enrolled", || async {
-        agent_ids().await.len() == 2
-    })
-    .await;
-    let ids = agent_ids().await;
+    let ids = setup.agents(2).await;
     for id in &ids {
         let (s, v) = call(
             "PUT",
@@ -294,9 +351,9 @@ async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() 
 
     // The outage: the agents keep collecting into their buffers.
     let down_at = now_s();
-    assert!(server.stop().success());
+    setup.stop();
     tokio::time::sleep(outage).await;
-    let buffered = std::fs::read_dir(dir.path().join("alpha").join("buffer"))
+    let buffered = std::fs::read_dir(setup.dir.path().join("alpha").join("buffer"))
         .unwrap()
         .filter(|e| {
             e.as_ref()
@@ -307,8 +364,7 @@ async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() 
         buffered as f64 >= outage.as_secs_f64() * 0.8,
         "{buffered} rounds buffered over {outage:?}"
     );
-    let server = Server::start(dir.path(), &[], &env);
-    assert_eq!(server.base, base);
+    setup.start_again();
     let up_at = now_s();
     for host in ["alpha", "beta"] {
         eventually(
@@ -361,7 +417,7 @@ async fn two_agents_report_buffer_through_an_outage_and_backfill_without_gaps() 
         "the revoked agent still sends"
     );
     assert!(!timestamps(&base, &admin, other, cut).await.is_empty());
-    let log = std::fs::read_to_string(dir.path().join(format!("{revoked}.log"))).unwrap();
+    let log = std::fs::read_to_string(setup.dir.path().join(format!("{revoked}.log"))).unwrap();
     assert!(log.contains("refuses this agent's credential"), "{log}");
 }
 
@@ -400,39 +456,10 @@ fn processes_with(marker: &str) -> usize {
 
 #[tokio::test]
 async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let listen = format!("127.0.0.1:{}", free_port());
-    let env = [
-        ("PUPITRE_LISTEN", listen.as_str()),
-        ("PUPITRE_ADMIN_PASSWORD", "Agent-test-passphrase-1"),
-    ];
-    let mut server = Server::start(dir.path(), &[], &env);
-    let base = server.base.clone();
-    let out = Command::new(BIN)
-        .args([
-            "admin", "tokens", "create", "--login", "admin", "--name", "t",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-    let (_, v) = call(
-        "POST",
-        &format!("{base}/api/v1/agent-enrolments"),
-        &admin,
-        Some(json!({"entity_id": 1, "label": "exec", "max_uses": 1})),
-    )
-    .await;
-    let token = v["token"].as_str().unwrap().to_owned();
-    let _agent = Agent::start(dir.path(), &base, &token, "gamma");
-    let mut id = 0;
-    eventually(Duration::from_secs(30), "the agent enrolled", || async {
-        let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
-        v.as_array().is_some_and(|l| !l.is_empty())
-    })
-    .await;
-    let (_, v) = call("GET", &format!("{base}/api/v1/agents"), &admin, None).await;
-    id = v[0]["id"].as_i64().unwrap_or(id);
+    let mut setup = Setup::start(1).await;
+    let (base, admin) = (setup.base.clone(), setup.admin.clone());
+    let _agent = setup.agent("gamma");
+    let id = setup.agents(1).await[0];
     let run = |spec: Value| {
         let base = base.clone();
         let admin = admin.clone();
@@ -525,7 +552,7 @@ async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_resta
     .await;
 
     // The server restarts while a command runs: its result is not lost, and it ran once.
-    let count = dir.path().join("runs");
+    let count = setup.dir.path().join("runs");
     let survivor = run(json!({
         "argv": ["/bin/sh", "-c", format!("echo run >> {}; sleep 4; echo done", count.display())],
         "timeout_s": 60,
@@ -535,9 +562,9 @@ async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_resta
         count.exists()
     })
     .await;
-    assert!(server.stop().success());
+    setup.stop();
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let _server = Server::start(dir.path(), &[], &env);
+    setup.start_again();
     let done = finished(&base, &admin, survivor, Duration::from_secs(60)).await;
     assert_eq!(
         (done["outcome"].as_str(), done["exit_code"].as_i64()),
