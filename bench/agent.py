@@ -42,10 +42,16 @@ ZABBIX_KEYS = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(low=None):
+    """A free port; from `low` up when given (zabbix_agentd takes no port above 32767)."""
+    for port in ([0] if low is None else range(low, low + 1000)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 def http(method, url, token=None, body=None):
@@ -118,6 +124,7 @@ def memory_kb(pids):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", required=True)
+    ap.add_argument("--agent-bin", help="an agent-only build, measured beside the full one")
     ap.add_argument("--duration", type=int, default=600)
     ap.add_argument("--interval", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=30)
@@ -142,19 +149,28 @@ def main():
         admin = subprocess.run([args.bin, "admin", "tokens", "create", "--login", "admin",
                                 "--name", "bench"], cwd=work, env=env, check=True,
                                capture_output=True, text=True).stdout.strip()
+        builds = [("pupitre agent", args.bin)]
+        if args.agent_bin:
+            builds.append(("pupitre agent, agent-only build", args.agent_bin))
         token = http("POST", f"{base}/api/v1/agent-enrolments", admin,
-                     {"entity_id": 1, "label": "bench", "max_uses": 1})["token"]
-        agent = subprocess.Popen([args.bin, "agent", "--server", base, "--token", token,
-                                  "--state-dir", f"{work}/agent", "--log", "warn"],
-                                 stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent.log", "w"))
-        procs.append(agent)
+                     {"entity_id": 1, "label": "bench", "max_uses": len(builds)})["token"]
+        pupitre_agents = {}
+        for i, (name, binary) in enumerate(builds):
+            agent = subprocess.Popen(
+                [binary, "agent", "--server", base, "--token", token, "--state-dir",
+                 f"{work}/agent{i}", "--hostname", f"bench{i}", "--machine-id", f"bench{i}",
+                 "--log", "warn"],
+                stdout=subprocess.DEVNULL, stderr=open(f"{work}/agent{i}.log", "w"))
+            procs.append(agent)
+            pupitre_agents[name] = agent.pid
         for _ in range(100):
             agents = http("GET", f"{base}/api/v1/agents", admin)
-            if agents:
+            if len(agents) == len(builds):
                 break
             time.sleep(0.2)
-        http("PUT", f"{base}/api/v1/agents/{agents[0]['id']}/config", admin,
-             {"interval_s": args.interval})
+        for a in agents:
+            http("PUT", f"{base}/api/v1/agents/{a['id']}/config", admin,
+                 {"interval_s": args.interval})
 
         # prometheus-node-exporter, scraped every interval.
         ne_port = free_port()
@@ -176,18 +192,26 @@ def main():
                     pass
 
         # zabbix_agentd, 30 passive checks every interval.
-        zb_port = free_port()
+        zb_port = free_port(20050)
         conf = f"{work}/zabbix_agentd.conf"
         with open(conf, "w") as f:
             f.write(f"ListenIP=127.0.0.1\nListenPort={zb_port}\nServer=127.0.0.1\n"
                     f"StartAgents=3\nServerActive=\nHostname=bench\nPidFile={work}/zabbix.pid\n"
                     "LogType=console\nDebugLevel=2\nTimeout=3\nAllowRoot=1\n")
         zabbix = subprocess.Popen(["zabbix_agentd", "-f", "-c", conf],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=open(f"{work}/zabbix.log", "w"),
+                                  stderr=subprocess.STDOUT)
         procs.append(zabbix)
         iface = next(n for n in sorted(os.listdir("/sys/class/net")) if n != "lo")
         keys = [k.format(iface=iface) for k in ZABBIX_KEYS]
-        time.sleep(2)
+        for _ in range(100):
+            try:
+                zabbix_get(zb_port, "agent.ping")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            sys.exit("zabbix_agentd did not answer:\n" + open(f"{work}/zabbix.log").read())
         unsupported = [k for k in keys if zabbix_get(zb_port, k).startswith(b"ZBX_NOTSUPPORTED")]
         answered = [0]
 
@@ -204,8 +228,8 @@ def main():
         threading.Thread(target=poll, daemon=True).start()
         time.sleep(args.warmup)
 
-        targets = {"pupitre agent": agent.pid, "prometheus-node-exporter": exporter.pid,
-                   "zabbix_agentd": zabbix.pid}
+        targets = dict(pupitre_agents)
+        targets.update({"prometheus-node-exporter": exporter.pid, "zabbix_agentd": zabbix.pid})
         start = {n: cpu_ticks(processes(p)) for n, p in targets.items()}
         samples = {n: [] for n in targets}
         began = time.monotonic()
@@ -229,9 +253,12 @@ def main():
                 "pss_mib_mean": sum(pss) / len(pss) / 1024,
                 "cpu_seconds": cpu_s, "cpu_percent": 100 * cpu_s / elapsed,
             })
-        buffered = len([f for f in os.listdir(f"{work}/agent/buffer") if f.endswith(".gz")])
-        series = http("GET", f"{base}/api/v1/metrics/series?match=%7Bsource%3D%22agent%22%7D", admin)
+        buffered = len([f for f in os.listdir(f"{work}/agent0/buffer") if f.endswith(".gz")])
+        series = http("GET", f"{base}/api/v1/metrics/series?match=%7Bhost%3D%22bench0%22%7D", admin)
+        sizes = ", ".join(f"{os.path.getsize(b) / 1e6:.1f} MB" for _, b in builds)
         lines = [
+            f"Binary sizes: {sizes}.",
+            "",
             f"Over {elapsed:.0f} s (after {args.warmup} s of warm-up), every {args.interval} s; "
             f"{os.cpu_count()} cores, kernel {os.uname().release}.",
             "",

@@ -14,6 +14,9 @@ if ! command -v prometheus-node-exporter > /dev/null || ! command -v zabbix_agen
   [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; }
   apt-get install -y -qq --no-install-recommends prometheus-node-exporter zabbix-agent > /dev/null
 fi
+# The full binary (release) and the agent-only build (profile `agent`, no `server` feature).
 cargo build --release -q -p pupitre --bin pupitre
+cargo build --profile agent -q -p pupitre --bin pupitre --no-default-features
 python3 bench/agent.py --bin "$ROOT/target/release/pupitre" \
+  --agent-bin "$ROOT/target/agent/pupitre" \
   --duration "${DURATION:-600}" --interval "${INTERVAL:-10}" --out bench/out/agent.md

@@ -11,7 +11,7 @@ use pupitre_core::monitoring::range::Thresholds;
 use pupitre_probe::outcome::Outcome;
 use pupitre_store::Store;
 use pupitre_store::agents::AgentStatus;
-use pupitre_store::metrics::{SeriesFilter, SourceKind};
+use pupitre_store::metrics::{SeriesFilter, SeriesRecord, SourceKind};
 
 /// Runs an agent check of `check` (whose probe is `ProbeSpec::Agent`) at `now`.
 pub async fn run(
@@ -29,22 +29,8 @@ pub async fn run(
         Ok(s) => s,
         Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - selector: {e}")),
     };
-    let visible = match store.list_entities().await {
-        Ok(entities) => entities.iter().map(|e| e.id).collect(),
-        Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
-    };
-    let filter = SeriesFilter {
-        visible,
-        name: selector.name().map(str::to_owned),
-        asset_id: Some(check.asset_id),
-        limit: 10_000,
-        ..SeriesFilter::default()
-    };
-    let series = match store.find_series(&filter).await {
-        Ok(series) => series
-            .into_iter()
-            .filter(|s| s.source.kind == SourceKind::Agent)
-            .collect::<Vec<_>>(),
+    let series = match agent_series(store, check, selector.name()).await {
+        Ok(series) => series,
         Err(e) => return Outcome::unknown(format!("AGENT UNKNOWN - database: {e}")),
     };
     let candidates: Vec<_> = series
@@ -107,7 +93,62 @@ pub async fn run(
     outcome
 }
 
-/// Whether the host's agent is in touch: its last contact within `max_age_s`.
+/// The agent series of the check's asset, named `name` when given.
+async fn agent_series(
+    store: &dyn Store,
+    check: &Check,
+    name: Option<&str>,
+) -> Result<Vec<SeriesRecord>, pupitre_store::StoreError> {
+    let visible = store.list_entities().await?.iter().map(|e| e.id).collect();
+    let filter = SeriesFilter {
+        visible,
+        name: name.map(str::to_owned),
+        asset_id: Some(check.asset_id),
+        limit: 10_000,
+        ..SeriesFilter::default()
+    };
+    Ok(store
+        .find_series(&filter)
+        .await?
+        .into_iter()
+        .filter(|s| s.source.kind == SourceKind::Agent)
+        .collect())
+}
+
+/// How long after a reboot the contact check says so.
+const REBOOT_NOTICE_MS: i64 = 15 * 60 * 1000;
+
+/// When the host last rebooted, if its boot time changed within [`REBOOT_NOTICE_MS`] (the
+/// agent reports `node_boot_time_seconds` every round).
+async fn recent_reboot(store: &dyn Store, check: &Check, now: i64) -> Option<i64> {
+    let series = agent_series(store, check, Some("node_boot_time_seconds"))
+        .await
+        .ok()?;
+    let ids: Vec<i64> = series.iter().map(|s| s.id).collect();
+    let read = store
+        .read_samples(&ids, now - 2 * REBOOT_NOTICE_MS, now)
+        .await
+        .ok()?;
+    let samples = read.first()?;
+    // The boot time is whole seconds from /proc/stat: a change of more than a few seconds is a
+    // reboot, not the clock being adjusted.
+    let changed = samples
+        .values
+        .windows(2)
+        .zip(samples.timestamps.iter().skip(1))
+        .filter(|(pair, _)| (pair[1] - pair[0]).abs() > 5.0)
+        .map(|(_, &at)| at)
+        .next_back()?;
+    (now - changed <= REBOOT_NOTICE_MS).then(|| {
+        samples
+            .values
+            .last()
+            .map_or(changed, |boot| (*boot * 1000.0) as i64)
+    })
+}
+
+/// Whether the host's agent is in touch: its last contact within `max_age_s`, and no reboot in
+/// the last quarter of an hour (a WARNING that says when).
 async fn contact(store: &dyn Store, check: &Check, max_age_s: u32, now: i64) -> Outcome {
     let agent = match store.agent_of_asset(check.asset_id).await {
         Ok(Some(agent)) => agent,
@@ -150,6 +191,17 @@ async fn contact(store: &dyn Store, check: &Check, max_age_s: u32, now: i64) -> 
         _ => format!("AGENT CRITICAL - {name} silent for {age_s:.0} s (more than {max_age_s} s)"),
     };
     let mut outcome = Outcome::new(state, summary);
+    if state == State::Ok
+        && let Some(booted) = recent_reboot(store, check, now).await
+    {
+        outcome = Outcome::new(
+            State::Warning,
+            format!(
+                "AGENT WARNING - {name} rebooted {} min ago",
+                (now - booted).max(0) / 60_000
+            ),
+        );
+    }
     outcome.perfdata.push(PerfDatum {
         label: "silence".to_owned(),
         value: Some(age_s),

@@ -643,3 +643,61 @@ async fn commands_are_checked_sent_once_and_their_reports_counted_once() {
     );
     assert_eq!(view["exit_code"], 0);
 }
+
+#[tokio::test]
+async fn the_contact_check_watches_the_agent_and_tells_of_a_reboot() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "rebooted").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let id = v["agent_id"].as_i64().unwrap();
+    let (_, agent) = app
+        .call("GET", &format!("/api/v1/agents/{id}"), &admin, None)
+        .await;
+    let asset = agent["asset_id"].as_i64().unwrap();
+    let (_, checks) = app
+        .call(
+            "GET",
+            &format!("/api/v1/checks?asset_id={asset}"),
+            &admin,
+            None,
+        )
+        .await;
+    let contact = checks["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "Pupitre agent")
+        .unwrap_or_else(|| panic!("every agent gets a contact check: {checks}"))
+        .clone();
+    assert_eq!(contact["probe"]["kind"], "agent");
+    let run_path = format!("/api/v1/checks/{}/run", contact["id"]);
+    let boot = |seq: i64, at: i64, boot_s: f64| json!({"seq": seq, "at": at, "samples": [{"name": "node_boot_time_seconds", "value": boot_s}]});
+    let now = now_ms();
+    let (s, _) = app
+        .send(&credential, &boot(1, now - 120_000, 1_700_000_000.0))
+        .await;
+    assert_eq!(s, 200);
+    let r = app.call("POST", &run_path, &admin, None).await.1;
+    assert_eq!(r["state"], "ok", "{r}");
+    // The boot time moves: the host rebooted a minute ago.
+    let (s, _) = app
+        .send(
+            &credential,
+            &boot(2, now - 60_000, (now / 1000 - 60) as f64),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let r = app.call("POST", &run_path, &admin, None).await.1;
+    assert_eq!(r["state"], "warning", "{r}");
+    assert!(
+        r["output"].as_str().unwrap().contains("rebooted 1 min ago"),
+        "{r}"
+    );
+    // Revoked: CRITICAL.
+    app.call("POST", &format!("/api/v1/agents/{id}/revoke"), &admin, None)
+        .await;
+    let r = app.call("POST", &run_path, &admin, None).await.1;
+    assert_eq!(r["state"], "critical", "{r}");
+}

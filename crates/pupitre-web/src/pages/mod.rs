@@ -3,6 +3,7 @@
 
 mod account;
 mod admin;
+mod agents;
 mod check_templates;
 mod credentials;
 mod downtimes;
@@ -482,5 +483,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(downtimes::routes());
     r.extend(check_templates::routes());
     r.extend(credentials::routes());
+    r.extend(agents::routes());
     r
 }
