@@ -74,6 +74,8 @@ pub struct Record {
 /// The commands of this agent, running or waiting to report.
 pub struct Runner {
     dir: PathBuf,
+    /// The allowlist of plugins the server may name (NRPE's syntax).
+    plugins: PathBuf,
     records: Mutex<BTreeMap<i64, Record>>,
     cancels: Mutex<BTreeMap<i64, oneshot::Sender<()>>>,
     /// Wakes the reporter: new output, or an end.
@@ -83,7 +85,7 @@ pub struct Runner {
 impl Runner {
     /// Opens the commands directory; a command that was running when the agent stopped is
     /// reported as failed.
-    pub fn open(dir: &Path) -> std::io::Result<Runner> {
+    pub fn open(dir: &Path, plugins: &Path) -> std::io::Result<Runner> {
         std::fs::create_dir_all(dir)?;
         let mut records = BTreeMap::new();
         for item in std::fs::read_dir(dir)? {
@@ -112,6 +114,7 @@ impl Runner {
         }
         let runner = Runner {
             dir: dir.to_owned(),
+            plugins: plugins.to_owned(),
             records: Mutex::new(records),
             cancels: Mutex::new(BTreeMap::new()),
             changed: Notify::new(),
@@ -319,9 +322,19 @@ async fn execute(
             Err(e) => return failed(format!("user {}: {e}", spec.user)),
         }
     };
-    let mut command = tokio::process::Command::new(&spec.argv[0]);
+    let argv = if spec.plugin.is_empty() {
+        spec.argv.clone()
+    } else {
+        match crate::plugins::Allowlist::read(&runner.plugins)
+            .and_then(|list| list.argv(&spec.plugin, &spec.arguments))
+        {
+            Ok(argv) => argv,
+            Err(e) => return failed(e),
+        }
+    };
+    let mut command = tokio::process::Command::new(&argv[0]);
     command
-        .args(&spec.argv[1..])
+        .args(&argv[1..])
         .env_clear()
         .envs(base_env(user.as_ref()))
         .envs(&spec.env)
@@ -353,7 +366,7 @@ async fn execute(
     }
     let mut child = match command.spawn() {
         Ok(child) => child,
-        Err(e) => return failed(format!("cannot start {}: {e}", spec.argv[0])),
+        Err(e) => return failed(format!("cannot start {}: {e}", argv[0])),
     };
     let pgid = child.id().map(|pid| nix::unistd::Pid::from_raw(pid as i32));
     if let Some(mut stdin) = child.stdin.take() {
@@ -447,7 +460,7 @@ mod tests {
     #[tokio::test]
     async fn a_command_runs_once_reports_its_output_and_a_lost_one_is_failed() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let runner = Arc::new(Runner::open(dir.path()).expect("opens"));
+        let runner = Arc::new(Runner::open(dir.path(), Path::new("/nonexistent")).expect("opens"));
         let spec: CommandSpec = serde_json::from_value(serde_json::json!({
             "argv": ["/bin/sh", "-c", "read x; echo got $x; echo oops >&2; exit 3"],
             "stdin": "input\n",
@@ -470,7 +483,7 @@ mod tests {
         assert_eq!((end.outcome.as_str(), end.exit_code), ("exited", Some(3)));
         // Not acknowledged yet: still there after a restart, with its end.
         drop(runner);
-        let runner = Runner::open(dir.path()).expect("reopens");
+        let runner = Runner::open(dir.path(), Path::new("/nonexistent")).expect("reopens");
         assert!(runner.knows(7));
         let report = runner.reports().remove(0);
         assert_eq!(
@@ -491,7 +504,7 @@ mod tests {
             serde_json::to_vec(&lost).expect("json"),
         )
         .expect("writes");
-        let runner = Runner::open(dir.path()).expect("reopens");
+        let runner = Runner::open(dir.path(), Path::new("/nonexistent")).expect("reopens");
         let end = runner.reports().remove(0).end.expect("an end");
         assert_eq!(end.outcome, "failed");
     }

@@ -11,5 +11,6 @@ pub mod collect;
 pub mod exec;
 pub mod inventory;
 pub mod logwatch;
+pub mod plugins;
 pub mod run;
 pub mod wire;

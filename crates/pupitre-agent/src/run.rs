@@ -39,6 +39,8 @@ pub struct Options {
     pub machine_id: Option<String>,
     /// The longest the poll waits on the server (seconds).
     pub poll_wait_s: u64,
+    /// The allowlist of plugins the server may run here (NRPE's `command[name]=…` lines).
+    pub plugins: PathBuf,
 }
 
 impl Options {
@@ -52,6 +54,7 @@ impl Options {
             hostname: None,
             machine_id: None,
             poll_wait_s: 25,
+            plugins: PathBuf::from("/etc/pupitre/agent-plugins.cfg"),
         }
     }
 }
@@ -171,8 +174,8 @@ pub async fn run(options: Options, shutdown: impl Future<Output = ()>) -> Result
         saved.config.buffer_max_bytes,
     )
     .map_err(|e| format!("buffer: {e}"))?;
-    let runner =
-        Runner::open(&options.state_dir.join("commands")).map_err(|e| format!("commands: {e}"))?;
+    let runner = Runner::open(&options.state_dir.join("commands"), &options.plugins)
+        .map_err(|e| format!("commands: {e}"))?;
     let agent = Arc::new(Agent {
         http,
         server: options.server.clone(),

@@ -314,8 +314,15 @@ pub struct Command {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CommandSpec {
-    /// The program and its arguments; no shell.
+    /// The program and its arguments; no shell. Empty for a plugin.
+    #[serde(default)]
     pub argv: Vec<String>,
+    /// A plugin the host's allowlist names (see [`crate::plugins`]), instead of `argv`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub plugin: String,
+    /// The plugin's `$ARGn$`, where the allowlist accepts arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arguments: Vec<String>,
     /// The local user to run as; empty: the agent's own.
     #[serde(default)]
     pub user: String,
@@ -350,10 +357,27 @@ impl CommandSpec {
                 message: message.to_owned(),
             })
         };
-        match self.argv.first() {
-            None => return invalid("argv", "names no program"),
-            Some(p) if p.is_empty() => return invalid("argv", "names no program"),
-            Some(_) => {}
+        if !self.plugin.is_empty() {
+            if !self.argv.is_empty() {
+                return invalid("argv", "a command runs either argv or a plugin, not both");
+            }
+            crate::plugins::check_name(&self.plugin).map_err(|m| Invalid {
+                field: "plugin".to_owned(),
+                message: m,
+            })?;
+            crate::plugins::check_arguments(&self.arguments).map_err(|m| Invalid {
+                field: "arguments".to_owned(),
+                message: m,
+            })?;
+        } else {
+            if !self.arguments.is_empty() {
+                return invalid("arguments", "only a plugin takes arguments");
+            }
+            match self.argv.first() {
+                None => return invalid("argv", "names no program"),
+                Some(p) if p.is_empty() => return invalid("argv", "names no program"),
+                Some(_) => {}
+            }
         }
         if self.argv.iter().any(|a| a.contains('\0')) {
             return invalid("argv", "contains a NUL byte");

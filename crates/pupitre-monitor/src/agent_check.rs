@@ -3,15 +3,43 @@
 //! read the database (the metric history, the agent's last contact), not the host, so they
 //! run on whichever server holds the check, wherever the agent connects.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::check::Check;
 use pupitre_core::monitoring::exposition::{Sample, Selector, evaluate_series};
+use pupitre_core::monitoring::output::PluginOutput;
 use pupitre_core::monitoring::perfdata::{PerfDatum, Uom};
 use pupitre_core::monitoring::range::Thresholds;
 use pupitre_probe::outcome::Outcome;
 use pupitre_store::Store;
-use pupitre_store::agents::AgentStatus;
+use pupitre_store::agents::{AgentStatus, CommandState};
 use pupitre_store::metrics::{SeriesFilter, SeriesRecord, SourceKind};
+
+/// The agents' long polls waiting on this server, so that whatever queues a command for an
+/// agent (the engine for a plugin check, a request for a remote command) wakes its poll at once.
+#[derive(Debug, Default)]
+pub struct AgentWaker {
+    waiting: Mutex<HashMap<i64, Arc<tokio::sync::Notify>>>,
+}
+
+impl AgentWaker {
+    /// What agent `id`'s poll waits on.
+    pub fn notify_for(&self, id: i64) -> Arc<tokio::sync::Notify> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        waiting.entry(id).or_default().clone()
+    }
+
+    /// Wakes agent `id`'s poll if it waits on this server; otherwise the agent sees the news
+    /// at its next poll.
+    pub fn wake(&self, id: i64) {
+        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(notify) = waiting.get(&id) {
+            notify.notify_one();
+        }
+    }
+}
 
 /// Runs an agent check of `check` (whose probe is `ProbeSpec::Agent`) at `now`.
 pub async fn run(
@@ -219,3 +247,95 @@ async fn contact(store: &dyn Store, check: &Check, max_age_s: u32, now: i64) -> 
     }
     outcome
 }
+
+/// Runs a plugin through the host's agent, as NRPE would: queues the command, waits for its
+/// outcome within the check's timeout (plus the agent's pickup), and reads the plugin's
+/// output and exit code as a local plugin's.
+pub async fn run_plugin(
+    store: &dyn Store,
+    waker: &AgentWaker,
+    check: &Check,
+    plugin: &str,
+    arguments: &[String],
+    timeout: std::time::Duration,
+) -> Outcome {
+    let agent = match store.agent_of_asset(check.asset_id).await {
+        Ok(Some(agent)) if agent.status == AgentStatus::Active => agent,
+        Ok(Some(agent)) => {
+            return Outcome::unknown(format!(
+                "AGENT PLUGIN UNKNOWN - the agent of {} is {}",
+                agent.facts.name,
+                agent.status.key()
+            ));
+        }
+        Ok(None) => {
+            return Outcome::unknown("AGENT PLUGIN UNKNOWN - no agent reports for this host");
+        }
+        Err(e) => return Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - database: {e}")),
+    };
+    let spec = serde_json::json!({
+        "plugin": plugin,
+        "arguments": arguments,
+        "timeout_s": timeout.as_secs().max(1),
+        "max_output_bytes": PLUGIN_OUTPUT_LIMIT,
+    })
+    .to_string();
+    let command = match store
+        .queue_check_command(agent.id, "plugin", &spec, crate::now_ms())
+        .await
+    {
+        Ok(command) => command,
+        Err(e) => return Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - database: {e}")),
+    };
+    waker.wake(agent.id);
+    // The agent picks the command up at its next poll (within a few seconds when it waits on
+    // another server), then the plugin has its own timeout.
+    let deadline = tokio::time::Instant::now() + timeout + PICKUP;
+    let finished = loop {
+        match store.get_command(command.id).await {
+            Ok(c) if c.state == CommandState::Finished => break Some(c),
+            Ok(_) if tokio::time::Instant::now() >= deadline => break None,
+            Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            Err(e) => {
+                let _ = store.forget_command(command.id).await;
+                return Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - database: {e}"));
+            }
+        }
+    };
+    let _ = store.forget_command(command.id).await;
+    let Some(done) = finished else {
+        return Outcome::unknown(format!(
+            "AGENT PLUGIN UNKNOWN - the agent of {} did not run {plugin} within {} s",
+            agent.facts.name,
+            (timeout + PICKUP).as_secs()
+        ));
+    };
+    match (done.outcome.as_deref(), done.exit_code) {
+        (Some("exited"), Some(code)) => {
+            let code = i32::try_from(code).unwrap_or(3);
+            let output = PluginOutput::parse(&done.stdout, PLUGIN_OUTPUT_LIMIT as usize);
+            let summary = if output.summary.is_empty() {
+                format!("{plugin} printed nothing (exit code {code})")
+            } else {
+                output.summary
+            };
+            Outcome {
+                state: State::from_exit_code(code),
+                summary,
+                long_output: output.long_output,
+                perfdata: output.perfdata,
+            }
+        }
+        (Some("timeout"), _) => Outcome::unknown(format!(
+            "AGENT PLUGIN UNKNOWN - {plugin} timed out after {} s",
+            timeout.as_secs()
+        )),
+        _ => Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - {}", done.message)),
+    }
+}
+
+/// The most of a plugin's output read back (Nagios keeps 8 KB; plugins rarely print more).
+const PLUGIN_OUTPUT_LIMIT: u64 = 64 * 1024;
+
+/// How long an agent may take to pick a command up.
+pub const PICKUP: std::time::Duration = std::time::Duration::from_secs(10);

@@ -90,6 +90,8 @@ pub struct EngineConfig {
     pub tick: Duration,
     /// The key that opens stored credentials; without it, checks that name one are UNKNOWN.
     pub vault: Option<Arc<Vault>>,
+    /// Wakes agents' polls when a plugin check queues a command (shared with the web layer).
+    pub agent_waker: Arc<agent_check::AgentWaker>,
 }
 
 impl Default for EngineConfig {
@@ -102,6 +104,7 @@ impl Default for EngineConfig {
             flush_every: Duration::from_secs(1),
             tick: Duration::from_millis(20),
             vault: None,
+            agent_waker: Arc::default(),
         }
     }
 }
@@ -385,12 +388,14 @@ pub fn start(
     if let IcmpCapability::None { diagnostic } = &icmp {
         tracing::warn!("{diagnostic} Until then, ping checks test TCP reachability instead.");
     }
-    let probes = Arc::new(Probes::new(
+    let mut probes = Probes::new(
         PluginRunner::new(config.max_plugins),
         icmp,
         Credentials::new(store.clone(), config.vault.clone()),
         store.clone(),
-    ));
+    );
+    probes.agent_waker = config.agent_waker.clone();
+    let probes = Arc::new(probes);
     let (commands, receiver) = mpsc::unbounded_channel();
     let (internal, internal_rx) = mpsc::unbounded_channel();
     let figures = Arc::new(Figures::default());

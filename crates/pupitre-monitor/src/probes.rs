@@ -50,6 +50,8 @@ pub struct Probes {
     pub credentials: Credentials,
     /// What agent checks read: the metric history and the agents' last contacts.
     pub store: Arc<dyn Store>,
+    /// Wakes an agent's poll when a plugin check queues a command for it.
+    pub agent_waker: Arc<crate::agent_check::AgentWaker>,
     memory: Mutex<HashMap<CheckId, Memory>>,
 }
 
@@ -82,7 +84,9 @@ pub fn target_key(check: &Check, asset_address: &str) -> Option<String> {
         }
         ProbeSpec::Dns { server, .. } => Some(target(server, "resolver")),
         ProbeSpec::Plugin { .. } => Some(asset_address.to_owned()),
-        ProbeSpec::Heartbeat { .. } | ProbeSpec::Agent { .. } => None,
+        ProbeSpec::Heartbeat { .. } | ProbeSpec::Agent { .. } | ProbeSpec::AgentPlugin { .. } => {
+            None
+        }
     }
 }
 
@@ -104,6 +108,7 @@ impl Probes {
             icmp,
             credentials,
             store,
+            agent_waker: Arc::default(),
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -113,7 +118,12 @@ impl Probes {
     pub async fn run(&self, check: &Check, asset_name: &str, asset_address: &str) -> Outcome {
         let timeout = Duration::from_secs(u64::from(check.definition.timeout_s));
         let run = self.run_inner(check, asset_name, asset_address, timeout);
-        match tokio::time::timeout(timeout + Duration::from_secs(2), run).await {
+        // A plugin run by an agent also waits for the agent to pick it up.
+        let margin = match &check.definition.probe {
+            ProbeSpec::AgentPlugin { .. } => crate::agent_check::PICKUP + Duration::from_secs(2),
+            _ => Duration::from_secs(2),
+        };
+        match tokio::time::timeout(timeout + margin, run).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::unknown(format!(
                 "the probe did not finish within its {} s timeout",
@@ -337,6 +347,17 @@ impl Probes {
             } => {
                 let now = crate::now_ms();
                 crate::agent_check::run(self.store.as_ref(), check, selector, *max_age_s, now).await
+            }
+            ProbeSpec::AgentPlugin { plugin, arguments } => {
+                crate::agent_check::run_plugin(
+                    self.store.as_ref(),
+                    &self.agent_waker,
+                    check,
+                    plugin,
+                    arguments,
+                    timeout,
+                )
+                .await
             }
         }
     }

@@ -263,6 +263,16 @@ pub trait AgentStore: Send + Sync {
         kind: &str,
         spec: &str,
     ) -> Result<CommandRecord>;
+    /// A command the engine sends for a check run: not audited (the check is), and forgotten
+    /// with [`AgentStore::forget_command`] once its outcome is read.
+    async fn queue_check_command(
+        &self,
+        agent: AgentId,
+        kind: &str,
+        spec: &str,
+        at: i64,
+    ) -> Result<CommandRecord>;
+    async fn forget_command(&self, id: CommandId) -> Result<()>;
     async fn get_command(&self, id: CommandId) -> Result<CommandRecord>;
     async fn list_commands(&self, agent: AgentId, limit: i64) -> Result<Vec<CommandRecord>>;
     /// The agent's commands that it has not finished, oldest first.

@@ -273,6 +273,10 @@ enum StoredProbe {
         selector: String,
         max_age_s: u32,
     },
+    AgentPlugin {
+        plugin: String,
+        arguments: Vec<String>,
+    },
 }
 
 impl From<&ProbeSpec> for StoredProbe {
@@ -354,6 +358,9 @@ impl From<&ProbeSpec> for StoredProbe {
                 selector,
                 max_age_s,
             },
+            ProbeSpec::AgentPlugin { plugin, arguments } => {
+                StoredProbe::AgentPlugin { plugin, arguments }
+            }
         }
     }
 }
@@ -436,6 +443,9 @@ impl From<StoredProbe> for ProbeSpec {
                 selector,
                 max_age_s,
             },
+            StoredProbe::AgentPlugin { plugin, arguments } => {
+                ProbeSpec::AgentPlugin { plugin, arguments }
+            }
         }
     }
 }

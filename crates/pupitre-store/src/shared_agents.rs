@@ -644,6 +644,38 @@ macro_rules! impl_agent_store {
                     Ok(created)
                 }
 
+                async fn queue_check_command(
+                    &self,
+                    agent_id: AgentId,
+                    kind: &str,
+                    spec: &str,
+                    at: i64,
+                ) -> Result<CommandRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO agent_commands (agent_id, kind, spec, state, created_by, created_at) \
+                         VALUES ($1, $2, $3, 'queued', 'engine', $4) RETURNING id",
+                    )
+                    .bind(agent_id)
+                    .bind(kind)
+                    .bind(spec)
+                    .bind(at)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get("id")?;
+                    let created = command(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn forget_command(&self, id: CommandId) -> Result<()> {
+                    sqlx::query("DELETE FROM agent_commands WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(())
+                }
+
                 async fn get_command(&self, id: CommandId) -> Result<CommandRecord> {
                     let mut tx = self.read.begin().await?;
                     command(&mut tx, id).await

@@ -229,4 +229,30 @@ async fn batches_and_command_reports_count_once(db: TestDb) {
     assert_eq!(done.stdout_bytes, 11, "counted in full");
     assert_eq!(done.exit_code, Some(0));
     assert!(db.store.open_commands(a.id).await.unwrap().is_empty());
+    // The engine's plugin runs: queued and forgotten without an audit record each.
+    let audited = |db: &TestDb| {
+        let store = db.store.clone();
+        async move {
+            let filter = pupitre_store::AuditFilter {
+                visible: vec![ROOT_ENTITY],
+                global: true,
+                ..pupitre_store::AuditFilter::default()
+            };
+            let page = pupitre_store::Page {
+                after: None,
+                limit: 1000,
+            };
+            store.list_audit(&filter, page).await.unwrap().len()
+        }
+    };
+    let before = audited(&db).await;
+    let run = db
+        .store
+        .queue_check_command(a.id, "plugin", r#"{"plugin":"check_load"}"#, 4_000)
+        .await
+        .unwrap();
+    assert_eq!(db.store.open_commands(a.id).await.unwrap().len(), 1);
+    db.store.forget_command(run.id).await.unwrap();
+    assert!(db.store.open_commands(a.id).await.unwrap().is_empty());
+    assert_eq!(audited(&db).await, before);
 }

@@ -165,6 +165,16 @@ impl AppState {
         self
     }
 
+    /// The same state, its agents' polls woken through `waker` (the engine's, so that plugin
+    /// checks reach agents at once).
+    pub fn with_agent_waker(
+        mut self,
+        waker: Arc<pupitre_monitor::agent_check::AgentWaker>,
+    ) -> AppState {
+        self.agents = Arc::new(crate::ops::agents::AgentHub::new(waker));
+        self
+    }
+
     /// The same state, with the metric history's writer.
     pub fn with_history(mut self, history: Arc<pupitre_monitor::history::History>) -> AppState {
         self.history = Some(history);

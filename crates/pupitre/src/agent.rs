@@ -38,6 +38,9 @@ pub struct AgentArgs {
     /// The machine id to report [default: /etc/machine-id].
     #[arg(long)]
     machine_id: Option<String>,
+    /// The plugins the server may run here, as NRPE's `command[name]=/path args` lines.
+    #[arg(long, default_value = "/etc/pupitre/agent-plugins.cfg")]
+    plugins: PathBuf,
     /// The longest a poll waits on the server, in seconds.
     #[arg(long, default_value_t = 25, hide = true)]
     poll_wait: u64,
@@ -64,6 +67,7 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     options.hostname = args.hostname;
     options.machine_id = args.machine_id;
     options.poll_wait_s = args.poll_wait;
+    options.plugins = args.plugins;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

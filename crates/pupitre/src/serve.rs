@@ -91,6 +91,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             pupitre_monitor::EngineConfig {
                 max_concurrent: cfg.monitoring_max_concurrent,
                 vault,
+                agent_waker: state.agents.waker.clone(),
                 ..pupitre_monitor::EngineConfig::default()
             },
             Arc::new(recorder),

@@ -37,6 +37,8 @@ impl Agent {
                 &format!("machine-{name}"),
                 "--poll-wait",
                 "5",
+                "--plugins",
+                dir.join("plugins.cfg").to_str().unwrap(),
                 "--log",
                 "info",
             ])
@@ -458,8 +460,64 @@ fn processes_with(marker: &str) -> usize {
 async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_restart() {
     let mut setup = Setup::start(1).await;
     let (base, admin) = (setup.base.clone(), setup.admin.clone());
+    std::fs::write(
+        setup.dir.path().join("plugins.cfg"),
+        "command[check_dummy]=/usr/lib/nagios/plugins/check_dummy $ARG1$ $ARG2$\nallow_arguments=1\n",
+    )
+    .unwrap();
     let _agent = setup.agent("gamma");
     let id = setup.agents(1).await[0];
+
+    // Local plugins, as NRPE runs them: the host's allowlist decides what runs.
+    let (_, agent) = call("GET", &format!("{base}/api/v1/agents/{id}"), &admin, None).await;
+    let asset = agent["asset_id"].as_i64().unwrap();
+    for (plugin, arguments, state, text) in [
+        (
+            "check_dummy",
+            json!(["1", "from the agent"]),
+            "warning",
+            "from the agent",
+        ),
+        (
+            "check_disk",
+            json!([]),
+            "unknown",
+            "not in this host's allowlist",
+        ),
+    ] {
+        let (s, check) = call(
+            "POST",
+            &format!("{base}/api/v1/checks"),
+            &admin,
+            Some(json!({"asset_id": asset, "name": plugin, "interval": 300, "timeout": 10,
+                        "probe": {"kind": "agent_plugin", "plugin": plugin, "arguments": arguments}})),
+        )
+        .await;
+        assert_eq!(s, 201, "{check}");
+        let (s, run) = call(
+            "POST",
+            &format!("{base}/api/v1/checks/{}/run", check["id"]),
+            &admin,
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{run}");
+        assert_eq!(run["state"], state, "{run}");
+        assert!(run["output"].as_str().unwrap().contains(text), "{run}");
+    }
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/checks"),
+        &admin,
+        Some(json!({"asset_id": asset, "name": "bad", "probe": {"kind": "agent_plugin", "plugin": "check_dummy", "arguments": ["0; reboot"]}})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("probe.arguments")),
+        "{v}"
+    );
+
     let run = |spec: Value| {
         let base = base.clone();
         let admin = admin.clone();

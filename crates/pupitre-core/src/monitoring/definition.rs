@@ -116,6 +116,13 @@ pub enum ProbeSpec {
     /// UNKNOWN. Without one, the agent itself: CRITICAL when it has not been heard from within
     /// `max_age_s`, or is revoked.
     Agent { selector: String, max_age_s: u32 },
+    /// A Nagios plugin the host's Pupitre agent runs locally, as NRPE does: `plugin` is a name
+    /// in the host's allowlist, which decides the command line; `arguments` fill its `$ARGn$`
+    /// where the allowlist accepts arguments.
+    AgentPlugin {
+        plugin: String,
+        arguments: Vec<String>,
+    },
     /// A connection to a database, optionally running `query` (empty: connect only). The
     /// password is the stored `credential` of that name.
     Database {
@@ -143,7 +150,7 @@ impl ProbeSpec {
     }
 
     /// The stable key of the probe kind: `ping`, `tcp`, `http`, `dns`, `snmp`, `plugin`,
-    /// `prometheus`, `database`, `zabbix`, `heartbeat`, `agent`.
+    /// `prometheus`, `database`, `zabbix`, `heartbeat`, `agent`, `agent_plugin`.
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSpec::Ping { .. } => "ping",
@@ -157,6 +164,7 @@ impl ProbeSpec {
             ProbeSpec::Zabbix { .. } => "zabbix",
             ProbeSpec::Heartbeat { .. } => "heartbeat",
             ProbeSpec::Agent { .. } => "agent",
+            ProbeSpec::AgentPlugin { .. } => "agent_plugin",
         }
     }
 }
@@ -488,6 +496,35 @@ fn probe(spec: ProbeSpec, errors: &mut Vec<FieldError>) -> Result<ProbeSpec, ()>
                 selector,
                 max_age_s,
             }
+        }
+        ProbeSpec::AgentPlugin { plugin, arguments } => {
+            let plugin = plugin.trim().to_owned();
+            let valid_name = !plugin.is_empty()
+                && plugin.len() <= 64
+                && plugin
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
+            if !valid_name {
+                errors.push(FieldError::new(
+                    "probe.plugin",
+                    "1 to 64 letters, digits, '.', '_' or '-' (a name in the host's allowlist)",
+                ));
+            }
+            // NRPE's forbidden characters: the agent refuses them too.
+            const NASTY: &[char] = &[
+                '|', '`', '&', '>', '<', '\'', '"', '\\', '[', ']', '{', '}', ';', '!', '$',
+            ];
+            if arguments.len() > 16
+                || arguments
+                    .iter()
+                    .any(|a| a.len() > 1024 || a.contains(NASTY) || a.chars().any(char::is_control))
+            {
+                errors.push(FieldError::new(
+                    "probe.arguments",
+                    "at most 16, without control characters or any of | ` & > < ' \" \\ [ ] { } ; ! $",
+                ));
+            }
+            ProbeSpec::AgentPlugin { plugin, arguments }
         }
         ProbeSpec::Database {
             engine,

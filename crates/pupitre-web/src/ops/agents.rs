@@ -13,6 +13,7 @@ use pupitre_agent::wire::{
 use pupitre_core::audit::{Actor, AuditEvent};
 use pupitre_core::inventory::{AssetId, InventoryReport};
 use pupitre_core::permission::{Domain, EntityId, Level};
+use pupitre_monitor::agent_check::AgentWaker;
 use pupitre_monitor::history::{SeriesData, SourceData};
 use pupitre_series::series::{Kind, SeriesKey};
 use pupitre_store::agents::{
@@ -34,27 +35,31 @@ pub const SKEW_TOLERANCE_MS: i64 = 2_000;
 /// How often a source address's failed agent authentications are audited, at most.
 const AUTH_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
-/// What the server keeps in memory about its agents: who waits on a poll, and when each
-/// source address's failures were last audited.
+/// What the server keeps in memory about its agents: who waits on a poll (shared with the
+/// engine, which queues plugin runs), and when each source address's failures were last
+/// audited.
 #[derive(Default)]
 pub struct AgentHub {
-    waiting: Mutex<HashMap<AgentId, Arc<tokio::sync::Notify>>>,
+    pub waker: Arc<AgentWaker>,
     audited: Mutex<HashMap<String, Instant>>,
 }
 
 impl AgentHub {
+    pub fn new(waker: Arc<AgentWaker>) -> AgentHub {
+        AgentHub {
+            waker,
+            audited: Mutex::default(),
+        }
+    }
+
     fn notify_for(&self, id: AgentId) -> Arc<tokio::sync::Notify> {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        waiting.entry(id).or_default().clone()
+        self.waker.notify_for(id)
     }
 
     /// Wakes the agent's poll, if it waits on this server; otherwise it sees the change at
     /// its next poll.
     pub fn wake(&self, id: AgentId) {
-        let waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(notify) = waiting.get(&id) {
-            notify.notify_one();
-        }
+        self.waker.wake(id);
     }
 
     /// True when a failure from `source` should be audited now.

@@ -132,6 +132,13 @@ pub enum ProbeFields {
         #[serde(default = "agent_max_age")]
         max_age_s: u32,
     },
+    /// A Nagios plugin the host's agent runs, named in the host's allowlist (NRPE's
+    /// `command[name]=…`); `arguments` fill its `$ARGn$` where the allowlist accepts them.
+    AgentPlugin {
+        plugin: String,
+        #[serde(default)]
+        arguments: Vec<String>,
+    },
 }
 
 fn agent_max_age() -> u32 {
@@ -232,6 +239,9 @@ impl From<ProbeFields> for ProbeSpec {
                 selector,
                 max_age_s,
             },
+            ProbeFields::AgentPlugin { plugin, arguments } => {
+                ProbeSpec::AgentPlugin { plugin, arguments }
+            }
         }
     }
 }
@@ -314,6 +324,9 @@ impl From<&ProbeSpec> for ProbeFields {
                 selector,
                 max_age_s,
             },
+            ProbeSpec::AgentPlugin { plugin, arguments } => {
+                ProbeFields::AgentPlugin { plugin, arguments }
+            }
         }
     }
 }

@@ -41,10 +41,12 @@ pub async fn start(config: WebConfig) -> App {
         },
     );
     let (recorder, _recording) = pupitre_monitor::history::recorder(history.clone());
+    let agent_waker = std::sync::Arc::new(pupitre_monitor::agent_check::AgentWaker::default());
     let engine = pupitre_monitor::start(
         db.store.clone(),
         pupitre_monitor::EngineConfig {
             vault: Some(vault.clone()),
+            agent_waker: agent_waker.clone(),
             ..pupitre_monitor::EngineConfig::default()
         },
         std::sync::Arc::new(recorder),
@@ -54,7 +56,8 @@ pub async fn start(config: WebConfig) -> App {
     let st = AppState::new(db.store.clone(), config)
         .with_engine(engine)
         .with_vault(vault)
-        .with_history(history);
+        .with_history(history)
+        .with_agent_waker(agent_waker);
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
