@@ -21,6 +21,10 @@ struct Agent(Child);
 
 impl Agent {
     fn start(dir: &Path, base: &str, token: &str, name: &str) -> Agent {
+        Agent::start_with(dir, base, token, name, &[])
+    }
+
+    fn start_with(dir: &Path, base: &str, token: &str, name: &str, extra: &[&str]) -> Agent {
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
         let child = Command::new(BIN)
             .args([
@@ -42,6 +46,7 @@ impl Agent {
                 "--log",
                 "info",
             ])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -635,5 +640,159 @@ async fn remote_commands_stream_stop_their_whole_tree_and_outlive_a_server_resta
         std::fs::read_to_string(&count).unwrap(),
         "run\n",
         "the command ran once"
+    );
+}
+
+/// A TLS front for the plain server at `backend` (what a reverse proxy does), with a leaf for
+/// `localhost` signed by a private CA; returns its port and the CA's PEM.
+async fn tls_front(backend: std::net::SocketAddr) -> (u16, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "Pupitre Test CA");
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![leaf.der().clone(), issuer.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                if let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                }
+            });
+        }
+    });
+    (port, issuer.pem())
+}
+
+/// An HTTP proxy that knows CONNECT only; returns its port and how many tunnels it opened.
+async fn connect_proxy() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let tunnels = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let counted = tunnels.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if client.read_exact(&mut byte).await.is_err() {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let Some(target) = head
+                    .strip_prefix("CONNECT ")
+                    .and_then(|rest| rest.split_whitespace().next())
+                else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+                        .await;
+                    return;
+                };
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .await
+                    .is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                }
+            });
+        }
+    });
+    (port, tunnels)
+}
+
+#[tokio::test]
+async fn over_https_through_a_proxy_the_agent_trusts_only_its_pinned_ca() {
+    let setup = Setup::start(2).await;
+    let backend: std::net::SocketAddr = setup.base.trim_start_matches("http://").parse().unwrap();
+    let (tls_port, ca) = tls_front(backend).await;
+    let (proxy_port, tunnels) = connect_proxy().await;
+    let ca_file = setup.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let server = format!("https://localhost:{tls_port}");
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let _pinned = Agent::start_with(
+        setup.dir.path(),
+        &server,
+        &setup.token,
+        "pinned",
+        &["--ca-file", ca_file.to_str().unwrap(), "--proxy", &proxy],
+    );
+    // The same server with the system's CAs only: its certificate is not trusted.
+    let _untrusting = Agent::start_with(
+        setup.dir.path(),
+        &server,
+        &setup.token,
+        "untrusting",
+        &["--proxy", &proxy],
+    );
+    let ids = setup.agents(1).await;
+    let (_, agent) = call(
+        "GET",
+        &format!("{}/api/v1/agents/{}", setup.base, ids[0]),
+        &setup.admin,
+        None,
+    )
+    .await;
+    assert_eq!(agent["name"], "pinned", "{agent}");
+    eventually(Duration::from_secs(30), "samples over TLS", || async {
+        !timestamps(&setup.base, &setup.admin, "pinned", now_s() - 600.0)
+            .await
+            .is_empty()
+    })
+    .await;
+    assert!(
+        tunnels.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the proxy was used"
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        setup.agents(1).await.len(),
+        1,
+        "the untrusting agent did not enrol"
+    );
+    let log = std::fs::read_to_string(setup.dir.path().join("untrusting.log")).unwrap();
+    assert!(
+        log.contains("enrolment failed") && log.contains("UnknownIssuer"),
+        "{log}"
     );
 }
