@@ -701,3 +701,60 @@ async fn the_contact_check_watches_the_agent_and_tells_of_a_reboot() {
     let r = app.call("POST", &run_path, &admin, None).await.1;
     assert_eq!(r["state"], "critical", "{r}");
 }
+
+#[tokio::test]
+async fn the_agents_page_lists_agents_and_shows_a_new_token_once() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (s, v) = app.enrol(Some(&token), "web<1>").await;
+    assert_eq!(s, 201, "{v}");
+    let page = app
+        .http
+        .get(format!("{}/monitoring/agents", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("web&lt;1&gt;") || html.contains("web&#60;1&#62;"),
+        "names are escaped: {html}"
+    );
+    assert!(html.contains("rack B"), "the token is listed");
+    assert!(!html.contains(&token), "a token is never shown again");
+    let created = app
+        .http
+        .post(format!("{}/monitoring/agent-enrolments", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("label=new+racks&entity_id=1&max_uses=5&valid_hours=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let html = created.text().await.unwrap();
+    let shown = html
+        .split("pen_")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_hexdigit)
+                .collect::<String>()
+        })
+        .unwrap_or_default();
+    assert_eq!(shown.len(), 64, "the new token is shown once: {html}");
+    let (s, v) = app.enrol(Some(&format!("pen_{shown}")), "web2").await;
+    assert_eq!(s, 201, "the token shown enrols: {v}");
+    let refused = app
+        .http
+        .post(format!("{}/monitoring/agent-enrolments", app.base))
+        .bearer_auth(&admin)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("label=&entity_id=1&max_uses=x&valid_hours=2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+}
