@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{BIN, Server, client};
+use support::{BIN, Server, admin_token, client};
 
 /// A running `pupitre agent`, killed when dropped.
 struct Agent(Child);
@@ -147,19 +147,7 @@ impl Setup {
         ];
         let server = Server::start(dir.path(), &[], &Setup::pairs(&env));
         let base = server.base.clone();
-        let out = Command::new(BIN)
-            .args([
-                "admin", "tokens", "create", "--login", "admin", "--name", "t",
-            ])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let admin = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        let admin = admin_token(dir.path(), "t");
         let (s, v) = call(
             "POST",
             &format!("{base}/api/v1/agent-enrolments"),

@@ -14,7 +14,7 @@ use pupitre_store::testing::TestDb;
 
 mod support;
 
-use support::{BIN, Server, client};
+use support::{BIN, Server, admin_token, client};
 
 /// Logs in through the HTML form; returns the response to the form post.
 async fn form_login(base: &str, login: &str, password: &str) -> reqwest::Response {
@@ -118,19 +118,7 @@ async fn admin_password_from_the_environment_and_tokens_from_the_cli() {
     );
     let r = form_login(&server.base, "admin", "env-Admin-passphrase").await;
     assert_eq!(r.headers()["location"], "/");
-    let out = Command::new(BIN)
-        .args([
-            "admin", "tokens", "create", "--login", "admin", "--name", "ci",
-        ])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let token = admin_token(dir.path(), "ci");
     assert!(token.starts_with("pup_"));
     let me = client()
         .get(format!("{}/api/v1/me", server.base))

@@ -81,3 +81,21 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// An API token for `admin`, made with `pupitre admin tokens create` in the server's
+/// directory.
+pub fn admin_token(dir: &Path, name: &str) -> String {
+    let out = Command::new(BIN)
+        .args([
+            "admin", "tokens", "create", "--login", "admin", "--name", name,
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
