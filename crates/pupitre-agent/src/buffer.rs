@@ -103,9 +103,7 @@ impl DiskBuffer {
 
     /// Writes a round; its `seq` must be [`DiskBuffer::next_seq`].
     pub fn push(&mut self, batch: &Batch) -> io::Result<()> {
-        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
-        serde_json::to_writer(&mut gz, batch)?;
-        let body = gz.finish()?;
+        let body = gzip_json(batch)?;
         let name = format!("{:020}-{}.json.gz", batch.seq, batch.samples.len());
         write_atomically(&self.dir.join(&name), &body)?;
         self.last_seq = self.last_seq.max(batch.seq);
@@ -177,6 +175,13 @@ impl DiskBuffer {
         }
         Ok(())
     }
+}
+
+/// `value` as gzip-compressed JSON, as the server takes request bodies.
+pub fn gzip_json<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    serde_json::to_writer(&mut gz, value)?;
+    gz.finish()
 }
 
 fn parse_name(name: &str) -> Option<(i64, u64)> {

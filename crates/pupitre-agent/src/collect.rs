@@ -519,15 +519,12 @@ pub fn host_with(collectors: &Collectors, top_n: usize) -> Vec<Metric> {
             .map_or(4096.0, |p| p as f64);
         out.extend(processes(&read_processes(), page_bytes, top_n));
     }
-    out.push(Metric::gauge("node_time_seconds", &[], unix_seconds()));
+    out.push(Metric::gauge(
+        "node_time_seconds",
+        &[],
+        crate::now_ms() as f64 / 1000.0,
+    ));
     out
-}
-
-/// The time now, in seconds since the epoch, to the millisecond.
-fn unix_seconds() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_millis() as f64 / 1000.0)
 }
 
 /// `node_cpu_seconds_total{cpu,mode}` summed over the cores: `{mode}` alone.

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{Notify, oneshot};
 
 use crate::buffer::write_atomically;
+use crate::now_ms;
 use crate::wire::{CommandSpec, End, Progress};
 
 /// One stream's text, what of it the server has, and how much was written in all.
@@ -268,12 +269,6 @@ impl Runner {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// The environment every command starts from; the spec's variables are added to it.

@@ -14,3 +14,10 @@ pub mod logwatch;
 pub mod plugins;
 pub mod run;
 pub mod wire;
+
+/// Milliseconds since the Unix epoch, the unit of every timestamp the agent sends.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

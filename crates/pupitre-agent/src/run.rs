@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
-use crate::buffer::{DiskBuffer, write_atomically};
+use crate::buffer::{DiskBuffer, gzip_json, write_atomically};
 use crate::collect::{self, Metric};
 use crate::exec::Runner;
 use crate::logwatch::LogWatch;
+use crate::now_ms;
 use crate::wire::{
     AgentConfig, Batch, BatchReply, EnrolReply, EnrolRequest, Hello, LogPattern, PollReply,
     PollRequest, ProgressReply, SENT_AT_HEADER, Sample,
@@ -95,6 +96,19 @@ pub enum Failure {
     Pending,
     /// The request itself is refused (another 4xx), with the server's reason.
     Refused(u16, String),
+}
+
+impl Failure {
+    /// How long to wait before trying again: the backoff while the server is away, longer
+    /// for a refusal that only an administrator can lift.
+    fn wait(&self, backoff: &mut Backoff) -> Duration {
+        match self {
+            Failure::Unreachable(_) => backoff.next_wait(),
+            Failure::Pending => Duration::from_secs(15),
+            Failure::Refused(..) => Duration::from_secs(30),
+            Failure::Unauthorized(_) => Duration::from_secs(60),
+        }
+    }
 }
 
 impl std::fmt::Display for Failure {
@@ -392,16 +406,16 @@ async fn answer<T: for<'de> Deserialize<'de>>(
         return serde_json::from_slice(&body)
             .map_err(|e| Failure::Refused(status.as_u16(), format!("unreadable reply: {e}")));
     }
-    let reason = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.pointer("/error/message")?.as_str().map(str::to_owned))
+    // The server's error envelope: {"error": {"code", "message", "field"}}.
+    let envelope = serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default();
+    let text = |key: &str| envelope.pointer(key).and_then(|v| v.as_str());
+    let reason = text("/error/message")
+        .map(str::to_owned)
         .unwrap_or_else(|| String::from_utf8_lossy(&body).chars().take(200).collect());
-    let code = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.pointer("/error/code")?.as_str().map(str::to_owned));
+    let code = text("/error/code");
     Err(match status.as_u16() {
         401 => Failure::Unauthorized(reason),
-        403 if code.as_deref() == Some("pending") => Failure::Pending,
+        403 if code == Some("pending") => Failure::Pending,
         429 | 500..=599 => Failure::Unreachable(format!("{status}: {reason}")),
         other => Failure::Refused(other, reason),
     })
@@ -416,12 +430,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Agent {
@@ -576,7 +584,7 @@ async fn send_loop(agent: Arc<Agent>) {
                     tracing::info!("server reachable again; sending what was buffered");
                     failing = false;
                 }
-                if reply.clock_skew_ms.abs() > 2_000 {
+                if reply.clock_skew_ms.abs() > crate::wire::SKEW_TOLERANCE_MS {
                     tracing::warn!(
                         skew_ms = reply.clock_skew_ms,
                         "this host's clock differs from the server's"
@@ -591,18 +599,19 @@ async fn send_loop(agent: Arc<Agent>) {
                 remove(&agent, seq);
                 continue;
             }
-            Err(Failure::Unauthorized(reason)) => {
-                tracing::error!(%reason, "the server refuses this agent's credential; buffering");
-                Duration::from_secs(60)
-            }
-            Err(Failure::Pending) => Duration::from_secs(15),
-            Err(Failure::Unreachable(e)) => {
-                let wait = backoff.next_wait();
-                if !failing {
-                    tracing::warn!(error = %e, "cannot send; buffering and retrying");
-                    failing = true;
+            Err(failure) => {
+                match &failure {
+                    Failure::Unauthorized(reason) => tracing::error!(
+                        %reason,
+                        "the server refuses this agent's credential; buffering"
+                    ),
+                    Failure::Unreachable(e) if !failing => {
+                        tracing::warn!(error = %e, "cannot send; buffering and retrying");
+                        failing = true;
+                    }
+                    _ => {}
                 }
-                wait
+                failure.wait(&mut backoff)
             }
         };
         tokio::time::sleep(wait).await;
@@ -643,7 +652,11 @@ async fn poll_loop(agent: Arc<Agent>) {
                     if command.cancel {
                         agent.runner.cancel(command.id);
                     } else if !agent.runner.knows(command.id) {
-                        tracing::info!(id = command.id, program = %command.spec.argv.first().map_or("", String::as_str), "command started");
+                        let program = match command.spec.argv.first() {
+                            Some(program) => program.as_str(),
+                            None => command.spec.plugin.as_str(),
+                        };
+                        tracing::info!(id = command.id, %program, "command started");
                         agent.runner.start(command.id, command.spec);
                     }
                 }
@@ -653,12 +666,11 @@ async fn poll_loop(agent: Arc<Agent>) {
                 }
                 continue;
             }
-            Err(Failure::Unreachable(_)) => backoff.next_wait(),
-            Err(Failure::Pending) => Duration::from_secs(15),
-            Err(Failure::Unauthorized(_)) => Duration::from_secs(60),
-            Err(Failure::Refused(status, reason)) => {
-                tracing::warn!(status, %reason, "poll refused");
-                Duration::from_secs(30)
+            Err(failure) => {
+                if let Failure::Refused(status, reason) = &failure {
+                    tracing::warn!(status, %reason, "poll refused");
+                }
+                failure.wait(&mut backoff)
             }
         };
         tokio::time::sleep(wait).await;
@@ -714,7 +726,7 @@ async fn report_loop(agent: Arc<Agent>) {
 /// one the server refuses waits for the next day.
 async fn inventory_loop(agent: Arc<Agent>) {
     const DAY: Duration = Duration::from_secs(24 * 3600);
-    let device_id = format!("pupitre-agent:{}", agent.hello.machine_id);
+    let device_id = crate::wire::device_id(&agent.hello.machine_id);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
     loop {
         let inventory = crate::inventory::host_inventory(&device_id, &agent.hello.hostname);
@@ -743,18 +755,10 @@ async fn inventory_loop(agent: Arc<Agent>) {
                 tracing::warn!(status, %reason, "inventory refused");
                 DAY
             }
-            Err(Failure::Unreachable(_)) => backoff.next_wait(),
-            Err(Failure::Pending) => Duration::from_secs(15),
-            Err(Failure::Unauthorized(_)) => Duration::from_secs(60),
+            Err(failure) => failure.wait(&mut backoff),
         };
         tokio::time::sleep(wait).await;
     }
-}
-
-fn gzip_json(value: &serde_json::Value) -> std::io::Result<Vec<u8>> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    serde_json::to_writer(&mut gz, value)?;
-    gz.finish()
 }
 
 fn rotate(agent: &Agent, credential: String) {

@@ -22,6 +22,16 @@ use serde::{Deserialize, Serialize};
 /// The header that carries the agent's clock (Unix milliseconds) when it sent the request.
 pub const SENT_AT_HEADER: &str = "x-pupitre-sent-at";
 
+/// A clock further off the server's than this (milliseconds) has its samples corrected and
+/// is flagged.
+pub const SKEW_TOLERANCE_MS: i64 = 2_000;
+
+/// The device id by which a host with this machine id is found among the assets: the same
+/// at enrolment and in every inventory.
+pub fn device_id(machine_id: &str) -> String {
+    format!("pupitre-agent:{machine_id}")
+}
+
 /// The most samples one batch may hold.
 pub const MAX_BATCH_SAMPLES: usize = 100_000;
 

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use pupitre_agent::wire::CommandSpec;
 use pupitre_core::monitoring::State;
 use pupitre_core::monitoring::check::Check;
 use pupitre_core::monitoring::exposition::{Sample, Selector, evaluate_series};
@@ -239,7 +240,7 @@ async fn contact(store: &dyn Store, check: &Check, max_age_s: u32, now: i64) -> 
         min: Some(0.0),
         max: None,
     });
-    if agent.clock_skew_ms.abs() > 2_000 {
+    if agent.clock_skew_ms.abs() > pupitre_agent::wire::SKEW_TOLERANCE_MS {
         outcome.long_output = format!(
             "The agent's clock is {:+.1} s off the server's; its samples are corrected.",
             agent.clock_skew_ms as f64 / 1000.0
@@ -273,13 +274,21 @@ pub async fn run_plugin(
         }
         Err(e) => return Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - database: {e}")),
     };
-    let spec = serde_json::json!({
-        "plugin": plugin,
-        "arguments": arguments,
-        "timeout_s": timeout.as_secs().max(1),
-        "max_output_bytes": PLUGIN_OUTPUT_LIMIT,
-    })
-    .to_string();
+    let spec = CommandSpec {
+        argv: Vec::new(),
+        plugin: plugin.to_owned(),
+        arguments: arguments.to_vec(),
+        user: String::new(),
+        env: Default::default(),
+        cwd: String::new(),
+        timeout_s: timeout.as_secs().max(1),
+        stdin: String::new(),
+        max_output_bytes: PLUGIN_OUTPUT_LIMIT,
+    };
+    let spec = match serde_json::to_string(&spec) {
+        Ok(spec) => spec,
+        Err(e) => return Outcome::unknown(format!("AGENT PLUGIN UNKNOWN - {e}")),
+    };
     let command = match store
         .queue_check_command(agent.id, "plugin", &spec, crate::now_ms())
         .await

@@ -76,7 +76,7 @@ impl From<&AgentRecord> for AgentView {
             last_seen_at: a.last_seen_at.map(rfc3339),
             late,
             clock_skew_ms: a.clock_skew_ms,
-            clock_skew_flagged: a.clock_skew_ms.abs() > agents::SKEW_TOLERANCE_MS,
+            clock_skew_flagged: a.clock_skew_ms.abs() > pupitre_agent::wire::SKEW_TOLERANCE_MS,
             upgrade_needed: agents::upgrade_needed(a),
             rotation_pending: a.rotate,
             config_version: a.config_version,
@@ -448,90 +448,74 @@ pub async fn agent_enrol(State(st): State<AppState>, req: axum::extract::Request
     }
 }
 
+/// What every agent route does around its own work: authenticate the agent by its
+/// credential, record its contact (time, address, measured clock skew), hand the body to
+/// `handle`, answer its result as JSON, and log a refusal with the agent and its reason.
+async fn as_agent<T: Serialize>(
+    st: &AppState,
+    req: axum::extract::Request,
+    what: &str,
+    handle: impl AsyncFnOnce(&AgentRecord, axum::body::Body) -> Result<T, AppError>,
+) -> Response {
+    let source = source_of(req.extensions());
+    let mut agent = match agents::authenticate(st, req.headers(), &source).await {
+        Ok(agent) => agent,
+        Err(e) => return refused(e, &source, None, what),
+    };
+    agent.facts.address = source.clone();
+    agent.clock_skew_ms = agents::clock_skew(req.headers(), now_ms());
+    let result = match agents::record_contact(st, &agent).await {
+        Ok(()) => handle(&agent, req.into_body()).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => refused(e, &source, Some(&agent), what),
+    }
+}
+
 /// One round of an agent's samples.
 #[utoipa::path(post, path = "/api/v1/agent/samples", tag = "agents",
     request_body(content = Object), responses((status = 200, body = Object)))]
 pub async fn agent_samples(State(st): State<AppState>, req: axum::extract::Request) -> Response {
-    let source = source_of(req.extensions());
-    let skew = agents::clock_skew(req.headers(), now_ms());
-    let mut agent = match agents::authenticate(&st, req.headers(), &source).await {
-        Ok(agent) => agent,
-        Err(e) => return refused(e, &source, None, "samples"),
-    };
-    agent.facts.address = source.clone();
-    let result = async {
-        let batch: Batch = agent_body(req.into_body(), "batch").await?;
-        agents::receive_samples(&st, &agent, &batch, skew).await
-    }
-    .await;
-    match result {
-        Ok(reply) => Json(reply).into_response(),
-        Err(e) => refused(e, &source, Some(&agent), "samples"),
-    }
+    as_agent(&st, req, "samples", async |agent, body| {
+        let batch: Batch = agent_body(body, "batch").await?;
+        agents::receive_samples(&st, agent, &batch).await
+    })
+    .await
 }
 
 /// The agent's long poll.
 #[utoipa::path(post, path = "/api/v1/agent/poll", tag = "agents",
     request_body(content = Object), responses((status = 200, body = Object)))]
 pub async fn agent_poll(State(st): State<AppState>, req: axum::extract::Request) -> Response {
-    let source = source_of(req.extensions());
-    let skew = agents::clock_skew(req.headers(), now_ms());
-    let agent = match agents::authenticate(&st, req.headers(), &source).await {
-        Ok(agent) => agent,
-        Err(e) => return refused(e, &source, None, "poll"),
-    };
-    let result = async {
-        let request: PollRequest = agent_body(req.into_body(), "poll").await?;
-        let mut agent = agent;
-        agent.facts.address = source.clone();
-        agents::poll(&st, agent, &request, skew).await
-    }
-    .await;
-    match result {
-        Ok(reply) => Json(reply).into_response(),
-        Err(e) => refused(e, &source, None, "poll"),
-    }
+    as_agent(&st, req, "poll", async |agent, body| {
+        let request: PollRequest = agent_body(body, "poll").await?;
+        agents::poll(&st, agent.clone(), &request).await
+    })
+    .await
 }
 
 /// A command's output and end.
 #[utoipa::path(post, path = "/api/v1/agent/progress", tag = "agents",
     request_body(content = Object), responses((status = 200, body = Object)))]
 pub async fn agent_progress(State(st): State<AppState>, req: axum::extract::Request) -> Response {
-    let source = source_of(req.extensions());
-    let agent = match agents::authenticate(&st, req.headers(), &source).await {
-        Ok(agent) => agent,
-        Err(e) => return refused(e, &source, None, "progress"),
-    };
-    let result = async {
-        let progress: Progress = agent_body(req.into_body(), "progress").await?;
-        agents::receive_progress(&st, &agent, &progress).await
-    }
-    .await;
-    match result {
-        Ok(reply) => Json(reply).into_response(),
-        Err(e) => refused(e, &source, Some(&agent), "progress"),
-    }
+    as_agent(&st, req, "progress", async |agent, body| {
+        let progress: Progress = agent_body(body, "progress").await?;
+        agents::receive_progress(&st, agent, &progress).await
+    })
+    .await
 }
 
 /// The host's inventory, in GLPI Agent's JSON format.
 #[utoipa::path(post, path = "/api/v1/agent/inventory", tag = "agents",
     request_body(content = Object), responses((status = 200, body = Object)))]
 pub async fn agent_inventory(State(st): State<AppState>, req: axum::extract::Request) -> Response {
-    let source = source_of(req.extensions());
-    let mut agent = match agents::authenticate(&st, req.headers(), &source).await {
-        Ok(agent) => agent,
-        Err(e) => return refused(e, &source, None, "inventory"),
-    };
-    agent.facts.address = source.clone();
-    let result = async {
-        let body = agent_bytes(req.into_body(), "inventory").await?;
-        agents::receive_inventory(&st, &agent, &body).await
-    }
-    .await;
-    match result {
-        Ok(reply) => Json(reply).into_response(),
-        Err(e) => refused(e, &source, Some(&agent), "inventory"),
-    }
+    as_agent(&st, req, "inventory", async |agent, body| {
+        let body = agent_bytes(body, "inventory").await?;
+        agents::receive_inventory(&st, agent, &body).await
+    })
+    .await
 }
 
 #[derive(OpenApi)]

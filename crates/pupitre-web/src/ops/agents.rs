@@ -29,9 +29,6 @@ use crate::state::{AppState, now_ms};
 /// The most an enrolment token may be valid for.
 const MAX_TOKEN_HOURS: i64 = 24 * 365;
 
-/// A clock further off than this is corrected and flagged.
-pub const SKEW_TOLERANCE_MS: i64 = 2_000;
-
 /// How often a source address's failed agent authentications are audited, at most.
 const AUTH_AUDIT_EVERY: Duration = Duration::from_secs(60);
 
@@ -166,11 +163,23 @@ pub async fn list_agents(st: &AppState, caller: &Caller) -> Result<Vec<AgentReco
         .await?)
 }
 
-/// The agent, if the caller may see it at `level`.
+/// The agent, if the caller holds `level` in monitoring on its entity.
 pub async fn get_agent(
     st: &AppState,
     caller: &Caller,
     id: AgentId,
+    level: Level,
+) -> Result<AgentRecord, AppError> {
+    agent_in(st, caller, id, Domain::Monitoring, level).await
+}
+
+/// The agent, if the caller holds `level` in `domain` on its entity (monitoring for the agent
+/// itself, jobs for its commands).
+async fn agent_in(
+    st: &AppState,
+    caller: &Caller,
+    id: AgentId,
+    domain: Domain,
     level: Level,
 ) -> Result<AgentRecord, AppError> {
     let agent = st
@@ -178,7 +187,7 @@ pub async fn get_agent(
         .get_agent(id)
         .await
         .map_err(|e| AppError::from_store("agent", e))?;
-    caller.check(Domain::Monitoring, level, agent.entity_id, "agent")?;
+    caller.check(domain, level, agent.entity_id, "agent")?;
     Ok(agent)
 }
 
@@ -266,12 +275,7 @@ pub async fn queue_command(
     agent_id: AgentId,
     spec: &CommandSpec,
 ) -> Result<CommandRecord, AppError> {
-    let agent = st
-        .store
-        .get_agent(agent_id)
-        .await
-        .map_err(|e| AppError::from_store("agent", e))?;
-    caller.check(Domain::Jobs, Level::Manage, agent.entity_id, "agent")?;
+    agent_in(st, caller, agent_id, Domain::Jobs, Level::Manage).await?;
     spec.validate()
         .map_err(|e| AppError::invalid(e.field, e.message))?;
     let text = serde_json::to_string(spec).map_err(|_| AppError::internal())?;
@@ -306,12 +310,7 @@ pub async fn list_commands(
     caller: &Caller,
     agent_id: AgentId,
 ) -> Result<Vec<CommandRecord>, AppError> {
-    let agent = st
-        .store
-        .get_agent(agent_id)
-        .await
-        .map_err(|e| AppError::from_store("agent", e))?;
-    caller.check(Domain::Jobs, Level::Read, agent.entity_id, "agent")?;
+    agent_in(st, caller, agent_id, Domain::Jobs, Level::Read).await?;
     Ok(st.store.list_commands(agent_id, 100).await?)
 }
 
@@ -329,6 +328,20 @@ pub async fn cancel_command(
 }
 
 // ---- What agents call --------------------------------------------------------------------
+
+/// An agent's own credential: 256 random bits, stored hashed.
+fn new_credential() -> String {
+    format!("pag_{}", random_hex(32))
+}
+
+/// The 401 an agent gets, with the reason.
+fn unauthorized(reason: &'static str) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        reason,
+    )
+}
 
 fn agent_actor(name: &str, source: &str) -> Actor {
     Actor {
@@ -381,7 +394,7 @@ pub async fn enrol(
 ) -> Result<EnrolReply, AppError> {
     check_hello(&request.hello)?;
     let actor = agent_actor(&request.hello.hostname, source);
-    let credential = format!("pag_{}", random_hex(32));
+    let credential = new_credential();
     let token_hash = request.token.as_deref().map(|t| sha256_hex(t.trim()));
     let outcome = st
         .store
@@ -407,11 +420,7 @@ pub async fn enrol(
                 reason,
             )
             .await;
-            return Err(AppError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                reason,
-            ));
+            return Err(unauthorized(reason));
         }
     };
     let agent = if agent.status == AgentStatus::Active {
@@ -453,7 +462,7 @@ async fn link_asset(st: &AppState, agent: AgentRecord) -> Result<AgentRecord, Ap
         return Ok(agent);
     }
     let report = InventoryReport {
-        device_id: device_id(&agent.facts),
+        device_id: wire::device_id(&agent.facts.machine_id),
         source: "pupitre-agent".to_owned(),
         agent_version: agent.facts.version.clone(),
         hostname: agent.facts.name.clone(),
@@ -542,11 +551,6 @@ async fn watch_contact(st: &AppState, caller: &Caller, agent: &AgentRecord, asse
 /// An agent silent for longer than this is a host problem (its polls come every 25 s).
 pub const CONTACT_MAX_AGE_S: u32 = 120;
 
-/// The device id by which an agent's host is found among the assets.
-pub fn device_id(facts: &AgentFacts) -> String {
-    format!("pupitre-agent:{}", facts.machine_id)
-}
-
 async fn agent_caller(st: &AppState, agent: &AgentRecord) -> Result<Caller, AppError> {
     let tree = st.entity_tree().await?;
     Ok(Caller::agent(
@@ -571,15 +575,8 @@ pub async fn authenticate(
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .unwrap_or_default();
-    let refused = |reason: &'static str| {
-        AppError::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "unauthenticated",
-            reason,
-        )
-    };
     if credential.is_empty() {
-        return Err(refused("an agent credential is required"));
+        return Err(unauthorized("an agent credential is required"));
     }
     let Some((agent, slot)) = st.store.agent_by_secret(&sha256_hex(credential)).await? else {
         let actor = agent_actor("unknown", source);
@@ -591,7 +588,7 @@ pub async fn authenticate(
             "unknown credential",
         )
         .await;
-        return Err(refused("the agent credential is not valid"));
+        return Err(unauthorized("the agent credential is not valid"));
     };
     match agent.status {
         AgentStatus::Revoked => {
@@ -604,7 +601,7 @@ pub async fn authenticate(
                 "the agent is revoked",
             )
             .await;
-            Err(refused("the agent is revoked"))
+            Err(unauthorized("the agent is revoked"))
         }
         AgentStatus::Pending => Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
@@ -630,18 +627,30 @@ pub fn clock_skew(headers: &axum::http::HeaderMap, now: i64) -> i64 {
         .map_or(0, |sent| sent - now)
 }
 
+/// Records an agent's contact: when, from where (`agent.facts.address`) and its clock
+/// (`agent.clock_skew_ms`, as measured on this request).
+pub async fn record_contact(st: &AppState, agent: &AgentRecord) -> Result<(), AppError> {
+    st.store
+        .touch_agent(
+            agent.id,
+            now_ms(),
+            &agent.facts.address,
+            agent.clock_skew_ms,
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
 /// Stores one round of samples. A batch already stored is answered `duplicate`; a malformed
 /// one is refused whole with the reason, and nothing of it is stored.
 pub async fn receive_samples(
     st: &AppState,
     agent: &AgentRecord,
     batch: &Batch,
-    skew_ms: i64,
 ) -> Result<BatchReply, AppError> {
     let now = now_ms();
-    st.store
-        .touch_agent(agent.id, now, &agent.facts.address, skew_ms, None)
-        .await?;
+    let skew_ms = agent.clock_skew_ms;
     if batch.seq <= agent.last_seq {
         return Ok(BatchReply {
             result: "duplicate".to_owned(),
@@ -660,7 +669,7 @@ pub async fn receive_samples(
     }
     // A clock off by more than the tolerance is corrected: the samples are placed on the
     // server's time line, and the skew is recorded on the agent for all to see.
-    let at = if skew_ms.abs() > SKEW_TOLERANCE_MS {
+    let at = if skew_ms.abs() > wire::SKEW_TOLERANCE_MS {
         batch.at - skew_ms
     } else {
         batch.at
@@ -744,22 +753,13 @@ pub async fn receive_inventory(
         ));
     };
     // The host is the agent's, whatever the report says it is.
-    report.device_id = device_id(&agent.facts);
+    report.device_id = wire::device_id(&agent.facts.machine_id);
     report.source = "pupitre-agent".to_owned();
     let caller = agent_caller(st, agent).await?;
     let applied = crate::ops::intake::apply_report(st, &caller, &report, agent.entity_id).await?;
     if agent.asset_id != Some(applied.asset.id) {
         st.store.set_agent_asset(agent.id, applied.asset.id).await?;
     }
-    st.store
-        .touch_agent(
-            agent.id,
-            now_ms(),
-            &agent.facts.address,
-            agent.clock_skew_ms,
-            None,
-        )
-        .await?;
     Ok(serde_json::json!({
         "asset_id": applied.asset.id,
         "created": applied.created,
@@ -837,22 +837,22 @@ pub async fn poll(
     st: &AppState,
     agent: AgentRecord,
     request: &PollRequest,
-    skew_ms: i64,
 ) -> Result<PollReply, AppError> {
     if let Some(hello) = &request.hello {
+        // What the agent runs, said at its first poll after it starts.
         check_hello(hello)?;
+        let address = &agent.facts.address;
+        st.store
+            .touch_agent(
+                agent.id,
+                now_ms(),
+                address,
+                agent.clock_skew_ms,
+                Some(&facts(hello, address)),
+            )
+            .await?;
     }
     let agent = link_asset(st, agent).await?;
-    let address = agent.facts.address.clone();
-    st.store
-        .touch_agent(
-            agent.id,
-            now_ms(),
-            &address,
-            skew_ms,
-            request.hello.as_ref().map(|h| facts(h, &address)).as_ref(),
-        )
-        .await?;
     let wait = Duration::from_secs(request.wait_s.min(wire::MAX_POLL_WAIT_S));
     let deadline = tokio::time::Instant::now() + wait;
     let notify = st.agents.notify_for(agent.id);
@@ -870,15 +870,11 @@ pub async fn poll(
         let _ = tokio::time::timeout(slice, notify.notified()).await;
         agent = st.store.get_agent(agent.id).await?;
         if agent.status != AgentStatus::Active {
-            return Err(AppError::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "the agent is no longer active",
-            ));
+            return Err(unauthorized("the agent is no longer active"));
         }
     }
     let credential = if agent.rotate {
-        let credential = format!("pag_{}", random_hex(32));
+        let credential = new_credential();
         st.store
             .set_next_secret(agent.id, &sha256_hex(&credential))
             .await?;
