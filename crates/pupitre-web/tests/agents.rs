@@ -758,3 +758,195 @@ async fn the_agents_page_lists_agents_and_shows_a_new_token_once() {
         .unwrap();
     assert_eq!(refused.status(), 422);
 }
+
+impl App {
+    /// A form posted to a page, with the caller's token: status, `Location` and body.
+    async fn post_form(&self, path: &str, token: &str, body: &str) -> (u16, String, String) {
+        let resp = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location, resp.text().await.unwrap())
+    }
+
+    async fn page(&self, path: &str, token: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+}
+
+#[tokio::test]
+async fn the_agent_page_configures_the_agent_and_runs_commands() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.enrolment(&admin, 1).await;
+    let (_, v) = app.enrol(Some(&token), "db-1").await;
+    let credential = v["credential"].as_str().unwrap().to_owned();
+    let id = v["agent_id"].as_i64().unwrap();
+    let (s, html) = app.page(&format!("/monitoring/agents/{id}"), &admin).await;
+    assert_eq!(s, 200);
+    assert!(html.contains(r#"name="interval_s""#) && html.contains("value=\"30\""));
+
+    // The configuration form: saved, versioned, and what the agent's next poll receives.
+    let config = "interval_s=15&top_processes=3&buffer_mib=32&cpu=1&memory=1&log_name=auth\
+                  &log_path=%2Fvar%2Flog%2Fauth.log&log_pattern=Failed+password\
+                  &log_name=&log_path=&log_pattern=";
+    let (s, location, _) = app
+        .post_form(&format!("/monitoring/agents/{id}/config"), &admin, config)
+        .await;
+    assert_eq!(
+        (s, location.as_str()),
+        (303, &*format!("/monitoring/agents/{id}?done=saved"))
+    );
+    let poll = json!({"config_version": 1, "wait_s": 0})
+        .to_string()
+        .into_bytes();
+    let (_, reply) = app.agent("poll", Some(&credential), None, poll).await;
+    let pushed = &reply["config"];
+    assert_eq!(pushed["interval_s"], 15, "{reply}");
+    assert_eq!(pushed["collectors"]["cpu"], true);
+    assert_eq!(
+        pushed["collectors"]["disks"], false,
+        "an unticked box turns a collector off"
+    );
+    assert_eq!(
+        pushed["logs"].as_array().map(Vec::len),
+        Some(1),
+        "empty rows are ignored"
+    );
+    assert_eq!(pushed["buffer_max_bytes"], 32 * 1024 * 1024);
+
+    // A refused form names the field, keeps what was typed and changes nothing.
+    let bad = "interval_s=20&top_processes=3&buffer_mib=32&cpu=1&log_name=app\
+               &log_path=%2Fvar%2Flog%2Fapp.log&log_pattern=%28unclosed";
+    let (s, _, html) = app
+        .post_form(&format!("/monitoring/agents/{id}/config"), &admin, bad)
+        .await;
+    assert_eq!(s, 422);
+    assert!(html.contains("logs[0].pattern"), "{html}");
+    assert!(
+        html.contains("value=\"(unclosed\""),
+        "the typed row is kept"
+    );
+    let (_, v) = app
+        .call("GET", &format!("/api/v1/agents/{id}"), &admin, None)
+        .await;
+    assert_eq!(
+        v["config"]["interval_s"], 15,
+        "nothing of a refused form is saved: {v}"
+    );
+
+    // An operator sees the agent's page but may neither configure it nor run commands.
+    let operator = support::token(&app.st, "night", "Operator", ROOT_ENTITY).await;
+    let (s, html) = app
+        .page(&format!("/monitoring/agents/{id}"), &operator)
+        .await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("<fieldset disabled>"),
+        "the configuration is read-only"
+    );
+    assert!(!html.contains(r#"id="agent-run""#), "no command form");
+    let (s, _, _) = app
+        .post_form(
+            &format!("/monitoring/agents/{id}/commands"),
+            &operator,
+            "argv=%2Fbin%2Ftrue",
+        )
+        .await;
+    assert_eq!(s, 403);
+
+    // The command form: one argument per line, NAME=value environment.
+    let (s, _, html) = app
+        .post_form(
+            &format!("/monitoring/agents/{id}/commands"),
+            &admin,
+            "argv=%2Fbin%2Fecho&env=NOEQUALS",
+        )
+        .await;
+    assert_eq!(s, 422);
+    assert!(html.contains("line 1: must read NAME=value"), "{html}");
+    let run = "argv=%2Fbin%2Fecho%0D%0Ahello+world%0D%0A&env=LC_ALL%3DC&timeout_s=60&stdin=";
+    let (s, location, _) = app
+        .post_form(&format!("/monitoring/agents/{id}/commands"), &admin, run)
+        .await;
+    assert_eq!(s, 303);
+    let command: i64 = location
+        .strip_prefix("/monitoring/agent-commands/")
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let (_, v) = app
+        .call(
+            "GET",
+            &format!("/api/v1/agent-commands/{command}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        v["spec"]["argv"],
+        json!(["/bin/echo", "hello world"]),
+        "{v}"
+    );
+    assert_eq!(v["spec"]["env"]["LC_ALL"], "C");
+    assert_eq!(v["spec"]["timeout_s"], 60);
+
+    // Its page refreshes while it runs and shows the output, escaped.
+    let progress = json!({"id": command, "stdout": "<b>hello world</b>\n", "stdout_from": 0,
+        "stdout_bytes": 19, "started_at": now_ms()});
+    let (s, _) = app
+        .agent(
+            "progress",
+            Some(&credential),
+            None,
+            progress.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, html) = app.page(&location, &admin).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("http-equiv=\"refresh\""),
+        "a running command's page refreshes"
+    );
+    assert!(html.contains("&lt;b&gt;hello world&lt;/b&gt;") || html.contains("&#60;b&#62;hello"));
+    assert!(html.contains("/bin/echo &#39;hello world&#39;"), "{html}");
+    let (s, location_after, _) = app
+        .post_form(&format!("{location}/cancel"), &admin, "")
+        .await;
+    assert_eq!((s, location_after.as_str()), (303, location.as_str()));
+    let (_, v) = app
+        .call(
+            "GET",
+            &format!("/api/v1/agent-commands/{command}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(v["cancel_requested"], true, "{v}");
+    let (_, html) = app.page(&format!("/monitoring/agents/{id}"), &admin).await;
+    assert!(
+        html.contains(&format!("/monitoring/agent-commands/{command}")),
+        "listed on the agent's page"
+    );
+}

@@ -744,6 +744,7 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/agents/") => inv.agent,
         p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
         p if p.starts_with("/api/v1/agent-commands/") => inv.command,
+        p if p.starts_with("/monitoring/agent-commands/") => inv.command,
         _ => 0,
     }
 }
@@ -929,6 +930,24 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
         ("POST", "/api/v1/agents/{id}/commands") => Some(Body::Json(
             json!({"argv": ["/usr/bin/uptime"], "timeout_s": 30}),
         )),
+        ("POST", "/monitoring/agents/{id}/commands") => Some(form(&[
+            ("argv", "/usr/bin/uptime\n"),
+            ("timeout_s", "30"),
+            ("env", "LC_ALL=C"),
+        ])),
+        ("POST", "/monitoring/agents/{id}/config") => Some(form(&[
+            ("interval_s", "15"),
+            ("top_processes", "4"),
+            ("buffer_mib", "32"),
+            ("cpu", "1"),
+            ("memory", "1"),
+            ("log_name", "auth"),
+            ("log_path", "/var/log/auth.log"),
+            ("log_pattern", "Failed password"),
+            ("log_name", ""),
+            ("log_path", ""),
+            ("log_pattern", ""),
+        ])),
         ("PUT", "/api/v1/agents/{id}/config") => {
             Some(Body::Json(json!({"interval_s": 10, "top_processes": 3})))
         }
