@@ -12,6 +12,25 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+/// The first argument that makes the agent's binary the inventory helper (see
+/// [`crate::run::Options::inventory_helper`]): `<binary> HELPER_ARG <device id> <host name>`.
+pub const HELPER_ARG: &str = "__agent-inventory";
+
+/// The inventory helper: writes the inventory of this host, JSON compressed with gzip, to the
+/// standard output. `args` are the device id and the host name.
+pub fn helper_main(args: &[String]) -> Result<(), String> {
+    use std::io::Write;
+    let [device_id, hostname] = args else {
+        return Err(format!("usage: {HELPER_ARG} DEVICE_ID HOSTNAME"));
+    };
+    let body = crate::buffer::gzip_json(&host_inventory(device_id, hostname))
+        .map_err(|e| e.to_string())?;
+    std::io::stdout()
+        .lock()
+        .write_all(&body)
+        .map_err(|e| e.to_string())
+}
+
 /// The inventory of this host, as GLPI Agent would post it.
 pub fn host_inventory(device_id: &str, hostname: &str) -> Value {
     let read = |path: &str| {

@@ -68,6 +68,8 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
     options.machine_id = args.machine_id;
     options.poll_wait_s = args.poll_wait;
     options.plugins = args.plugins;
+    // This very binary, even once replaced on disk by an upgrade.
+    options.inventory_helper = Some(PathBuf::from("/proc/self/exe"));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

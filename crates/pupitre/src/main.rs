@@ -48,6 +48,17 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // The agent runs its own binary to take the inventory (see `agent::run`).
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some(pupitre_agent::inventory::HELPER_ARG) {
+        return match pupitre_agent::inventory::helper_main(&args[1..]) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
