@@ -738,7 +738,13 @@ async fn inventory_loop(agent: Arc<Agent>) {
     let device_id = crate::wire::device_id(&agent.hello.machine_id);
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
     loop {
-        let body = match inventory_body(agent.inventory_helper.as_deref(), &device_id, &agent.hello.hostname).await {
+        let body = match inventory_body(
+            agent.inventory_helper.as_deref(),
+            &device_id,
+            &agent.hello.hostname,
+        )
+        .await
+        {
             Ok(body) => body,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode the inventory");

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod builtin;
 pub mod credential;
+pub mod incident;
 pub mod inventory;
 pub mod model;
 pub mod monitoring;

@@ -17,12 +17,14 @@ use pupitre_core::permission::{EntityId, Levels};
 
 pub use crate::agents::AgentStore;
 pub use crate::credentials::CredentialStore;
+pub use crate::incidents::IncidentStore;
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
 pub use crate::metrics::MetricStore;
 pub use crate::monitoring::MonitoringStore;
 
 pub mod agents;
 pub mod credentials;
+pub mod incidents;
 pub mod inventory;
 pub mod metrics;
 mod migrate;
@@ -41,6 +43,8 @@ mod shared_credentials;
 mod shared_metrics;
 #[macro_use]
 mod shared_agents;
+#[macro_use]
+mod shared_incidents;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -328,6 +332,7 @@ pub trait Store:
     + CredentialStore
     + MetricStore
     + AgentStore
+    + IncidentStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

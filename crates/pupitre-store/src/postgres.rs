@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "agents",
         sql: include_str!("../migrations/postgres/0009_agents.sql"),
     },
+    Migration {
+        version: 10,
+        description: "alerts and incidents",
+        sql: include_str!("../migrations/postgres/0010_incidents.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -150,4 +155,5 @@ impl_inventory_store!(PgStore, sqlx::Postgres);
 impl_monitoring_store!(PgStore, sqlx::Postgres);
 impl_credential_store!(PgStore, sqlx::Postgres);
 impl_agent_store!(PgStore, sqlx::Postgres);
+impl_incident_store!(PgStore, sqlx::Postgres);
 impl_metric_store!(PgStore, sqlx::Postgres, None);

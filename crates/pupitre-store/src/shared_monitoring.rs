@@ -430,6 +430,52 @@ macro_rules! impl_monitoring_store {
                     });
                     qb.build().execute(&mut **tx).await?;
                 }
+                inbox_state_changes(tx, events).await
+            }
+
+            /// Hands the hard state changes to the incidents' correlator, in the transaction
+            /// that records them (see `crate::incidents`). The correlator adds the asset, the
+            /// entity and the names.
+            async fn inbox_state_changes(tx: &mut Tx<'_>, events: &[(CheckId, &NewEvent)]) -> Result<()> {
+                let signals: Vec<(i64, String)> = events
+                    .iter()
+                    .filter(|(_, ev)| ev.kind == EventKind::State)
+                    .map(|(check_id, ev)| {
+                        let signal = crate::incidents::Signal {
+                            source: "monitoring".to_owned(),
+                            source_id: None,
+                            entity_id: None,
+                            key: format!("check:{check_id}"),
+                            firing: ev.state != State::Ok,
+                            severity: match ev.state {
+                                State::Critical => "critical",
+                                State::Warning | State::Unknown => "warning",
+                                State::Ok => "info",
+                            }
+                            .to_owned(),
+                            summary: ev.output.clone(),
+                            details: serde_json::Map::from_iter([(
+                                "state".to_owned(),
+                                serde_json::Value::from(ev.state.key()),
+                            )]),
+                            links: Vec::new(),
+                            asset_id: None,
+                            check_id: Some(*check_id),
+                            service: String::new(),
+                            at: ev.at,
+                            notify: ev.notify,
+                            unreachable: ev.unreachable,
+                        };
+                        (ev.at, serde_json::to_string(&signal).unwrap_or_default())
+                    })
+                    .collect();
+                for chunk in signals.chunks(500) {
+                    let mut qb = QueryBuilder::<$db>::new("INSERT INTO alert_inbox (received_at, signal) ");
+                    qb.push_values(chunk, |mut b, (at, text)| {
+                        b.push_bind(*at).push_bind(text.clone());
+                    });
+                    qb.build().execute(&mut **tx).await?;
+                }
                 Ok(())
             }
 

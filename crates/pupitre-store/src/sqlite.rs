@@ -55,6 +55,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "agents",
         sql: include_str!("../migrations/sqlite/0009_agents.sql"),
     },
+    Migration {
+        version: 10,
+        description: "alerts and incidents",
+        sql: include_str!("../migrations/sqlite/0010_incidents.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -212,6 +217,7 @@ impl_inventory_store!(SqliteStore, sqlx::Sqlite);
 impl_monitoring_store!(SqliteStore, sqlx::Sqlite);
 impl_credential_store!(SqliteStore, sqlx::Sqlite);
 impl_agent_store!(SqliteStore, sqlx::Sqlite);
+impl_incident_store!(SqliteStore, sqlx::Sqlite);
 impl_metric_store!(
     SqliteStore,
     sqlx::Sqlite,

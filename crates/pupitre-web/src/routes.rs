@@ -6,12 +6,12 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use pupitre_core::permission::Access;
-use pupitre_core::permission::Domain::{Administration, Inventory, Jobs, Monitoring};
+use pupitre_core::permission::Domain::{Administration, Incidents, Inventory, Jobs, Monitoring};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
-    admin, agents as agt, credentials as cred, inventory as inv, me, metrics as met,
-    monitoring as mon, system,
+    admin, agents as agt, credentials as cred, incidents as inc, inventory as inv, me,
+    metrics as met, monitoring as mon, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -55,6 +55,7 @@ pub fn routes() -> Vec<RouteDef> {
     let inventory = |l| Access::Domain(Inventory, l);
     let monitoring = |l| Access::Domain(Monitoring, l);
     let jobs = |l| Access::Domain(Jobs, l);
+    let incidents = |l| Access::Domain(Incidents, l);
     let mut r = vec![
         // System
         route(M::GET, "/healthz", public, Api, system::healthz),
@@ -851,6 +852,99 @@ pub fn routes() -> Vec<RouteDef> {
             public,
             Api,
             agt::agent_inventory,
+        ),
+        // Incidents, alerts and alert sources.
+        route(
+            M::GET,
+            "/api/v1/incidents",
+            incidents(Read),
+            Api,
+            inc::list_incidents,
+        ),
+        route(
+            M::GET,
+            "/api/v1/incidents/{id}",
+            incidents(Read),
+            Api,
+            inc::get_incident,
+        ),
+        route(
+            M::POST,
+            "/api/v1/incidents/{id}/acknowledge",
+            incidents(Operate),
+            Api,
+            inc::acknowledge,
+        ),
+        route(
+            M::POST,
+            "/api/v1/incidents/{id}/resolve",
+            incidents(Operate),
+            Api,
+            inc::resolve,
+        ),
+        route(
+            M::POST,
+            "/api/v1/incidents/{id}/reopen",
+            incidents(Operate),
+            Api,
+            inc::reopen,
+        ),
+        route(
+            M::POST,
+            "/api/v1/incidents/{id}/notes",
+            incidents(Operate),
+            Api,
+            inc::add_note,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/incidents/{id}/assignee",
+            incidents(Operate),
+            Api,
+            inc::assign,
+        ),
+        route(
+            M::GET,
+            "/api/v1/alerts",
+            incidents(Read),
+            Api,
+            inc::list_alerts,
+        ),
+        route(
+            M::GET,
+            "/api/v1/alert-sources",
+            incidents(Read),
+            Api,
+            inc::list_sources,
+        ),
+        route(
+            M::POST,
+            "/api/v1/alert-sources",
+            incidents(Manage),
+            Api,
+            inc::create_source,
+        ),
+        route(
+            M::POST,
+            "/api/v1/alert-sources/{id}/revoke",
+            incidents(Manage),
+            Api,
+            inc::revoke_source,
+        ),
+        // Alert receivers: the alert source's token is checked by the handler.
+        route(
+            M::POST,
+            "/api/v1/alerts/alertmanager",
+            public,
+            Api,
+            inc::receive_alertmanager,
+        ),
+        route(
+            M::POST,
+            "/api/v1/alerts/webhook",
+            public,
+            Api,
+            inc::receive_webhook,
         ),
         // The secret in the path is the heartbeat's credential, checked by the handler.
         route(

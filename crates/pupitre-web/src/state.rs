@@ -87,6 +87,8 @@ pub struct AppState {
     pub history: Option<Arc<pupitre_monitor::history::History>>,
     /// The agents' polls waiting on this server.
     pub agents: Arc<crate::ops::agents::AgentHub>,
+    /// Wakes this server's incident correlator.
+    pub incidents: Arc<crate::ops::incidents::IncidentHub>,
 }
 
 /// One async lock per key, created on demand and dropped when nobody holds or waits for it.
@@ -150,6 +152,7 @@ impl AppState {
             vault: None,
             history: None,
             agents: Arc::default(),
+            incidents: Arc::default(),
         }
     }
 

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use axum::http::Method;
 use pupitre_core::audit::AuditRecord;
 use pupitre_core::credential::{CommunityVersion, CredentialParams};
+use pupitre_core::incident::{AlertSource, Grouping, Severity};
 use pupitre_core::model::{
     EntityInput, ProfileInput, ROOT_ENTITY, TeamInput, UserInput, UserTemplateInput,
 };
@@ -23,6 +24,7 @@ use pupitre_core::monitoring::template::ApplyRule;
 use pupitre_core::permission::{Access, Domain, Level, Levels};
 use pupitre_store::agents::{AgentFacts, Enrolled, NewAgent, NewEnrolment};
 use pupitre_store::credentials::CredentialWrite;
+use pupitre_store::incidents::{Apply, IncidentAction, NewAlertSource, Signal};
 use pupitre_store::monitoring::{NewCheck, ResultWrite, TemplateInput};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewUser, Page};
@@ -73,6 +75,10 @@ struct InvFixture {
     agent_pending: i64,
     /// A command queued for `agent`.
     command: i64,
+    /// An open (triggered) incident of X, a resolved one, and an alert source of X.
+    incident: i64,
+    incident_resolved: i64,
+    alert_source: i64,
 }
 
 struct Fixture {
@@ -601,7 +607,69 @@ impl App {
             .await
             .unwrap()
             .id;
+        let incident = |key: String| async move {
+            let signal = Signal {
+                source: "webhook".into(),
+                source_id: None,
+                entity_id: Some(x),
+                key: key.clone(),
+                firing: true,
+                severity: "critical".into(),
+                summary: format!("{key} <down>"),
+                details: Default::default(),
+                links: Vec::new(),
+                asset_id: None,
+                check_id: None,
+                service: String::new(),
+                at: a.at,
+                notify: true,
+                unreachable: false,
+            };
+            s.push_signals(&[signal], a.at).await.unwrap();
+            let item = s.inbox(1).await.unwrap().remove(0);
+            let apply = Apply {
+                inbox_id: item.id,
+                signal: item.signal.unwrap(),
+                source: AlertSource::Webhook,
+                severity: Severity::Critical,
+                entity_id: x,
+                grouping: Some(Grouping::Open {
+                    group_key: format!("key:{key}"),
+                }),
+                suppressed: String::new(),
+                reopen: None,
+                title: format!("{key} <down>"),
+                absorb: Vec::new(),
+            };
+            s.apply_signal(&apply, a.at)
+                .await
+                .unwrap()
+                .incident_id
+                .unwrap()
+        };
+        let incident_open = incident(format!("fixture-open{sfx}")).await;
+        let incident_resolved = incident(format!("fixture-resolved{sfx}")).await;
+        s.act_on_incident(&a, incident_resolved, &IncidentAction::Resolve)
+            .await
+            .unwrap();
+        let alert_source = s
+            .create_alert_source(
+                &a,
+                &NewAlertSource {
+                    entity_id: x,
+                    name: format!("prometheus{sfx}"),
+                    kind: AlertSource::Alertmanager,
+                    token_hash: sha256_hex(&format!("pal_fixture{sfx}")),
+                    prefix: "pal_fixture".into(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            incident: incident_open,
+            incident_resolved,
+            alert_source,
             command,
             enrolment,
             agent,
@@ -745,6 +813,11 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
         p if p.starts_with("/api/v1/agent-commands/") => inv.command,
         p if p.starts_with("/monitoring/agent-commands/") => inv.command,
+        "/api/v1/incidents/{id}/reopen" | "/incidents/{id}/reopen" => inv.incident_resolved,
+        p if p.starts_with("/api/v1/incidents/") => inv.incident,
+        p if p.starts_with("/incidents/sources/") => inv.alert_source,
+        p if p.starts_with("/incidents/") => inv.incident,
+        p if p.starts_with("/api/v1/alert-sources/") => inv.alert_source,
         _ => 0,
     }
 }
@@ -948,6 +1021,21 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             ("log_path", ""),
             ("log_pattern", ""),
         ])),
+        ("POST", "/api/v1/incidents/{id}/notes") => {
+            Some(Body::Json(json!({"text": "power cable <reseated>"})))
+        }
+        ("PUT", "/api/v1/incidents/{id}/assignee") => {
+            Some(Body::Json(json!({"assignee_id": fx.user_x})))
+        }
+        ("POST", "/incidents/{id}/notes") => Some(form(&[("text", "fan replaced")])),
+        ("POST", "/api/v1/alert-sources") => Some(Body::Json(
+            json!({"name": format!("hooks {sfx}"), "entity_id": fx.x, "kind": "webhook"}),
+        )),
+        ("POST", "/incidents/sources") => Some(form(&[
+            ("name", &format!("am {sfx}")),
+            ("entity_id", &x),
+            ("kind", "alertmanager"),
+        ])),
         ("PUT", "/api/v1/agents/{id}/config") => {
             Some(Body::Json(json!({"interval_s": 10, "top_processes": 3})))
         }
@@ -1121,6 +1209,8 @@ const PUBLIC: &[&str] = &[
     "/api/v1/agent/poll",
     "/api/v1/agent/inventory",
     "/api/v1/agent/progress",
+    "/api/v1/alerts/alertmanager",
+    "/api/v1/alerts/webhook",
 ];
 
 #[tokio::test]

@@ -106,6 +106,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
         drop(recorder);
     }
     let engine = state.engine.clone();
+    let mut correlator_stop = stop_rx.clone();
+    let correlator = tokio::spawn(ops::incidents::correlator(state.clone(), async move {
+        let _ = correlator_stop.wait_for(|stop| *stop).await;
+    }));
     let app = pupitre_web::router(state);
     // Signal handlers are in place before anyone can learn the address and send one.
     let shutdown = shutdown_signal()?;
@@ -138,6 +142,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     server.await.context("HTTP server failed")?;
     signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(10), purge).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), correlator).await;
     if let Some(engine) = engine
         && tokio::time::timeout(Duration::from_secs(10), engine.stopped())
             .await

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod agents;
 pub mod credentials;
+pub mod incidents;
 pub mod inventory;
 pub mod inventory_csv;
 pub mod me;

@@ -10,6 +10,7 @@ pub mod check_templates;
 pub mod checks;
 pub mod credentials;
 pub mod entities;
+pub mod incidents;
 pub mod intake;
 pub mod locations;
 pub mod me;

@@ -7,6 +7,7 @@ mod agents;
 mod check_templates;
 mod credentials;
 mod downtimes;
+mod incidents;
 mod inventory;
 mod monitoring;
 
@@ -465,7 +466,12 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::GET, "/public/{*path}", Access::Public, public_file),
     ];
     for &(href, key, group, domain) in NAV {
-        if group != "main" || href == "/" || href == "/inventory" || href == "/monitoring" {
+        if group != "main"
+            || href == "/"
+            || href == "/inventory"
+            || href == "/monitoring"
+            || href == "/incidents"
+        {
             continue;
         }
         let access = domain.map_or(authed, |d| Access::Domain(d, Read));
@@ -484,5 +490,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(check_templates::routes());
     r.extend(credentials::routes());
     r.extend(agents::routes());
+    r.extend(incidents::routes());
     r
 }

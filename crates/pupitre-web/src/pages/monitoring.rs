@@ -28,7 +28,7 @@ use crate::routes::{RouteDef, page};
 use crate::state::{AppState, now_ms};
 
 /// How long ago, for a person: `42 s`, `7 min`, `3 h 05`, `2 d 4 h`.
-fn age(since: Option<i64>, now: i64) -> String {
+pub(super) fn age(since: Option<i64>, now: i64) -> String {
     let Some(since) = since else {
         return String::new();
     };

@@ -58,6 +58,10 @@ pub async fn start(config: WebConfig) -> App {
         .with_vault(vault)
         .with_history(history)
         .with_agent_waker(agent_waker);
+    tokio::spawn(pupitre_web::ops::incidents::correlator(
+        st.clone(),
+        std::future::pending(),
+    ));
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

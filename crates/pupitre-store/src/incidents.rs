@@ -1,0 +1,300 @@
+//! Alerts and incidents' storage interface (issue #7).
+//!
+//! - **The inbox.** Every alert signal lands in `alert_inbox` first: a webhook's once it is
+//!   validated, a check's hard state change in the transaction that records it. The
+//!   correlator reads the inbox in order and applies each signal with [`IncidentStore::apply_signal`],
+//!   which deletes the inbox row in the same transaction: a signal is applied once, even with
+//!   several servers (the second finds the row gone and does nothing), and survives a crash.
+//! - **Policy and mechanics.** The correlator decides (which incident an alert joins, which
+//!   incidents a new one takes in: `pupitre_core::incident`), the store carries the decision
+//!   out atomically: the alert deduplicated by key, the incident opened, joined, reopened or
+//!   resolved when its last alert resolves, the assets linked, the timeline written.
+//! - **People's actions** (acknowledge, resolve, reopen, assign, note) are audited in their
+//!   transaction and written to the timeline.
+
+use async_trait::async_trait;
+use pupitre_core::audit::Actor;
+use pupitre_core::incident::{
+    AlertId, AlertSource, Grouping, IncidentId, IncidentStatus, Severity, Urgency,
+};
+use pupitre_core::inventory::AssetId;
+use pupitre_core::monitoring::check::CheckId;
+use pupitre_core::permission::EntityId;
+use serde::{Deserialize, Serialize};
+
+use crate::Result;
+
+/// A link an alert carries (a dashboard, a runbook, the source's own page).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub href: String,
+    #[serde(default)]
+    pub text: String,
+}
+
+/// One alert as a source reports it, normalised: what the inbox holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    /// `monitoring`, `alertmanager` or `webhook`.
+    pub source: String,
+    /// The alert source (integration) it came through, for external ones.
+    #[serde(default)]
+    pub source_id: Option<i64>,
+    /// The entity the alert belongs to: the source's; a check's is its asset's.
+    #[serde(default)]
+    pub entity_id: Option<EntityId>,
+    /// The deduplication key, unique across sources (`check:12`, `am:<fingerprint>`,
+    /// `hook:3:<key>`).
+    pub key: String,
+    pub firing: bool,
+    /// `critical`, `warning` or `info`.
+    pub severity: String,
+    pub summary: String,
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub links: Vec<Link>,
+    #[serde(default)]
+    pub asset_id: Option<AssetId>,
+    #[serde(default)]
+    pub check_id: Option<CheckId>,
+    #[serde(default)]
+    pub service: String,
+    /// When the source saw it (Unix ms).
+    pub at: i64,
+    /// For a check: whether its state change notifies (not in downtime, not acknowledged,
+    /// notifications on, not flapping).
+    #[serde(default = "yes")]
+    pub notify: bool,
+    /// For a check: its host is behind a down parent.
+    #[serde(default)]
+    pub unreachable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A signal waiting in the inbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inboxed {
+    pub id: i64,
+    pub received_at: i64,
+    /// `Err` holds the stored text when it no longer reads as a signal.
+    pub signal: std::result::Result<Signal, String>,
+}
+
+/// What the correlator decided for one signal.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Apply {
+    pub inbox_id: i64,
+    pub signal: Signal,
+    pub source: AlertSource,
+    pub severity: Severity,
+    pub entity_id: EntityId,
+    /// For a new firing alert: where it goes; `None` records it without an incident.
+    pub grouping: Option<Grouping>,
+    /// Why a new firing alert opens no incident (`downtime`, `acknowledged`, …); empty
+    /// otherwise.
+    pub suppressed: String,
+    /// For a new firing alert: the resolved incident it reopens (an alert of the same key
+    /// fired again shortly after), instead of `grouping`.
+    pub reopen: Option<IncidentId>,
+    /// For an incident it opens: its title and the incidents it takes in.
+    pub title: String,
+    pub absorb: Vec<IncidentId>,
+}
+
+/// What applying a signal did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// False when another server applied it first (the inbox row was gone).
+    pub done: bool,
+    pub alert_id: Option<AlertId>,
+    pub incident_id: Option<IncidentId>,
+    pub opened: bool,
+    pub reopened: bool,
+    /// The incident resolved because its last alert did.
+    pub resolved: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlertRecord {
+    pub id: AlertId,
+    pub entity_id: EntityId,
+    pub source: AlertSource,
+    pub source_id: Option<i64>,
+    pub dedup_key: String,
+    pub firing: bool,
+    pub severity: Severity,
+    pub summary: String,
+    /// JSON object.
+    pub details: String,
+    /// JSON array of [`Link`].
+    pub links: String,
+    pub asset_id: Option<AssetId>,
+    pub check_id: Option<CheckId>,
+    pub service: String,
+    pub incident_id: Option<IncidentId>,
+    pub suppressed: String,
+    pub updates: i64,
+    pub first_at: i64,
+    pub last_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentRecord {
+    pub id: IncidentId,
+    pub entity_id: EntityId,
+    pub title: String,
+    pub status: IncidentStatus,
+    pub urgency: Urgency,
+    pub impact: i64,
+    pub priority: u8,
+    pub group_key: String,
+    pub cause_asset_id: Option<AssetId>,
+    pub assignee_id: Option<i64>,
+    pub merged_into: Option<IncidentId>,
+    pub paged: bool,
+    pub reopened: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub acknowledged_at: Option<i64>,
+    pub acknowledged_by: Option<String>,
+    pub resolved_at: Option<i64>,
+    pub resolved_by: Option<String>,
+}
+
+/// An asset linked to an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentAsset {
+    pub asset_id: AssetId,
+    pub name: String,
+    /// `cause` or `impacted`.
+    pub role: String,
+}
+
+/// One line of an incident's timeline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimelineEntry {
+    pub id: i64,
+    pub at: i64,
+    /// `opened`, `alert_fired`, `alert_updated`, `alert_resolved`, `merged`, `absorbed`,
+    /// `acknowledged`, `resolved`, `reopened`, `assigned`, `note`.
+    pub kind: String,
+    pub actor: String,
+    pub text: String,
+    pub alert_id: Option<AlertId>,
+}
+
+/// Which incidents to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IncidentFilter {
+    /// The entities the caller may see.
+    pub entities: Vec<EntityId>,
+    /// Only these statuses; all when empty.
+    pub statuses: Vec<IncidentStatus>,
+    pub asset_id: Option<AssetId>,
+    /// Keyset: incidents with a smaller id.
+    pub before: Option<IncidentId>,
+    pub limit: i64,
+}
+
+/// A person's action on an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncidentAction {
+    Acknowledge,
+    Resolve,
+    Reopen,
+    /// Assign to a user, or unassign.
+    Assign(Option<i64>),
+    Note(String),
+}
+
+/// An alert source: a token an Alertmanager or a webhook sends alerts with, into an entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertSourceRecord {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub name: String,
+    /// `alertmanager` or `webhook`.
+    pub kind: AlertSource,
+    pub prefix: String,
+    pub revoked_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewAlertSource {
+    pub entity_id: EntityId,
+    pub name: String,
+    pub kind: AlertSource,
+    pub token_hash: String,
+    pub prefix: String,
+}
+
+#[async_trait]
+pub trait IncidentStore: Send + Sync {
+    /// Puts signals in the inbox, in order, in one transaction.
+    async fn push_signals(&self, signals: &[Signal], received_at: i64) -> Result<()>;
+    /// The oldest `limit` signals of the inbox.
+    async fn inbox(&self, limit: i64) -> Result<Vec<Inboxed>>;
+    /// Drops an inbox row that cannot be applied (it no longer reads as a signal).
+    async fn drop_inboxed(&self, id: i64) -> Result<()>;
+    /// The firing alert with this key, if any.
+    async fn firing_alert(&self, key: &str) -> Result<Option<AlertRecord>>;
+    /// The incident of the last alert with this key, if it resolved at or after `since`.
+    async fn resolved_since(&self, key: &str, since: i64) -> Result<Option<IncidentId>>;
+    /// Every open incident (triggered or acknowledged), for grouping.
+    async fn open_incidents(&self) -> Result<Vec<IncidentRecord>>;
+    /// Carries out the correlator's decision in one transaction (see [`Apply`]).
+    async fn apply_signal(&self, apply: &Apply, now: i64) -> Result<Applied>;
+    /// Sets an incident's urgency, impact and priority (derived from its alerts and assets).
+    async fn rank_incident(
+        &self,
+        id: IncidentId,
+        urgency: Urgency,
+        impact: i64,
+        priority: u8,
+    ) -> Result<()>;
+
+    async fn get_incident(&self, id: IncidentId) -> Result<IncidentRecord>;
+    /// Newest first.
+    async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<IncidentRecord>>;
+    async fn incident_alerts(&self, id: IncidentId) -> Result<Vec<AlertRecord>>;
+    async fn incident_assets(&self, id: IncidentId) -> Result<Vec<IncidentAsset>>;
+    async fn incident_timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>>;
+    /// Alerts, newest first: the firing ones only when `firing_only`.
+    async fn list_alerts(
+        &self,
+        entities: &[EntityId],
+        firing_only: bool,
+        limit: i64,
+    ) -> Result<Vec<AlertRecord>>;
+    /// A person's action, audited. Acknowledging an acknowledged incident, resolving a
+    /// resolved one and reopening an open one change nothing and are not recorded.
+    async fn act_on_incident(
+        &self,
+        actor: &Actor,
+        id: IncidentId,
+        action: &IncidentAction,
+    ) -> Result<IncidentRecord>;
+
+    async fn create_alert_source(
+        &self,
+        actor: &Actor,
+        new: &NewAlertSource,
+    ) -> Result<AlertSourceRecord>;
+    async fn list_alert_sources(&self, entities: &[EntityId]) -> Result<Vec<AlertSourceRecord>>;
+    async fn get_alert_source(&self, id: i64) -> Result<AlertSourceRecord>;
+    async fn revoke_alert_source(&self, actor: &Actor, id: i64) -> Result<AlertSourceRecord>;
+    /// The live (not revoked) source whose token hashes to `token_hash`; stamps its last use.
+    async fn alert_source_by_token(
+        &self,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<AlertSourceRecord>>;
+}

@@ -1,0 +1,831 @@
+//! The incidents' queries both backends share, instantiated per backend by
+//! `impl_incident_store!` inside a module of its own.
+
+macro_rules! incident_cols {
+    () => {
+        "id, entity_id, title, status, urgency, impact, priority, group_key, cause_asset_id, \
+         assignee_id, merged_into, paged, reopened, created_at, updated_at, acknowledged_at, \
+         acknowledged_by, resolved_at, resolved_by"
+    };
+}
+
+macro_rules! alert_cols {
+    () => {
+        "id, entity_id, source, source_id, dedup_key, status, severity, summary, details, \
+         links, asset_id, check_id, service, incident_id, suppressed, updates, first_at, \
+         last_at, resolved_at"
+    };
+}
+
+macro_rules! alert_source_cols {
+    () => {
+        "id, entity_id, name, kind, prefix, revoked_at, last_used_at, created_by, created_at"
+    };
+}
+
+macro_rules! impl_incident_store {
+    ($store:ident, $db:ty) => {
+        mod incident_impl {
+            use async_trait::async_trait;
+            use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
+            use pupitre_core::incident::{
+                AlertSource, Grouping, IncidentId, IncidentStatus, Severity, Urgency,
+            };
+            use pupitre_core::permission::EntityId;
+            use sqlx::{QueryBuilder, Row};
+
+            use super::$store;
+            use crate::incidents::{
+                AlertRecord, AlertSourceRecord, Applied, Apply, IncidentAction, IncidentAsset,
+                IncidentFilter, IncidentRecord, IncidentStore, Inboxed, NewAlertSource, Signal,
+                TimelineEntry,
+            };
+            use crate::sql::push_in;
+            use crate::{stored, Result, StoreError};
+
+            type Row_ = <$db as sqlx::Database>::Row;
+            type Tx<'a> = sqlx::Transaction<'a, $db>;
+
+            /// The actor of what Pupitre does by itself in a timeline.
+            const PUPITRE: &str = "pupitre";
+
+            fn incident_from(row: &Row_) -> Result<IncidentRecord> {
+                let status: String = row.try_get("status")?;
+                let urgency: String = row.try_get("urgency")?;
+                let priority: i64 = row.try_get("priority")?;
+                Ok(IncidentRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    title: row.try_get("title")?,
+                    status: stored("incident status", &status, IncidentStatus::parse(&status))?,
+                    urgency: stored("urgency", &urgency, Urgency::parse(&urgency))?,
+                    impact: row.try_get("impact")?,
+                    priority: u8::try_from(priority).unwrap_or(5),
+                    group_key: row.try_get("group_key")?,
+                    cause_asset_id: row.try_get("cause_asset_id")?,
+                    assignee_id: row.try_get("assignee_id")?,
+                    merged_into: row.try_get("merged_into")?,
+                    paged: row.try_get("paged")?,
+                    reopened: row.try_get("reopened")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    acknowledged_at: row.try_get("acknowledged_at")?,
+                    acknowledged_by: row.try_get("acknowledged_by")?,
+                    resolved_at: row.try_get("resolved_at")?,
+                    resolved_by: row.try_get("resolved_by")?,
+                })
+            }
+
+            fn alert_from(row: &Row_) -> Result<AlertRecord> {
+                let source: String = row.try_get("source")?;
+                let status: String = row.try_get("status")?;
+                let severity: String = row.try_get("severity")?;
+                Ok(AlertRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    source: stored("alert source", &source, AlertSource::parse(&source))?,
+                    source_id: row.try_get("source_id")?,
+                    dedup_key: row.try_get("dedup_key")?,
+                    firing: status == "firing",
+                    severity: stored("severity", &severity, Severity::parse(&severity))?,
+                    summary: row.try_get("summary")?,
+                    details: row.try_get("details")?,
+                    links: row.try_get("links")?,
+                    asset_id: row.try_get("asset_id")?,
+                    check_id: row.try_get("check_id")?,
+                    service: row.try_get("service")?,
+                    incident_id: row.try_get("incident_id")?,
+                    suppressed: row.try_get("suppressed")?,
+                    updates: row.try_get("updates")?,
+                    first_at: row.try_get("first_at")?,
+                    last_at: row.try_get("last_at")?,
+                    resolved_at: row.try_get("resolved_at")?,
+                })
+            }
+
+            fn alert_source_from(row: &Row_) -> Result<AlertSourceRecord> {
+                let kind: String = row.try_get("kind")?;
+                Ok(AlertSourceRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    name: row.try_get("name")?,
+                    kind: stored("alert source kind", &kind, AlertSource::parse(&kind))?,
+                    prefix: row.try_get("prefix")?,
+                    revoked_at: row.try_get("revoked_at")?,
+                    last_used_at: row.try_get("last_used_at")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            async fn incident(tx: &mut Tx<'_>, id: IncidentId) -> Result<IncidentRecord> {
+                let row = sqlx::query(concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                incident_from(&row)
+            }
+
+            async fn alert_source(tx: &mut Tx<'_>, id: i64) -> Result<AlertSourceRecord> {
+                let row = sqlx::query(concat!("SELECT ", alert_source_cols!(), " FROM alert_sources WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                alert_source_from(&row)
+            }
+
+            /// Adds a line to an incident's timeline and stamps the incident.
+            async fn timeline(
+                tx: &mut Tx<'_>,
+                incident: IncidentId,
+                at: i64,
+                kind: &str,
+                actor: &str,
+                text: &str,
+                alert: Option<i64>,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO incident_events (incident_id, at, kind, actor, text, alert_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(incident)
+                .bind(at)
+                .bind(kind)
+                .bind(actor)
+                .bind(text)
+                .bind(alert)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query("UPDATE incidents SET updated_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(incident)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn user_login(tx: &mut Tx<'_>, id: Option<i64>) -> Result<Option<String>> {
+                let Some(id) = id else { return Ok(None) };
+                let row = sqlx::query("SELECT login FROM users WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                Ok(row.map(|r| r.try_get::<String, _>(0)).transpose()?)
+            }
+
+            /// Links an asset to an incident; an asset already linked keeps its role.
+            async fn link_asset(
+                tx: &mut Tx<'_>,
+                incident: IncidentId,
+                asset: i64,
+                role: &str,
+            ) -> Result<()> {
+                sqlx::query(
+                    "INSERT INTO incident_assets (incident_id, asset_id, role) \
+                     SELECT $1, id, $2 FROM assets WHERE id = $3 \
+                     ON CONFLICT (incident_id, asset_id) DO NOTHING",
+                )
+                .bind(incident)
+                .bind(role)
+                .bind(asset)
+                .execute(&mut **tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn audit(
+                tx: &mut Tx<'_>,
+                actor: &Actor,
+                action: &str,
+                (object_type, id, label, entity): (&str, i64, &str, EntityId),
+                changes: Vec<core_audit::Change>,
+            ) -> Result<()> {
+                let ev = AuditEvent {
+                    action: action.to_owned(),
+                    object_type: object_type.to_owned(),
+                    object_id: Some(id),
+                    object_label: label.to_owned(),
+                    entity_id: Some(entity),
+                    changes,
+                };
+                super::write_audit(tx, actor, &ev).await
+            }
+
+            fn change(field: &'static str, before: &str, after: &str) -> Vec<core_audit::Change> {
+                core_audit::diff(
+                    Some(&[core_audit::Field::new(field, before)]),
+                    Some(&[core_audit::Field::new(field, after)]),
+                )
+            }
+
+            /// Opens an incident for a new alert; returns its id.
+            async fn open_incident(
+                tx: &mut Tx<'_>,
+                apply: &Apply,
+                group_key: &str,
+                now: i64,
+            ) -> Result<IncidentId> {
+                let urgency = apply.severity.urgency();
+                let impact = i64::from(apply.signal.asset_id.is_some());
+                let row = sqlx::query(
+                    "INSERT INTO incidents (entity_id, title, status, urgency, impact, priority, \
+                     group_key, cause_asset_id, created_at, updated_at) \
+                     VALUES ($1, $2, 'triggered', $3, $4, $5, $6, \
+                     (SELECT id FROM assets WHERE id = $7), $8, $8) RETURNING id",
+                )
+                .bind(apply.entity_id)
+                .bind(&apply.title)
+                .bind(urgency.key())
+                .bind(impact)
+                .bind(i64::from(pupitre_core::incident::priority(urgency, impact)))
+                .bind(group_key)
+                .bind(apply.signal.asset_id)
+                .bind(now)
+                .fetch_one(&mut **tx)
+                .await?;
+                let id: IncidentId = row.try_get(0)?;
+                if let Some(asset) = apply.signal.asset_id {
+                    link_asset(tx, id, asset, "cause").await?;
+                }
+                timeline(tx, id, now, "opened", PUPITRE, &apply.title, None).await?;
+                for old in &apply.absorb {
+                    absorb(tx, id, *old, now).await?;
+                }
+                Ok(id)
+            }
+
+            /// Moves an incident's alerts and assets into `into` and closes it as merged.
+            async fn absorb(tx: &mut Tx<'_>, into: IncidentId, old: IncidentId, now: i64) -> Result<()> {
+                let before = incident(tx, old).await?;
+                if !before.status.is_open() {
+                    return Ok(());
+                }
+                sqlx::query("UPDATE alerts SET incident_id = $1 WHERE incident_id = $2")
+                    .bind(into)
+                    .bind(old)
+                    .execute(&mut **tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO incident_assets (incident_id, asset_id, role) \
+                     SELECT $1, asset_id, 'impacted' FROM incident_assets WHERE incident_id = $2 \
+                     ON CONFLICT (incident_id, asset_id) DO NOTHING",
+                )
+                .bind(into)
+                .bind(old)
+                .execute(&mut **tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE incidents SET status = 'resolved', merged_into = $1, resolved_at = $2, \
+                     resolved_by = $3, updated_at = $2 WHERE id = $4",
+                )
+                .bind(into)
+                .bind(now)
+                .bind(PUPITRE)
+                .bind(old)
+                .execute(&mut **tx)
+                .await?;
+                timeline(tx, old, now, "merged", PUPITRE, &format!("merged into #{into}"), None).await?;
+                timeline(tx, into, now, "absorbed", PUPITRE, &format!("#{old}: {}", before.title), None)
+                    .await?;
+                Ok(())
+            }
+
+            #[async_trait]
+            impl IncidentStore for $store {
+                async fn push_signals(&self, signals: &[Signal], received_at: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    for chunk in signals.chunks(500) {
+                        let mut qb = QueryBuilder::<$db>::new("INSERT INTO alert_inbox (received_at, signal) ");
+                        let mut texts = Vec::with_capacity(chunk.len());
+                        for s in chunk {
+                            texts.push(serde_json::to_string(s).map_err(|e| StoreError::Rejected(e.to_string()))?);
+                        }
+                        qb.push_values(texts, |mut b, text| {
+                            b.push_bind(received_at).push_bind(text);
+                        });
+                        qb.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn inbox(&self, limit: i64) -> Result<Vec<Inboxed>> {
+                    let rows = sqlx::query("SELECT id, received_at, signal FROM alert_inbox ORDER BY id LIMIT $1")
+                        .bind(limit)
+                        .fetch_all(&self.write)
+                        .await?;
+                    rows.iter()
+                        .map(|r| {
+                            let text: String = r.try_get("signal")?;
+                            Ok(Inboxed {
+                                id: r.try_get("id")?,
+                                received_at: r.try_get("received_at")?,
+                                signal: serde_json::from_str(&text).map_err(|_| text),
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn drop_inboxed(&self, id: i64) -> Result<()> {
+                    sqlx::query("DELETE FROM alert_inbox WHERE id = $1")
+                        .bind(id)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn firing_alert(&self, key: &str) -> Result<Option<AlertRecord>> {
+                    let row = sqlx::query(concat!(
+                        "SELECT ", alert_cols!(), " FROM alerts WHERE dedup_key = $1 AND status = 'firing'"))
+                    .bind(key)
+                    .fetch_optional(&self.write)
+                    .await?;
+                    row.as_ref().map(alert_from).transpose()
+                }
+
+                async fn resolved_since(&self, key: &str, since: i64) -> Result<Option<IncidentId>> {
+                    let row = sqlx::query(
+                        "SELECT i.id FROM alerts a JOIN incidents i ON i.id = a.incident_id \
+                         WHERE a.dedup_key = $1 AND i.status = 'resolved' AND i.merged_into IS NULL \
+                         AND i.resolved_at >= $2 ORDER BY a.id DESC LIMIT 1",
+                    )
+                    .bind(key)
+                    .bind(since)
+                    .fetch_optional(&self.write)
+                    .await?;
+                    Ok(row.map(|r| r.try_get(0)).transpose()?)
+                }
+
+                async fn open_incidents(&self) -> Result<Vec<IncidentRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", incident_cols!(), " FROM incidents WHERE status <> 'resolved' ORDER BY id"))
+                    .fetch_all(&self.write)
+                    .await?;
+                    rows.iter().map(incident_from).collect()
+                }
+
+                async fn apply_signal(&self, apply: &Apply, now: i64) -> Result<Applied> {
+                    let mut tx = self.write.begin().await?;
+                    let deleted = sqlx::query("DELETE FROM alert_inbox WHERE id = $1")
+                        .bind(apply.inbox_id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if deleted == 0 {
+                        return Ok(Applied::default());
+                    }
+                    let s = &apply.signal;
+                    let links = serde_json::to_string(&s.links).map_err(|e| StoreError::Rejected(e.to_string()))?;
+                    let details = serde_json::to_string(&s.details).map_err(|e| StoreError::Rejected(e.to_string()))?;
+                    let firing = sqlx::query(concat!(
+                        "SELECT ", alert_cols!(), " FROM alerts WHERE dedup_key = $1 AND status = 'firing'"))
+                    .bind(&s.key)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .as_ref()
+                    .map(alert_from)
+                    .transpose()?;
+                    let mut out = Applied { done: true, ..Applied::default() };
+                    match (s.firing, firing) {
+                        (true, Some(alert)) => {
+                            sqlx::query(
+                                "UPDATE alerts SET severity = $1, summary = $2, details = $3, links = $4, \
+                                 last_at = $5, updates = updates + 1 WHERE id = $6",
+                            )
+                            .bind(apply.severity.key())
+                            .bind(&s.summary)
+                            .bind(&details)
+                            .bind(&links)
+                            .bind(s.at)
+                            .bind(alert.id)
+                            .execute(&mut *tx)
+                            .await?;
+                            out.alert_id = Some(alert.id);
+                            out.incident_id = alert.incident_id;
+                            if let Some(incident) = alert.incident_id
+                                && alert.severity != apply.severity
+                            {
+                                let text = format!("{} ({} → {})", s.summary, alert.severity.key(), apply.severity.key());
+                                timeline(&mut tx, incident, now, "alert_updated", PUPITRE, &text, Some(alert.id)).await?;
+                            }
+                        }
+                        (true, None) => {
+                            let incident = if let Some(id) = apply.reopen {
+                                let reopened = sqlx::query(
+                                    "UPDATE incidents SET status = 'triggered', reopened = reopened + 1, \
+                                     resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, \
+                                     acknowledged_by = NULL, updated_at = $1 \
+                                     WHERE id = $2 AND status = 'resolved'",
+                                )
+                                .bind(now)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?
+                                .rows_affected();
+                                if reopened > 0 {
+                                    timeline(&mut tx, id, now, "reopened", PUPITRE, &format!("fired again: {}", s.summary), None).await?;
+                                    out.reopened = true;
+                                }
+                                Some(id)
+                            } else {
+                                match &apply.grouping {
+                                    None => None,
+                                    Some(Grouping::Join { incident, behind_cause }) => {
+                                        if let Some(asset) = s.asset_id {
+                                            let role = if *behind_cause { "impacted" } else { "cause" };
+                                            link_asset(&mut tx, *incident, asset, role).await?;
+                                        }
+                                        Some(*incident)
+                                    }
+                                    Some(Grouping::Open { group_key }) => {
+                                        out.opened = true;
+                                        Some(open_incident(&mut tx, apply, group_key, now).await?)
+                                    }
+                                }
+                            };
+                            let row = sqlx::query(
+                                "INSERT INTO alerts (entity_id, source, source_id, dedup_key, status, severity, \
+                                 summary, details, links, asset_id, check_id, service, incident_id, suppressed, \
+                                 first_at, last_at) \
+                                 VALUES ($1, $2, $3, $4, 'firing', $5, $6, $7, $8, \
+                                 (SELECT id FROM assets WHERE id = $9), (SELECT id FROM checks WHERE id = $10), \
+                                 $11, $12, $13, $14, $14) RETURNING id",
+                            )
+                            .bind(apply.entity_id)
+                            .bind(apply.source.key())
+                            .bind(s.source_id)
+                            .bind(&s.key)
+                            .bind(apply.severity.key())
+                            .bind(&s.summary)
+                            .bind(&details)
+                            .bind(&links)
+                            .bind(s.asset_id)
+                            .bind(s.check_id)
+                            .bind(&s.service)
+                            .bind(incident)
+                            .bind(&apply.suppressed)
+                            .bind(s.at)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            let alert: i64 = row.try_get(0)?;
+                            out.alert_id = Some(alert);
+                            out.incident_id = incident;
+                            if let Some(incident) = incident {
+                                timeline(&mut tx, incident, now, "alert_fired", PUPITRE, &s.summary, Some(alert)).await?;
+                            }
+                        }
+                        (false, Some(alert)) => {
+                            sqlx::query(
+                                "UPDATE alerts SET status = 'resolved', resolved_at = $1, last_at = $1, \
+                                 updates = updates + 1 WHERE id = $2",
+                            )
+                            .bind(s.at)
+                            .bind(alert.id)
+                            .execute(&mut *tx)
+                            .await?;
+                            out.alert_id = Some(alert.id);
+                            out.incident_id = alert.incident_id;
+                            if let Some(incident) = alert.incident_id {
+                                timeline(&mut tx, incident, now, "alert_resolved", PUPITRE, &alert.summary, Some(alert.id)).await?;
+                                let left: i64 = sqlx::query(
+                                    "SELECT COUNT(*) FROM alerts WHERE incident_id = $1 AND status = 'firing'",
+                                )
+                                .bind(incident)
+                                .fetch_one(&mut *tx)
+                                .await?
+                                .try_get(0)?;
+                                if left == 0 {
+                                    let resolved = sqlx::query(
+                                        "UPDATE incidents SET status = 'resolved', resolved_at = $1, \
+                                         resolved_by = $2, updated_at = $1 WHERE id = $3 AND status <> 'resolved'",
+                                    )
+                                    .bind(now)
+                                    .bind(PUPITRE)
+                                    .bind(incident)
+                                    .execute(&mut *tx)
+                                    .await?
+                                    .rows_affected();
+                                    if resolved > 0 {
+                                        timeline(&mut tx, incident, now, "resolved", PUPITRE, "every alert resolved", None).await?;
+                                        out.resolved = true;
+                                    }
+                                }
+                            }
+                        }
+                        (false, None) => {}
+                    }
+                    tx.commit().await?;
+                    Ok(out)
+                }
+
+                async fn rank_incident(&self, id: IncidentId, urgency: Urgency, impact: i64, priority: u8) -> Result<()> {
+                    sqlx::query("UPDATE incidents SET urgency = $1, impact = $2, priority = $3 WHERE id = $4")
+                        .bind(urgency.key())
+                        .bind(impact)
+                        .bind(i64::from(priority))
+                        .bind(id)
+                        .execute(&self.write)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn get_incident(&self, id: IncidentId) -> Result<IncidentRecord> {
+                    let row = sqlx::query(concat!("SELECT ", incident_cols!(), " FROM incidents WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    incident_from(&row)
+                }
+
+                async fn list_incidents(&self, filter: &IncidentFilter) -> Result<Vec<IncidentRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", incident_cols!(), " FROM incidents WHERE "));
+                    push_in(&mut qb, "entity_id", &filter.entities);
+                    if !filter.statuses.is_empty() {
+                        qb.push(" AND status IN (");
+                        let mut sep = qb.separated(", ");
+                        for s in &filter.statuses {
+                            sep.push_bind(s.key());
+                        }
+                        qb.push(")");
+                    }
+                    if let Some(asset) = filter.asset_id {
+                        qb.push(" AND id IN (SELECT incident_id FROM incident_assets WHERE asset_id = ");
+                        qb.push_bind(asset);
+                        qb.push(")");
+                    }
+                    if let Some(before) = filter.before {
+                        qb.push(" AND id < ");
+                        qb.push_bind(before);
+                    }
+                    qb.push(" ORDER BY id DESC LIMIT ");
+                    qb.push_bind(filter.limit);
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(incident_from).collect()
+                }
+
+                async fn incident_alerts(&self, id: IncidentId) -> Result<Vec<AlertRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", alert_cols!(), " FROM alerts WHERE incident_id = $1 ORDER BY id"))
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?;
+                    rows.iter().map(alert_from).collect()
+                }
+
+                async fn incident_assets(&self, id: IncidentId) -> Result<Vec<IncidentAsset>> {
+                    let rows = sqlx::query(
+                        "SELECT ia.asset_id, a.name, ia.role FROM incident_assets ia \
+                         JOIN assets a ON a.id = ia.asset_id WHERE ia.incident_id = $1 \
+                         ORDER BY ia.role, a.name, a.id",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(IncidentAsset {
+                                asset_id: r.try_get("asset_id")?,
+                                name: r.try_get("name")?,
+                                role: r.try_get("role")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn incident_timeline(&self, id: IncidentId) -> Result<Vec<TimelineEntry>> {
+                    let rows = sqlx::query(
+                        "SELECT id, at, kind, actor, text, alert_id FROM incident_events \
+                         WHERE incident_id = $1 ORDER BY id",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.read)
+                    .await?;
+                    rows.iter()
+                        .map(|r| {
+                            Ok(TimelineEntry {
+                                id: r.try_get("id")?,
+                                at: r.try_get("at")?,
+                                kind: r.try_get("kind")?,
+                                actor: r.try_get("actor")?,
+                                text: r.try_get("text")?,
+                                alert_id: r.try_get("alert_id")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn list_alerts(&self, entities: &[EntityId], firing_only: bool, limit: i64) -> Result<Vec<AlertRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", alert_cols!(), " FROM alerts WHERE "));
+                    push_in(&mut qb, "entity_id", entities);
+                    if firing_only {
+                        qb.push(" AND status = 'firing'");
+                    }
+                    qb.push(" ORDER BY id DESC LIMIT ");
+                    qb.push_bind(limit);
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(alert_from).collect()
+                }
+
+                async fn act_on_incident(&self, actor: &Actor, id: IncidentId, action: &IncidentAction) -> Result<IncidentRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = incident(&mut tx, id).await?;
+                    let object = ("incident", id, before.title.as_str(), before.entity_id);
+                    let status_change = |to: IncidentStatus| change("status", before.status.key(), to.key());
+                    match action {
+                        IncidentAction::Acknowledge => {
+                            match before.status {
+                                IncidentStatus::Acknowledged => return Ok(before),
+                                IncidentStatus::Resolved => {
+                                    return Err(StoreError::Conflict {
+                                        field: "status".to_owned(),
+                                        message: "the incident is resolved; reopen it first".to_owned(),
+                                    })
+                                }
+                                IncidentStatus::Triggered => {}
+                            }
+                            sqlx::query(
+                                "UPDATE incidents SET status = 'acknowledged', acknowledged_at = $1, \
+                                 acknowledged_by = $2 WHERE id = $3",
+                            )
+                            .bind(actor.at)
+                            .bind(&actor.login)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                            timeline(&mut tx, id, actor.at, "acknowledged", &actor.login, "", None).await?;
+                            audit(&mut tx, actor, "incident.acknowledge", object, status_change(IncidentStatus::Acknowledged)).await?;
+                        }
+                        IncidentAction::Resolve => {
+                            if before.status == IncidentStatus::Resolved {
+                                return Ok(before);
+                            }
+                            sqlx::query(
+                                "UPDATE incidents SET status = 'resolved', resolved_at = $1, resolved_by = $2 \
+                                 WHERE id = $3",
+                            )
+                            .bind(actor.at)
+                            .bind(&actor.login)
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await?;
+                            timeline(&mut tx, id, actor.at, "resolved", &actor.login, "", None).await?;
+                            audit(&mut tx, actor, "incident.resolve", object, status_change(IncidentStatus::Resolved)).await?;
+                        }
+                        IncidentAction::Reopen => {
+                            if before.status.is_open() {
+                                return Ok(before);
+                            }
+                            if let Some(into) = before.merged_into {
+                                return Err(StoreError::Conflict {
+                                    field: "status".to_owned(),
+                                    message: format!("the incident was merged into #{into}; reopen that one"),
+                                });
+                            }
+                            sqlx::query(
+                                "UPDATE incidents SET status = 'triggered', reopened = reopened + 1, \
+                                 resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, \
+                                 acknowledged_by = NULL WHERE id = $1",
+                            )
+                            .bind(id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(|e| match &e {
+                                sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict {
+                                    field: "status".to_owned(),
+                                    message: "another open incident already covers this group".to_owned(),
+                                },
+                                _ => StoreError::Database(e),
+                            })?;
+                            timeline(&mut tx, id, actor.at, "reopened", &actor.login, "", None).await?;
+                            audit(&mut tx, actor, "incident.reopen", object, status_change(IncidentStatus::Triggered)).await?;
+                        }
+                        IncidentAction::Assign(user) => {
+                            if before.assignee_id == *user {
+                                return Ok(before);
+                            }
+                            let after_login = user_login(&mut tx, *user).await?;
+                            if user.is_some() && after_login.is_none() {
+                                return Err(StoreError::Conflict {
+                                    field: "assignee_id".to_owned(),
+                                    message: "no such user".to_owned(),
+                                });
+                            }
+                            let before_login = user_login(&mut tx, before.assignee_id).await?;
+                            sqlx::query("UPDATE incidents SET assignee_id = $1 WHERE id = $2")
+                                .bind(*user)
+                                .bind(id)
+                                .execute(&mut *tx)
+                                .await?;
+                            let after_text = after_login.clone().unwrap_or_default();
+                            timeline(&mut tx, id, actor.at, "assigned", &actor.login, &after_text, None).await?;
+                            let changes = vec![
+                                core_audit::Change {
+                                    field: "assignee_id".to_owned(),
+                                    before: before.assignee_id.map(|u| u.to_string()),
+                                    after: user.map(|u| u.to_string()),
+                                },
+                                core_audit::Change {
+                                    field: "assignee".to_owned(),
+                                    before: before_login,
+                                    after: after_login,
+                                },
+                            ];
+                            audit(&mut tx, actor, "incident.assign", object, changes).await?;
+                        }
+                        IncidentAction::Note(text) => {
+                            timeline(&mut tx, id, actor.at, "note", &actor.login, text, None).await?;
+                            audit(&mut tx, actor, "incident.note", object, change("text", "", text)).await?;
+                        }
+                    }
+                    let after = incident(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn create_alert_source(&self, actor: &Actor, new: &NewAlertSource) -> Result<AlertSourceRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let row = sqlx::query(
+                        "INSERT INTO alert_sources (entity_id, name, kind, token_hash, prefix, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(new.entity_id)
+                    .bind(&new.name)
+                    .bind(new.kind.key())
+                    .bind(&new.token_hash)
+                    .bind(&new.prefix)
+                    .bind(&actor.login)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(|e| match &e {
+                        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict {
+                            field: "entity_id".to_owned(),
+                            message: "the entity does not exist".to_owned(),
+                        },
+                        _ => StoreError::Database(e),
+                    })?;
+                    let id: i64 = row.try_get(0)?;
+                    let fields = [
+                        core_audit::Field::new("name", &new.name),
+                        core_audit::Field::new("kind", new.kind.key()),
+                        core_audit::Field::new("entity_id", new.entity_id.to_string()),
+                    ];
+                    audit(&mut tx, actor, "alert_source.create", ("alert_source", id, &new.name, new.entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    let created = alert_source(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn list_alert_sources(&self, entities: &[EntityId]) -> Result<Vec<AlertSourceRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", alert_source_cols!(), " FROM alert_sources WHERE "));
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" ORDER BY name, id");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(alert_source_from).collect()
+                }
+
+                async fn get_alert_source(&self, id: i64) -> Result<AlertSourceRecord> {
+                    let row = sqlx::query(concat!("SELECT ", alert_source_cols!(), " FROM alert_sources WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    alert_source_from(&row)
+                }
+
+                async fn revoke_alert_source(&self, actor: &Actor, id: i64) -> Result<AlertSourceRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = alert_source(&mut tx, id).await?;
+                    if before.revoked_at.is_some() {
+                        return Ok(before);
+                    }
+                    sqlx::query("UPDATE alert_sources SET revoked_at = $1 WHERE id = $2")
+                        .bind(actor.at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit(&mut tx, actor, "alert_source.revoke", ("alert_source", id, &before.name, before.entity_id),
+                        change("revoked", "no", "yes")).await?;
+                    let after = alert_source(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn alert_source_by_token(&self, token_hash: &str, now: i64) -> Result<Option<AlertSourceRecord>> {
+                    let row = sqlx::query(concat!(
+                        "UPDATE alert_sources SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL \
+                         RETURNING ", alert_source_cols!()))
+                    .bind(now)
+                    .bind(token_hash)
+                    .fetch_optional(&self.write)
+                    .await?;
+                    row.as_ref().map(alert_source_from).transpose()
+                }
+            }
+        }
+    };
+}

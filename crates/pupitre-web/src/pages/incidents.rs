@@ -1,0 +1,334 @@
+//! The incidents pages: the open incidents, most urgent first, refreshed every 30 s; one
+//! incident with its alerts, linked assets and timeline, and the buttons that acknowledge,
+//! resolve, reopen, take and annotate it; and the alert sources with their tokens. They call
+//! the same operations as `/api/v1/incidents` and `/api/v1/alert-sources`.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::IntoResponse;
+use pupitre_core::permission::Access;
+use pupitre_core::permission::Domain::Incidents;
+use pupitre_core::permission::Level::{Manage, Operate, Read};
+use pupitre_store::incidents::{IncidentAction, IncidentFilter, Link};
+use serde::Deserialize;
+
+use super::monitoring::age;
+use super::{Done, FormData, Frame, PageError, PageResult, entity_names, perr, see_other};
+use crate::api::incidents::{AlertSourceView, AlertView, IncidentAssetView, IncidentView};
+use crate::auth::Caller;
+use crate::error::AppError;
+use crate::extract::Id;
+use crate::ops::incidents::{self as ops, AlertSourceInput};
+use crate::routes::{RouteDef, page};
+use crate::state::{AppState, now_ms};
+
+/// One incident as a row of the list.
+pub struct Row {
+    pub i: IncidentView,
+    pub status: String,
+    pub entity: String,
+    pub age: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/list.html")]
+struct ListPage {
+    f: Frame,
+    rows: Vec<Row>,
+    /// The status filter: `open`, `all`, or a status.
+    status: String,
+    statuses: Vec<(&'static str, String)>,
+}
+
+#[derive(Deserialize)]
+struct ListParams {
+    #[serde(default)]
+    status: String,
+    done: Option<String>,
+}
+
+async fn list(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(p): Query<ListParams>,
+) -> PageResult {
+    let result = async {
+        let filter = IncidentFilter {
+            statuses: ops::statuses(&p.status)?,
+            limit: 200,
+            ..IncidentFilter::default()
+        };
+        let mut incidents = ops::list_incidents(&st, &caller, filter).await?;
+        // The most urgent first, then the newest.
+        incidents.sort_by_key(|i| (!i.status.is_open(), i.priority, std::cmp::Reverse(i.id)));
+        let entities = entity_names(&st).await?;
+        let now = now_ms();
+        let f = Frame::new(&caller, "/incidents", "incidents.title").with_flash(p.done.as_deref());
+        let statuses = ["open", "triggered", "acknowledged", "resolved", "all"]
+            .into_iter()
+            .map(|s| (s, f.t(&format!("incidents.filter.{s}"))))
+            .collect();
+        Ok::<_, AppError>(ListPage {
+            rows: incidents
+                .iter()
+                .map(|i| Row {
+                    i: IncidentView::from(i),
+                    status: f.t(&format!("incidents.state.{}", i.status.key())),
+                    entity: entities.get(&i.entity_id).cloned().unwrap_or_default(),
+                    age: age(Some(i.created_at), now),
+                })
+                .collect(),
+            status: if p.status.is_empty() {
+                "open".to_owned()
+            } else {
+                p.status.clone()
+            },
+            statuses,
+            f,
+        })
+    }
+    .await;
+    result
+        .map(IntoResponse::into_response)
+        .map_err(perr(&caller))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/show.html")]
+struct ShowPage {
+    f: Frame,
+    i: IncidentView,
+    status: String,
+    urgency: String,
+    entity: String,
+    assignee: Option<String>,
+    alerts: Vec<(AlertView, Vec<Link>)>,
+    causes: Vec<IncidentAssetView>,
+    impacted: Vec<IncidentAssetView>,
+    timeline: Vec<(String, String, String, String)>,
+    can_operate: bool,
+    mine: bool,
+    error: Option<String>,
+}
+
+async fn show(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    Query(d): Query<Done>,
+) -> PageResult {
+    render(&st, &caller, id, d.done.as_deref(), None)
+        .await
+        .map_err(perr(&caller))
+}
+
+async fn render(
+    st: &AppState,
+    caller: &Caller,
+    id: i64,
+    done: Option<&str>,
+    error: Option<AppError>,
+) -> Result<axum::response::Response, AppError> {
+    let d = ops::incident_detail(st, caller, id).await?;
+    let entities = entity_names(st).await?;
+    let (causes, impacted) = d
+        .assets
+        .iter()
+        .map(IncidentAssetView::from)
+        .partition(|a| a.role == "cause");
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let f = Frame::new(caller, "/incidents", "incidents.title").with_flash(done);
+    let page = ShowPage {
+        status: f.t(&format!("incidents.state.{}", d.incident.status.key())),
+        urgency: f.t(&format!("incidents.urgency.{}", d.incident.urgency.key())),
+        entity: entities
+            .get(&d.incident.entity_id)
+            .cloned()
+            .unwrap_or_default(),
+        can_operate: caller
+            .grants
+            .allows(Incidents, Operate, d.incident.entity_id),
+        mine: d.incident.assignee_id == Some(caller.user.id),
+        assignee: d.assignee,
+        alerts: d
+            .alerts
+            .iter()
+            .map(|a| {
+                let v = AlertView::from(a);
+                let links = v.links.clone();
+                (v, links)
+            })
+            .collect(),
+        causes,
+        impacted,
+        timeline: d
+            .timeline
+            .iter()
+            .map(|t| {
+                (
+                    crate::api::views::rfc3339(t.at),
+                    f.t(&format!("incidents.event.{}", t.kind)),
+                    t.actor.clone(),
+                    t.text.clone(),
+                )
+            })
+            .collect(),
+        i: IncidentView::from(&d.incident),
+        error: error.map(|e| e.to_string()),
+        f,
+    };
+    Ok((status, page).into_response())
+}
+
+/// Runs a person's action and comes back to the incident; a refused one is shown on it.
+async fn act(st: &AppState, caller: Caller, id: i64, action: IncidentAction) -> PageResult {
+    match ops::act(st, &caller, id, action).await {
+        Ok(_) => Ok(see_other(&format!("/incidents/{id}?done=saved"))),
+        Err(e)
+            if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT =>
+        {
+            render(st, &caller, id, None, Some(e))
+                .await
+                .map_err(perr(&caller))
+        }
+        Err(e) => Err(PageError(caller, e)),
+    }
+}
+
+async fn acknowledge(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+    act(&st, caller, id, IncidentAction::Acknowledge).await
+}
+
+async fn resolve(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+    act(&st, caller, id, IncidentAction::Resolve).await
+}
+
+async fn reopen(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+    act(&st, caller, id, IncidentAction::Reopen).await
+}
+
+/// Takes the incident (assigns it to the caller) or, with `release`, unassigns it.
+async fn take(State(st): State<AppState>, caller: Caller, Id(id): Id, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    let user = (!form.checked("release")).then_some(caller.user.id);
+    act(&st, caller, id, IncidentAction::Assign(user)).await
+}
+
+async fn note(State(st): State<AppState>, caller: Caller, Id(id): Id, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    act(&st, caller, id, IncidentAction::Note(form.get("text"))).await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/sources.html")]
+struct SourcesPage {
+    f: Frame,
+    sources: Vec<(AlertSourceView, String)>,
+    entities: Vec<(i64, String)>,
+    can_manage: bool,
+    /// A token just created, shown this once, with the source's kind.
+    new_token: Option<(String, String)>,
+    error: Option<String>,
+}
+
+async fn sources(State(st): State<AppState>, caller: Caller, Query(d): Query<Done>) -> PageResult {
+    render_sources(&st, &caller, d.done.as_deref(), None, None)
+        .await
+        .map_err(perr(&caller))
+}
+
+async fn render_sources(
+    st: &AppState,
+    caller: &Caller,
+    done: Option<&str>,
+    new_token: Option<(String, String)>,
+    error: Option<AppError>,
+) -> Result<axum::response::Response, AppError> {
+    let entities = entity_names(st).await?;
+    let sources = ops::list_sources(st, caller)
+        .await?
+        .iter()
+        .map(|s| {
+            let entity = entities.get(&s.entity_id).cloned().unwrap_or_default();
+            (AlertSourceView::from(s), entity)
+        })
+        .collect();
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let page = SourcesPage {
+        f: Frame::new(caller, "/incidents", "incidents.sources").with_flash(done),
+        sources,
+        entities: entities
+            .iter()
+            .filter(|(id, _)| caller.grants.allows(Incidents, Manage, **id))
+            .map(|(id, n)| (*id, n.clone()))
+            .collect(),
+        can_manage: caller.grants.allows_somewhere(Incidents, Manage),
+        new_token,
+        error: error.map(|e| e.to_string()),
+    };
+    Ok((status, page).into_response())
+}
+
+async fn create_source(State(st): State<AppState>, caller: Caller, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    let result = async {
+        let input = AlertSourceInput {
+            entity_id: form
+                .get("entity_id")
+                .trim()
+                .parse()
+                .map_err(|_| AppError::invalid("entity_id", "must be a whole number"))?,
+            name: form.get("name"),
+            kind: form.get("kind"),
+        };
+        ops::create_source(&st, &caller, &input).await
+    }
+    .await;
+    match result {
+        // The token is shown on the page that answers the form, once; never in a URL.
+        Ok((source, token)) => {
+            let kind = source.kind.key().to_owned();
+            render_sources(&st, &caller, Some("created"), Some((token, kind)), None).await
+        }
+        Err(e) => render_sources(&st, &caller, None, None, Some(e)).await,
+    }
+    .map_err(perr(&caller))
+}
+
+async fn revoke_source(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+    ops::revoke_source(&st, &caller, id)
+        .await
+        .map_err(perr(&caller))?;
+    Ok(see_other("/incidents/sources?done=revoked"))
+}
+
+pub fn routes() -> Vec<RouteDef> {
+    let read = Access::Domain(Incidents, Read);
+    let operate = Access::Domain(Incidents, Operate);
+    let manage = Access::Domain(Incidents, Manage);
+    vec![
+        page(Method::GET, "/incidents", read, list),
+        page(Method::GET, "/incidents/sources", read, sources),
+        page(Method::POST, "/incidents/sources", manage, create_source),
+        page(
+            Method::POST,
+            "/incidents/sources/{id}/revoke",
+            manage,
+            revoke_source,
+        ),
+        page(Method::GET, "/incidents/{id}", read, show),
+        page(
+            Method::POST,
+            "/incidents/{id}/acknowledge",
+            operate,
+            acknowledge,
+        ),
+        page(Method::POST, "/incidents/{id}/resolve", operate, resolve),
+        page(Method::POST, "/incidents/{id}/reopen", operate, reopen),
+        page(Method::POST, "/incidents/{id}/take", operate, take),
+        page(Method::POST, "/incidents/{id}/notes", operate, note),
+    ]
+}
