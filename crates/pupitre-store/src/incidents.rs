@@ -164,6 +164,10 @@ pub struct IncidentRecord {
     pub acknowledged_by: Option<String>,
     pub resolved_at: Option<i64>,
     pub resolved_by: Option<String>,
+    /// The pager has fired every escalation step due up to this instant.
+    pub escalated_until: Option<i64>,
+    /// When escalation starts counting: the last reopening, else the creation.
+    pub escalation_base: Option<i64>,
 }
 
 /// An asset linked to an incident.
@@ -236,6 +240,93 @@ pub struct NewAlertSource {
     pub prefix: String,
 }
 
+/// An escalation policy: the steps that page people for an entity's incidents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyRecord {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub name: String,
+    /// JSON, validated by the web layer.
+    pub definition: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An on-call schedule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleRecord {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub name: String,
+    pub time_zone: String,
+    /// JSON, validated by the web layer.
+    pub definition: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a schedule is made of, to create or replace one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScheduleInput {
+    pub entity_id: EntityId,
+    pub name: String,
+    pub time_zone: String,
+    pub definition: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OverrideRecord {
+    pub id: i64,
+    pub schedule_id: i64,
+    pub user_id: i64,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+/// A page to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewNotification {
+    pub user_id: i64,
+    /// `email`; empty for a line of the timeline only (nobody on call, no address).
+    pub channel: String,
+    pub address: String,
+    pub step: i64,
+    pub round: i64,
+    /// The timeline's line for it (`paged night by e-mail (step 1)`).
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub id: i64,
+    pub incident_id: IncidentId,
+    pub user_id: Option<i64>,
+    pub channel: String,
+    pub address: String,
+    pub step: i64,
+    pub round: i64,
+    /// `queued`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub last_error: String,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
+    pub sent_at: Option<i64>,
+}
+
+/// How a delivery attempt went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    Sent,
+    /// Failed; tried again at `retry_at`, or never again when `None`.
+    Failed {
+        error: String,
+        retry_at: Option<i64>,
+    },
+}
+
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Puts signals in the inbox, in order, in one transaction.
@@ -297,4 +388,59 @@ pub trait IncidentStore: Send + Sync {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<AlertSourceRecord>>;
+
+    /// Creates the entity's escalation policy, or replaces it; audited.
+    async fn put_policy(
+        &self,
+        actor: &Actor,
+        entity_id: EntityId,
+        name: &str,
+        definition: &str,
+    ) -> Result<PolicyRecord>;
+    async fn list_policies(&self, entities: &[EntityId]) -> Result<Vec<PolicyRecord>>;
+    async fn get_policy(&self, id: i64) -> Result<PolicyRecord>;
+    async fn delete_policy(&self, actor: &Actor, id: i64) -> Result<()>;
+
+    async fn create_schedule(&self, actor: &Actor, input: &ScheduleInput)
+    -> Result<ScheduleRecord>;
+    async fn update_schedule(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: &ScheduleInput,
+    ) -> Result<ScheduleRecord>;
+    async fn get_schedule(&self, id: i64) -> Result<ScheduleRecord>;
+    async fn list_schedules(&self, entities: &[EntityId]) -> Result<Vec<ScheduleRecord>>;
+    async fn delete_schedule(&self, actor: &Actor, id: i64) -> Result<()>;
+    async fn add_override(
+        &self,
+        actor: &Actor,
+        schedule_id: i64,
+        user_id: i64,
+        starts_at: i64,
+        ends_at: i64,
+    ) -> Result<OverrideRecord>;
+    /// The schedule's overrides that end after `after`.
+    async fn list_overrides(&self, schedule_id: i64, after: i64) -> Result<Vec<OverrideRecord>>;
+
+    /// Triggered incidents (not acknowledged, not resolved): those the pager escalates.
+    async fn incidents_to_escalate(&self) -> Result<Vec<IncidentRecord>>;
+    /// Queues pages for an incident and records that every step due up to
+    /// `escalated_until` has fired, unless someone acknowledged or resolved it meanwhile or
+    /// another server got there first (the incident's `escalated_until` is not `previous`
+    /// any more): then nothing is queued and `false` is returned.
+    async fn record_pages(
+        &self,
+        incident: IncidentId,
+        previous: Option<i64>,
+        escalated_until: i64,
+        pages: &[NewNotification],
+        now: i64,
+    ) -> Result<bool>;
+    /// Notifications waiting to be sent whose time has come, oldest first.
+    async fn due_notifications(&self, now: i64, limit: i64) -> Result<Vec<NotificationRecord>>;
+    /// Records a delivery attempt and its outcome, in the notification and in the timeline.
+    async fn notification_attempted(&self, id: i64, delivery: &Delivery, now: i64) -> Result<()>;
+    async fn incident_notifications(&self, incident: IncidentId)
+    -> Result<Vec<NotificationRecord>>;
 }

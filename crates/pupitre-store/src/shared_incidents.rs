@@ -5,7 +5,14 @@ macro_rules! incident_cols {
     () => {
         "id, entity_id, title, status, urgency, impact, priority, group_key, cause_asset_id, \
          assignee_id, merged_into, paged, reopened, created_at, updated_at, acknowledged_at, \
-         acknowledged_by, resolved_at, resolved_by"
+         acknowledged_by, resolved_at, resolved_by, escalated_until, escalation_base"
+    };
+}
+
+macro_rules! notification_cols {
+    () => {
+        "id, incident_id, user_id, channel, address, step, round, state, attempts, last_error, \
+         next_attempt_at, created_at, sent_at"
     };
 }
 
@@ -36,9 +43,10 @@ macro_rules! impl_incident_store {
 
             use super::$store;
             use crate::incidents::{
-                AlertRecord, AlertSourceRecord, Applied, Apply, IncidentAction, IncidentAsset,
-                IncidentFilter, IncidentRecord, IncidentStore, Inboxed, NewAlertSource, Signal,
-                TimelineEntry,
+                AlertRecord, AlertSourceRecord, Applied, Apply, Delivery, IncidentAction,
+                IncidentAsset, IncidentFilter, IncidentRecord, IncidentStore, Inboxed,
+                NewAlertSource, NewNotification, NotificationRecord, OverrideRecord, PolicyRecord,
+                ScheduleInput, ScheduleRecord, Signal, TimelineEntry,
             };
             use crate::sql::push_in;
             use crate::{stored, Result, StoreError};
@@ -73,7 +81,96 @@ macro_rules! impl_incident_store {
                     acknowledged_by: row.try_get("acknowledged_by")?,
                     resolved_at: row.try_get("resolved_at")?,
                     resolved_by: row.try_get("resolved_by")?,
+                    escalated_until: row.try_get("escalated_until")?,
+                    escalation_base: row.try_get("escalation_base")?,
                 })
+            }
+
+            fn policy_from(row: &Row_) -> Result<PolicyRecord> {
+                Ok(PolicyRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    name: row.try_get("name")?,
+                    definition: row.try_get("definition")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn schedule_from(row: &Row_) -> Result<ScheduleRecord> {
+                Ok(ScheduleRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    name: row.try_get("name")?,
+                    time_zone: row.try_get("time_zone")?,
+                    definition: row.try_get("definition")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn override_from(row: &Row_) -> Result<OverrideRecord> {
+                Ok(OverrideRecord {
+                    id: row.try_get("id")?,
+                    schedule_id: row.try_get("schedule_id")?,
+                    user_id: row.try_get("user_id")?,
+                    starts_at: row.try_get("starts_at")?,
+                    ends_at: row.try_get("ends_at")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            fn notification_from(row: &Row_) -> Result<NotificationRecord> {
+                Ok(NotificationRecord {
+                    id: row.try_get("id")?,
+                    incident_id: row.try_get("incident_id")?,
+                    user_id: row.try_get("user_id")?,
+                    channel: row.try_get("channel")?,
+                    address: row.try_get("address")?,
+                    step: row.try_get("step")?,
+                    round: row.try_get("round")?,
+                    state: row.try_get("state")?,
+                    attempts: row.try_get("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    next_attempt_at: row.try_get("next_attempt_at")?,
+                    created_at: row.try_get("created_at")?,
+                    sent_at: row.try_get("sent_at")?,
+                })
+            }
+
+            /// A policy's audited fields: its entity, name, steps (JSON) and repetitions.
+            fn policy_fields(entity_id: EntityId, name: &str, definition: &str) -> Vec<core_audit::Field> {
+                let d: serde_json::Value = serde_json::from_str(definition).unwrap_or_default();
+                vec![
+                    core_audit::Field::new("entity_id", entity_id.to_string()),
+                    core_audit::Field::new("name", name),
+                    core_audit::Field::new("steps", d["steps"].to_string()),
+                    core_audit::Field::new("repeat", d["repeat"].as_u64().unwrap_or(0).to_string()),
+                ]
+            }
+
+            fn rfc3339(ms: i64) -> String {
+                jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+            }
+
+            async fn schedule(tx: &mut Tx<'_>, id: i64) -> Result<ScheduleRecord> {
+                let row = sqlx::query("SELECT * FROM oncall_schedules WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                schedule_from(&row)
+            }
+
+            fn fk_conflict(field: &'static str, message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+                move |e| match &e {
+                    sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::Conflict {
+                        field: field.to_owned(),
+                        message: message.to_owned(),
+                    },
+                    _ => StoreError::Database(e),
+                }
             }
 
             fn alert_from(row: &Row_) -> Result<AlertRecord> {
@@ -416,8 +513,8 @@ macro_rules! impl_incident_store {
                                 let reopened = sqlx::query(
                                     "UPDATE incidents SET status = 'triggered', reopened = reopened + 1, \
                                      resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, \
-                                     acknowledged_by = NULL, updated_at = $1 \
-                                     WHERE id = $2 AND status = 'resolved'",
+                                     acknowledged_by = NULL, escalated_until = NULL, escalation_base = $1, \
+                                     updated_at = $1 WHERE id = $2 AND status = 'resolved'",
                                 )
                                 .bind(now)
                                 .bind(id)
@@ -687,9 +784,11 @@ macro_rules! impl_incident_store {
                             sqlx::query(
                                 "UPDATE incidents SET status = 'triggered', reopened = reopened + 1, \
                                  resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, \
-                                 acknowledged_by = NULL WHERE id = $1",
+                                 acknowledged_by = NULL, escalated_until = NULL, escalation_base = $2 \
+                                 WHERE id = $1",
                             )
                             .bind(id)
+                            .bind(actor.at)
                             .execute(&mut *tx)
                             .await
                             .map_err(|e| match &e {
@@ -824,6 +923,324 @@ macro_rules! impl_incident_store {
                     .fetch_optional(&self.write)
                     .await?;
                     row.as_ref().map(alert_source_from).transpose()
+                }
+
+                async fn put_policy(&self, actor: &Actor, entity_id: EntityId, name: &str, definition: &str) -> Result<PolicyRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = sqlx::query("SELECT * FROM escalation_policies WHERE entity_id = $1")
+                        .bind(entity_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .as_ref()
+                        .map(policy_from)
+                        .transpose()?;
+                    let id: i64 = match &before {
+                        Some(p) => {
+                            sqlx::query("UPDATE escalation_policies SET name = $1, definition = $2, updated_at = $3 WHERE id = $4")
+                                .bind(name)
+                                .bind(definition)
+                                .bind(actor.at)
+                                .bind(p.id)
+                                .execute(&mut *tx)
+                                .await?;
+                            p.id
+                        }
+                        None => sqlx::query(
+                            "INSERT INTO escalation_policies (entity_id, name, definition, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, $4) RETURNING id",
+                        )
+                        .bind(entity_id)
+                        .bind(name)
+                        .bind(definition)
+                        .bind(actor.at)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(fk_conflict("entity_id", "the entity does not exist"))?
+                        .try_get(0)?,
+                    };
+                    let changes = core_audit::diff(
+                        before.as_ref().map(|p| policy_fields(p.entity_id, &p.name, &p.definition)).as_deref(),
+                        Some(&policy_fields(entity_id, name, definition)),
+                    );
+                    let action = if before.is_some() { "escalation_policy.update" } else { "escalation_policy.create" };
+                    audit(&mut tx, actor, action, ("escalation_policy", id, name, entity_id), changes).await?;
+                    let row = sqlx::query("SELECT * FROM escalation_policies WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    policy_from(&row)
+                }
+
+                async fn list_policies(&self, entities: &[EntityId]) -> Result<Vec<PolicyRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM escalation_policies WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" ORDER BY name, id");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(policy_from).collect()
+                }
+
+                async fn get_policy(&self, id: i64) -> Result<PolicyRecord> {
+                    let row = sqlx::query("SELECT * FROM escalation_policies WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    policy_from(&row)
+                }
+
+                async fn delete_policy(&self, actor: &Actor, id: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let row = sqlx::query("SELECT * FROM escalation_policies WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let p = policy_from(&row)?;
+                    sqlx::query("DELETE FROM escalation_policies WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    let fields = policy_fields(p.entity_id, &p.name, &p.definition);
+                    audit(&mut tx, actor, "escalation_policy.delete", ("escalation_policy", id, &p.name, p.entity_id),
+                        core_audit::diff(Some(&fields), None)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn create_schedule(&self, actor: &Actor, input: &ScheduleInput) -> Result<ScheduleRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO oncall_schedules (entity_id, name, time_zone, definition, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+                    )
+                    .bind(input.entity_id)
+                    .bind(&input.name)
+                    .bind(&input.time_zone)
+                    .bind(&input.definition)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?
+                    .try_get(0)?;
+                    let fields = [
+                        core_audit::Field::new("name", &input.name),
+                        core_audit::Field::new("entity_id", input.entity_id.to_string()),
+                        core_audit::Field::new("time_zone", &input.time_zone),
+                        core_audit::Field::new("definition", &input.definition),
+                    ];
+                    audit(&mut tx, actor, "schedule.create", ("schedule", id, &input.name, input.entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    let created = schedule(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn update_schedule(&self, actor: &Actor, id: i64, input: &ScheduleInput) -> Result<ScheduleRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = schedule(&mut tx, id).await?;
+                    sqlx::query(
+                        "UPDATE oncall_schedules SET entity_id = $1, name = $2, time_zone = $3, definition = $4, \
+                         updated_at = $5 WHERE id = $6",
+                    )
+                    .bind(input.entity_id)
+                    .bind(&input.name)
+                    .bind(&input.time_zone)
+                    .bind(&input.definition)
+                    .bind(actor.at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?;
+                    let fields = |s: &ScheduleInput| {
+                        vec![
+                            core_audit::Field::new("name", &s.name),
+                            core_audit::Field::new("entity_id", s.entity_id.to_string()),
+                            core_audit::Field::new("time_zone", &s.time_zone),
+                            core_audit::Field::new("definition", &s.definition),
+                        ]
+                    };
+                    let old = ScheduleInput {
+                        entity_id: before.entity_id,
+                        name: before.name.clone(),
+                        time_zone: before.time_zone.clone(),
+                        definition: before.definition.clone(),
+                    };
+                    audit(&mut tx, actor, "schedule.update", ("schedule", id, &input.name, input.entity_id),
+                        core_audit::diff(Some(&fields(&old)), Some(&fields(input)))).await?;
+                    let after = schedule(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn get_schedule(&self, id: i64) -> Result<ScheduleRecord> {
+                    let row = sqlx::query("SELECT * FROM oncall_schedules WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    schedule_from(&row)
+                }
+
+                async fn list_schedules(&self, entities: &[EntityId]) -> Result<Vec<ScheduleRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM oncall_schedules WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" ORDER BY name, id");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(schedule_from).collect()
+                }
+
+                async fn delete_schedule(&self, actor: &Actor, id: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let before = schedule(&mut tx, id).await?;
+                    sqlx::query("DELETE FROM oncall_schedules WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    let fields = [core_audit::Field::new("name", &before.name), core_audit::Field::new("definition", &before.definition)];
+                    audit(&mut tx, actor, "schedule.delete", ("schedule", id, &before.name, before.entity_id),
+                        core_audit::diff(Some(&fields), None)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn add_override(&self, actor: &Actor, schedule_id: i64, user_id: i64, starts_at: i64, ends_at: i64) -> Result<OverrideRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let s = schedule(&mut tx, schedule_id).await?;
+                    let row = sqlx::query(
+                        "INSERT INTO schedule_overrides (schedule_id, user_id, starts_at, ends_at, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+                    )
+                    .bind(schedule_id)
+                    .bind(user_id)
+                    .bind(starts_at)
+                    .bind(ends_at)
+                    .bind(&actor.login)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("user_id", "no such user"))?;
+                    let o = override_from(&row)?;
+                    let fields = [
+                        core_audit::Field::new("user_id", user_id.to_string()),
+                        core_audit::Field::new("starts_at", rfc3339(starts_at)),
+                        core_audit::Field::new("ends_at", rfc3339(ends_at)),
+                    ];
+                    audit(&mut tx, actor, "schedule.override", ("schedule", schedule_id, &s.name, s.entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    tx.commit().await?;
+                    Ok(o)
+                }
+
+                async fn list_overrides(&self, schedule_id: i64, after: i64) -> Result<Vec<OverrideRecord>> {
+                    let rows = sqlx::query(
+                        "SELECT * FROM schedule_overrides WHERE schedule_id = $1 AND ends_at > $2 ORDER BY id",
+                    )
+                    .bind(schedule_id)
+                    .bind(after)
+                    .fetch_all(&self.read)
+                    .await?;
+                    rows.iter().map(override_from).collect()
+                }
+
+                async fn incidents_to_escalate(&self) -> Result<Vec<IncidentRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", incident_cols!(), " FROM incidents WHERE status = 'triggered' ORDER BY id"))
+                    .fetch_all(&self.write)
+                    .await?;
+                    rows.iter().map(incident_from).collect()
+                }
+
+                async fn record_pages(&self, incident: IncidentId, previous: Option<i64>, escalated_until: i64, pages: &[NewNotification], now: i64) -> Result<bool> {
+                    let mut tx = self.write.begin().await?;
+                    let claimed = sqlx::query(
+                        "UPDATE incidents SET escalated_until = $1, paged = (paged OR $2) \
+                         WHERE id = $3 AND status = 'triggered' \
+                         AND (escalated_until = $4 OR (escalated_until IS NULL AND $4 IS NULL))",
+                    )
+                    .bind(escalated_until)
+                    .bind(pages.iter().any(|p| !p.channel.is_empty()))
+                    .bind(incident)
+                    .bind(previous)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if claimed == 0 {
+                        return Ok(false);
+                    }
+                    for page in pages.iter().filter(|p| !p.channel.is_empty()) {
+                        sqlx::query(
+                            "INSERT INTO notifications (incident_id, user_id, channel, address, step, round, state, \
+                             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)",
+                        )
+                        .bind(incident)
+                        .bind(page.user_id)
+                        .bind(&page.channel)
+                        .bind(&page.address)
+                        .bind(page.step)
+                        .bind(page.round)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    for page in pages {
+                        timeline(&mut tx, incident, now, "paged", PUPITRE, &page.text, None).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn due_notifications(&self, now: i64, limit: i64) -> Result<Vec<NotificationRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", notification_cols!(), " FROM notifications \
+                         WHERE state = 'queued' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $2"))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(&self.write)
+                    .await?;
+                    rows.iter().map(notification_from).collect()
+                }
+
+                async fn notification_attempted(&self, id: i64, delivery: &Delivery, now: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let row = sqlx::query(concat!("SELECT ", notification_cols!(), " FROM notifications WHERE id = $1"))
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    let n = notification_from(&row)?;
+                    let (state, error, next, text) = match delivery {
+                        Delivery::Sent => ("sent", String::new(), n.next_attempt_at, format!("{} to {}: delivered", n.channel, n.address)),
+                        Delivery::Failed { error, retry_at: Some(at) } => (
+                            "queued",
+                            error.clone(),
+                            *at,
+                            format!("{} to {} failed (attempt {}), tried again: {error}", n.channel, n.address, n.attempts + 1),
+                        ),
+                        Delivery::Failed { error, retry_at: None } => (
+                            "failed",
+                            error.clone(),
+                            n.next_attempt_at,
+                            format!("{} to {} failed for good after {} attempts: {error}", n.channel, n.address, n.attempts + 1),
+                        ),
+                    };
+                    sqlx::query(
+                        "UPDATE notifications SET state = $1, attempts = attempts + 1, last_error = $2, \
+                         next_attempt_at = $3, sent_at = $4 WHERE id = $5",
+                    )
+                    .bind(state)
+                    .bind(&error)
+                    .bind(next)
+                    .bind((state == "sent").then_some(now))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                    timeline(&mut tx, n.incident_id, now, "notification", PUPITRE, &text, None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn incident_notifications(&self, incident: IncidentId) -> Result<Vec<NotificationRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", notification_cols!(), " FROM notifications WHERE incident_id = $1 ORDER BY id"))
+                    .bind(incident)
+                    .fetch_all(&self.read)
+                    .await?;
+                    rows.iter().map(notification_from).collect()
                 }
             }
         }

@@ -60,6 +60,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "alerts and incidents",
         sql: include_str!("../migrations/sqlite/0010_incidents.sql"),
     },
+    Migration {
+        version: 11,
+        description: "paging",
+        sql: include_str!("../migrations/sqlite/0011_paging.sql"),
+    },
 ];
 
 pub struct SqliteStore {

@@ -38,6 +38,8 @@ pub enum VaultError {
 /// A key that seals and opens secrets. `Debug` shows the key id only.
 pub struct Vault {
     key: LessSafeKey,
+    /// Signs links (acknowledge from an e-mail), derived from the key.
+    signing: ring::hmac::Key,
     id: String,
 }
 
@@ -54,11 +56,40 @@ impl Vault {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
+        let mut context = b"pupitre signing key\0".to_vec();
+        context.extend_from_slice(key);
+        let signing = ring::hmac::Key::new(
+            ring::hmac::HMAC_SHA256,
+            ring::digest::digest(&ring::digest::SHA256, &context).as_ref(),
+        );
         let key = UnboundKey::new(&AES_256_GCM, key).expect("a 32-byte key suits AES-256-GCM");
         Vault {
             key: LessSafeKey::new(key),
+            signing,
             id,
         }
+    }
+
+    /// An HMAC-SHA256 of `message` under a key derived from this one, as lowercase hex.
+    pub fn sign(&self, message: &str) -> String {
+        ring::hmac::sign(&self.signing, message.as_bytes())
+            .as_ref()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Whether `signature` is [`Vault::sign`]'s for `message` (compared in constant time).
+    pub fn verify(&self, message: &str, signature: &str) -> bool {
+        let bytes: Option<Vec<u8>> = (0..signature.len())
+            .step_by(2)
+            .map(|i| {
+                signature
+                    .get(i..i + 2)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+            })
+            .collect();
+        bytes.is_some_and(|b| ring::hmac::verify(&self.signing, message.as_bytes(), &b).is_ok())
     }
 
     /// A new random key, as the text [`Vault::parse_key`] reads.

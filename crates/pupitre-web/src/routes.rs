@@ -11,7 +11,7 @@ use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
     admin, agents as agt, credentials as cred, incidents as inc, inventory as inv, me,
-    metrics as met, monitoring as mon, system,
+    metrics as met, monitoring as mon, paging as pag, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -930,6 +930,98 @@ pub fn routes() -> Vec<RouteDef> {
             incidents(Manage),
             Api,
             inc::revoke_source,
+        ),
+        route(
+            M::GET,
+            "/api/v1/incidents/{id}/notifications",
+            incidents(Read),
+            Api,
+            pag::notifications,
+        ),
+        // Escalation policies and on-call schedules.
+        route(
+            M::GET,
+            "/api/v1/escalation-policies",
+            incidents(Read),
+            Api,
+            pag::list_policies,
+        ),
+        route(
+            M::POST,
+            "/api/v1/escalation-policies",
+            incidents(Manage),
+            Api,
+            pag::put_policy,
+        ),
+        route(
+            M::GET,
+            "/api/v1/escalation-policies/{id}",
+            incidents(Read),
+            Api,
+            pag::get_policy,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/escalation-policies/{id}",
+            incidents(Manage),
+            Api,
+            pag::delete_policy,
+        ),
+        route(
+            M::GET,
+            "/api/v1/schedules",
+            incidents(Read),
+            Api,
+            pag::list_schedules,
+        ),
+        route(
+            M::POST,
+            "/api/v1/schedules",
+            incidents(Manage),
+            Api,
+            pag::create_schedule,
+        ),
+        route(
+            M::GET,
+            "/api/v1/schedules/{id}",
+            incidents(Read),
+            Api,
+            pag::get_schedule,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/schedules/{id}",
+            incidents(Manage),
+            Api,
+            pag::update_schedule,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/schedules/{id}",
+            incidents(Manage),
+            Api,
+            pag::delete_schedule,
+        ),
+        route(
+            M::POST,
+            "/api/v1/schedules/{id}/overrides",
+            incidents(Operate),
+            Api,
+            pag::add_override,
+        ),
+        route(
+            M::GET,
+            "/api/v1/schedules/{id}/final",
+            incidents(Read),
+            Api,
+            pag::final_schedule,
+        ),
+        route(
+            M::GET,
+            "/api/v1/schedules/{id}/report",
+            incidents(Read),
+            Api,
+            pag::report,
         ),
         // Alert receivers: the alert source's token is checked by the handler.
         route(

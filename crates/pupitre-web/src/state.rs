@@ -33,6 +33,14 @@ pub struct WebConfig {
     pub login_window: Duration,
     /// New machines reported by inventory agents wait in quarantine for approval.
     pub inventory_quarantine: bool,
+    /// The address people open Pupitre at, for links in e-mails.
+    pub public_url: String,
+    /// The SMTP server pages go through (`smtp://` or `smtps://`), if any.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    /// How long a new incident waits before its first page, so that the alerts of one outage
+    /// group first (the servers behind a switch fail before the switch is seen down).
+    pub page_group_wait: Duration,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -65,6 +73,10 @@ impl WebConfig {
             login_max_per_source: 30,
             login_window: Duration::from_secs(15 * 60),
             inventory_quarantine: false,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            smtp_url: None,
+            smtp_from: "Pupitre <pupitre@localhost>".to_owned(),
+            page_group_wait: Duration::from_secs(30),
         }
     }
 }

@@ -378,9 +378,26 @@ fn closed_port() -> u16 {
 }
 
 #[tokio::test]
-async fn a_switch_down_with_fifty_servers_behind_it_is_one_incident() {
-    let app = start(WebConfig::standard()).await;
+async fn a_switch_down_with_fifty_servers_behind_it_is_one_incident_paged_once() {
+    let mut config = WebConfig::standard();
+    // No SMTP server here: what is counted is the pages queued, one per escalation step.
+    config.page_group_wait = Duration::from_secs(2);
+    let app = start(config).await;
     let admin = app.admin().await;
+    let night = support::token(&app.st, "night", "On-call engineer", ROOT_ENTITY).await;
+    let (_, me) = app
+        .call(
+            "PATCH",
+            "/api/v1/me",
+            &night,
+            Some(json!({"email": "night@example.test", "notify_email": true})),
+        )
+        .await;
+    let (s, v) = app
+        .call("POST", "/api/v1/escalation-policies", &admin, Some(json!({"entity_id": ROOT_ENTITY,
+            "name": "network", "steps": [{"targets": [{"user_id": me["id"]}], "delay_minutes": 15}]})))
+        .await;
+    assert_eq!(s, 200, "{v}");
     let asset = |name: String, kind: &'static str| {
         let app = &app;
         let admin = admin.clone();
@@ -487,6 +504,28 @@ async fn a_switch_down_with_fifty_servers_behind_it_is_one_incident() {
         .incidents_until(&admin, "status=resolved", |l| l.len() == 10)
         .await;
     assert!(merged.iter().all(|i| i["merged_into"] == id), "{merged:?}");
+    // Past the grouping wait: one page for the first step, none for the ten merged incidents.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (_, pages) = app
+        .call(
+            "GET",
+            &format!("/api/v1/incidents/{id}/notifications"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(pages.as_array().map(Vec::len), Some(1), "{pages}");
+    for m in &merged {
+        let (_, none) = app
+            .call(
+                "GET",
+                &format!("/api/v1/incidents/{}/notifications", m["id"]),
+                &admin,
+                None,
+            )
+            .await;
+        assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
+    }
 }
 
 /// A real Prometheus Alertmanager (Debian's) on a free loopback port, sending to `url` with

@@ -24,7 +24,7 @@ use pupitre_core::monitoring::template::ApplyRule;
 use pupitre_core::permission::{Access, Domain, Level, Levels};
 use pupitre_store::agents::{AgentFacts, Enrolled, NewAgent, NewEnrolment};
 use pupitre_store::credentials::CredentialWrite;
-use pupitre_store::incidents::{Apply, IncidentAction, NewAlertSource, Signal};
+use pupitre_store::incidents::{Apply, IncidentAction, NewAlertSource, ScheduleInput, Signal};
 use pupitre_store::monitoring::{NewCheck, ResultWrite, TemplateInput};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewUser, Page};
@@ -79,6 +79,9 @@ struct InvFixture {
     incident: i64,
     incident_resolved: i64,
     alert_source: i64,
+    /// X's escalation policy and an on-call schedule of X.
+    policy: i64,
+    schedule: i64,
 }
 
 struct Fixture {
@@ -666,7 +669,46 @@ impl App {
             .await
             .unwrap()
             .id;
+        // The policy sits in an entity of its own under X, so that X has none to replace.
+        let oncall_entity = s
+            .create_entity(
+                &a,
+                &EntityInput {
+                    parent_id: x,
+                    name: format!("Oncall{sfx}"),
+                    comment: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
+        self.st.entity_tree_changed();
+        let policy = s
+            .put_policy(
+                &a,
+                oncall_entity,
+                &format!("policy{sfx}"),
+                r#"{"steps":[{"targets":[{"schedule_id":1}],"delay_minutes":5}],"repeat":0}"#,
+            )
+            .await
+            .unwrap()
+            .id;
+        let schedule = s
+            .create_schedule(
+                &a,
+                &ScheduleInput {
+                    entity_id: x,
+                    name: format!("astreinte{sfx}"),
+                    time_zone: "Europe/Paris".into(),
+                    definition: r#"{"layers":[{"name":"nights","users":[1],"rotation":"weekly","start":"2026-11-30T19:00","restrictions":[{"kind":"daily","from":"19:00","to":"08:00"}],"skip_holidays":false}],"holidays":{"france":true,"alsace_moselle":false,"extra":[]}}"#.into(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            policy,
+            schedule,
             incident: incident_open,
             incident_resolved,
             alert_source,
@@ -818,6 +860,8 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/incidents/sources/") => inv.alert_source,
         p if p.starts_with("/incidents/") => inv.incident,
         p if p.starts_with("/api/v1/alert-sources/") => inv.alert_source,
+        p if p.starts_with("/api/v1/escalation-policies/") => inv.policy,
+        p if p.starts_with("/api/v1/schedules/") => inv.schedule,
         _ => 0,
     }
 }
@@ -1028,6 +1072,20 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             Some(Body::Json(json!({"assignee_id": fx.user_x})))
         }
         ("POST", "/incidents/{id}/notes") => Some(form(&[("text", "fan replaced")])),
+        ("POST", "/api/v1/escalation-policies") => Some(Body::Json(json!({"entity_id": fx.x,
+            "name": format!("production {sfx}"), "repeat": 2,
+            "steps": [{"targets": [{"user_id": fx.user_x}], "delay_minutes": 10}]}))),
+        ("POST", "/api/v1/schedules") | ("PUT", "/api/v1/schedules/{id}") => {
+            Some(Body::Json(json!({
+            "entity_id": fx.x, "name": format!("weekends {sfx}"), "time_zone": "Europe/Paris",
+            "layers": [{"name": "weekends", "users": [fx.user_x], "rotation": "weekly",
+                "start": "2026-12-05T00:00",
+                "restrictions": [{"kind": "weekly", "from": "sat 00:00", "to": "mon 00:00"}]}]})))
+        }
+        ("POST", "/api/v1/schedules/{id}/overrides") => {
+            Some(Body::Json(json!({"user_id": fx.user_x,
+            "starts_at": "2026-12-24T18:00:00Z", "ends_at": "2026-12-26T08:00:00Z"})))
+        }
         ("POST", "/api/v1/alert-sources") => Some(Body::Json(
             json!({"name": format!("hooks {sfx}"), "entity_id": fx.x, "kind": "webhook"}),
         )),
@@ -1211,6 +1269,7 @@ const PUBLIC: &[&str] = &[
     "/api/v1/agent/progress",
     "/api/v1/alerts/alertmanager",
     "/api/v1/alerts/webhook",
+    "/a/{token}",
 ];
 
 #[tokio::test]

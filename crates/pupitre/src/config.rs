@@ -48,6 +48,10 @@ pub struct RawConfig {
     pub history_remote_write_buffer_samples: Option<usize>,
     pub credentials_key: Option<String>,
     pub credentials_key_file: Option<PathBuf>,
+    pub smtp_url: Option<String>,
+    pub smtp_url_file: Option<PathBuf>,
+    pub smtp_from: Option<String>,
+    pub page_group_wait_seconds: Option<u64>,
 }
 
 /// Every configuration key.
@@ -85,6 +89,10 @@ const KEYS: &[&str] = &[
     "history_remote_write_buffer_samples",
     "credentials_key",
     "credentials_key_file",
+    "smtp_url",
+    "smtp_url_file",
+    "smtp_from",
+    "page_group_wait_seconds",
 ];
 
 impl std::fmt::Debug for RawConfig {
@@ -200,7 +208,11 @@ impl RawConfig {
             history_remote_write_ca_file,
             history_remote_write_buffer_samples,
             credentials_key,
-            credentials_key_file
+            credentials_key_file,
+            smtp_url,
+            smtp_url_file,
+            smtp_from,
+            page_group_wait_seconds
         )
     }
 
@@ -299,6 +311,24 @@ impl RawConfig {
                 self.credentials_key,
                 self.credentials_key_file,
             )?,
+            public_url: self
+                .public_url
+                .clone()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .unwrap_or_else(|| format!("http://{listen}")),
+            smtp_url: match secret("smtp_url", self.smtp_url, self.smtp_url_file)? {
+                Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => Some(u),
+                Some(_) => bail!("smtp_url: must start with smtp:// or smtps://"),
+                None => None,
+            },
+            smtp_from: self
+                .smtp_from
+                .unwrap_or_else(|| "Pupitre <pupitre@localhost>".to_owned()),
+            page_group_wait: match self.page_group_wait_seconds {
+                None => Duration::from_secs(30),
+                Some(s) if s <= 3600 => Duration::from_secs(s),
+                Some(_) => bail!("page_group_wait_seconds: must be at most 3600"),
+            },
         })
     }
 }
@@ -365,6 +395,16 @@ pub struct Config {
     /// The key that seals stored credentials (64 hex digits); `None`: the data directory's
     /// `credentials.key`, created at the first start.
     pub credentials_key: Option<String>,
+    /// The address people open Pupitre at, for links in e-mails (`public_url`; else
+    /// `http://` and the listen address).
+    pub public_url: String,
+    /// Where pages are sent by e-mail: `smtp://host:port` (STARTTLS when offered; add
+    /// `?tls=required` to insist), `smtps://host:port` (TLS from the start), with
+    /// `user:password@` when the server asks for it; `None`: e-mail pages fail, visibly.
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    /// How long a new incident waits before its first page (alerts of one outage group).
+    pub page_group_wait: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -383,6 +423,9 @@ impl std::fmt::Debug for Config {
                 "metrics_token",
                 &self.metrics_token.as_ref().map(|_| "<redacted>"),
             )
+            .field("public_url", &self.public_url)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
             .finish_non_exhaustive()
     }
 }
@@ -416,6 +459,10 @@ impl Config {
         web.login_max_per_source = self.login_max_per_source;
         web.login_window = self.login_window;
         web.inventory_quarantine = self.inventory_quarantine;
+        web.public_url = self.public_url.clone();
+        web.smtp_url = self.smtp_url.clone();
+        web.smtp_from = self.smtp_from.clone();
+        web.page_group_wait = self.page_group_wait;
         web
     }
 }

@@ -110,6 +110,10 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     let correlator = tokio::spawn(ops::incidents::correlator(state.clone(), async move {
         let _ = correlator_stop.wait_for(|stop| *stop).await;
     }));
+    let mut pager_stop = stop_rx.clone();
+    let pager = tokio::spawn(ops::paging::pager(state.clone(), async move {
+        let _ = pager_stop.wait_for(|stop| *stop).await;
+    }));
     let app = pupitre_web::router(state);
     // Signal handlers are in place before anyone can learn the address and send one.
     let shutdown = shutdown_signal()?;
@@ -143,6 +147,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     signals.abort();
     let _ = tokio::time::timeout(Duration::from_secs(10), purge).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), correlator).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), pager).await;
     if let Some(engine) = engine
         && tokio::time::timeout(Duration::from_secs(10), engine.stopped())
             .await

@@ -10,5 +10,6 @@ pub mod inventory_csv;
 pub mod me;
 pub mod metrics;
 pub mod monitoring;
+pub mod paging;
 pub mod system;
 pub mod views;

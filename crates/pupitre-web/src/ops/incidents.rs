@@ -44,6 +44,8 @@ pub const MAX_ALERTS_PER_REQUEST: usize = 1000;
 #[derive(Default)]
 pub struct IncidentHub {
     wake: Notify,
+    /// Wakes the pager: pages were queued.
+    pub pages: Notify,
 }
 
 impl IncidentHub {

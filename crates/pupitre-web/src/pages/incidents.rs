@@ -22,6 +22,7 @@ use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::Id;
 use crate::ops::incidents::{self as ops, AlertSourceInput};
+use crate::ops::paging as ops_paging;
 use crate::routes::{RouteDef, page};
 use crate::state::{AppState, now_ms};
 
@@ -330,5 +331,108 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::POST, "/incidents/{id}/reopen", operate, reopen),
         page(Method::POST, "/incidents/{id}/take", operate, take),
         page(Method::POST, "/incidents/{id}/notes", operate, note),
+    ]
+}
+
+// ---- Links from pages (e-mails) ------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/link.html")]
+struct LinkPage {
+    incident: i64,
+    title: Option<String>,
+    login: String,
+    /// The button's label.
+    action: String,
+    confirm: bool,
+    done: Option<String>,
+    error: Option<String>,
+}
+
+fn link_error(e: &AppError) -> axum::response::Response {
+    let page = LinkPage {
+        incident: 0,
+        title: None,
+        login: String::new(),
+        action: String::new(),
+        confirm: false,
+        done: None,
+        error: Some(e.message.clone()),
+    };
+    (e.status, page).into_response()
+}
+
+fn action_label(action: &IncidentAction) -> &'static str {
+    match action {
+        IncidentAction::Acknowledge => "Acknowledge",
+        IncidentAction::Resolve => "Resolve",
+        _ => "Confirm",
+    }
+}
+
+/// A link from a page: shows what it does and a button (a mail scanner following the link
+/// changes nothing).
+async fn link(
+    State(st): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> axum::response::Response {
+    let grant = match ops_paging::read_link(&st, &token) {
+        Ok(g) => g,
+        Err(e) => return link_error(&e),
+    };
+    let title = st
+        .store
+        .get_incident(grant.incident)
+        .await
+        .ok()
+        .map(|i| i.title);
+    let login = st
+        .store
+        .get_user(grant.user)
+        .await
+        .map(|u| u.login)
+        .unwrap_or_default();
+    LinkPage {
+        incident: grant.incident,
+        title,
+        login,
+        action: action_label(&grant.action).to_owned(),
+        confirm: true,
+        done: None,
+        error: None,
+    }
+    .into_response()
+}
+
+/// The button of a link: does it, as the person the link was sent to.
+async fn follow_link(
+    State(st): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    let source = crate::auth::source_of(req.extensions());
+    let grant = match ops_paging::read_link(&st, &token) {
+        Ok(g) => g,
+        Err(e) => return link_error(&e),
+    };
+    match ops_paging::follow_link(&st, &grant, source).await {
+        Ok(incident) => LinkPage {
+            incident: incident.id,
+            title: Some(incident.title.clone()),
+            login: String::new(),
+            action: String::new(),
+            confirm: false,
+            done: Some(format!("The incident is {}.", incident.status.key())),
+            error: None,
+        }
+        .into_response(),
+        Err(e) => link_error(&e),
+    }
+}
+
+pub fn link_routes() -> Vec<RouteDef> {
+    vec![
+        page(Method::GET, "/a/{token}", Access::Public, link),
+        page(Method::POST, "/a/{token}", Access::Public, follow_link),
     ]
 }

@@ -491,5 +491,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(credentials::routes());
     r.extend(agents::routes());
     r.extend(incidents::routes());
+    r.extend(incidents::link_routes());
     r
 }

@@ -62,6 +62,10 @@ pub async fn start(config: WebConfig) -> App {
         st.clone(),
         std::future::pending(),
     ));
+    tokio::spawn(pupitre_web::ops::paging::pager(
+        st.clone(),
+        std::future::pending(),
+    ));
     let app = pupitre_web::router(st.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
