@@ -17,6 +17,7 @@
 
 pub mod escalation;
 pub mod holidays;
+pub mod recurrence;
 pub mod report;
 pub mod schedule;
 

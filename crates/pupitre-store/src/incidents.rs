@@ -327,6 +327,53 @@ pub enum Delivery {
     },
 }
 
+/// A maintenance window as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowRecord {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub title: String,
+    pub starts_at: i64,
+    pub duration_minutes: i64,
+    pub time_zone: String,
+    /// An RFC 5545 RRULE; empty for a one-off window.
+    pub rrule: String,
+    /// JSON [`WindowScope`].
+    pub scope: String,
+    /// JSON: who, what, vendor, description.
+    pub intervention: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a window covers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowScope {
+    #[serde(default)]
+    pub asset_ids: Vec<i64>,
+    #[serde(default)]
+    pub check_ids: Vec<i64>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// These entities and those below them.
+    #[serde(default)]
+    pub entity_ids: Vec<i64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WindowInput {
+    pub entity_id: EntityId,
+    pub title: String,
+    pub starts_at: i64,
+    pub duration_minutes: i64,
+    pub time_zone: String,
+    pub rrule: String,
+    pub scope: String,
+    pub intervention: String,
+}
+
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Puts signals in the inbox, in order, in one transaction.
@@ -443,4 +490,19 @@ pub trait IncidentStore: Send + Sync {
     async fn notification_attempted(&self, id: i64, delivery: &Delivery, now: i64) -> Result<()>;
     async fn incident_notifications(&self, incident: IncidentId)
     -> Result<Vec<NotificationRecord>>;
+
+    async fn create_window(&self, actor: &Actor, input: &WindowInput) -> Result<WindowRecord>;
+    async fn update_window(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: &WindowInput,
+    ) -> Result<WindowRecord>;
+    async fn delete_window(&self, actor: &Actor, id: i64) -> Result<()>;
+    async fn get_window(&self, id: i64) -> Result<WindowRecord>;
+    async fn list_windows(&self, entities: &[EntityId]) -> Result<Vec<WindowRecord>>;
+    /// Firing monitoring alerts that opened no incident because their check did not notify
+    /// (a downtime, a maintenance window, an acknowledgement…), for the correlator to look at
+    /// again.
+    async fn suppressed_alerts(&self) -> Result<Vec<AlertRecord>>;
 }

@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "paging",
         sql: include_str!("../migrations/postgres/0011_paging.sql"),
     },
+    Migration {
+        version: 12,
+        description: "maintenance windows",
+        sql: include_str!("../migrations/postgres/0012_maintenance.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.

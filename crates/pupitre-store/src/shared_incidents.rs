@@ -46,7 +46,7 @@ macro_rules! impl_incident_store {
                 AlertRecord, AlertSourceRecord, Applied, Apply, Delivery, IncidentAction,
                 IncidentAsset, IncidentFilter, IncidentRecord, IncidentStore, Inboxed,
                 NewAlertSource, NewNotification, NotificationRecord, OverrideRecord, PolicyRecord,
-                ScheduleInput, ScheduleRecord, Signal, TimelineEntry,
+                ScheduleInput, ScheduleRecord, Signal, TimelineEntry, WindowInput, WindowRecord,
             };
             use crate::sql::push_in;
             use crate::{stored, Result, StoreError};
@@ -152,6 +152,45 @@ macro_rules! impl_incident_store {
 
             fn rfc3339(ms: i64) -> String {
                 jiff::Timestamp::from_millisecond(ms).map(|t| t.to_string()).unwrap_or_default()
+            }
+
+            fn window_from(row: &Row_) -> Result<WindowRecord> {
+                Ok(WindowRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    title: row.try_get("title")?,
+                    starts_at: row.try_get("starts_at")?,
+                    duration_minutes: row.try_get("duration_minutes")?,
+                    time_zone: row.try_get("time_zone")?,
+                    rrule: row.try_get("rrule")?,
+                    scope: row.try_get("scope")?,
+                    intervention: row.try_get("intervention")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            fn window_fields(w: &WindowInput) -> Vec<core_audit::Field> {
+                vec![
+                    core_audit::Field::new("entity_id", w.entity_id.to_string()),
+                    core_audit::Field::new("name", &w.title),
+                    core_audit::Field::new("starts_at", rfc3339(w.starts_at)),
+                    core_audit::Field::new("duration_minutes", w.duration_minutes.to_string()),
+                    core_audit::Field::new("time_zone", &w.time_zone),
+                    core_audit::Field::new("rrule", &w.rrule),
+                    core_audit::Field::new("scope", &w.scope),
+                    core_audit::Field::new("intervention", &w.intervention),
+                ]
+            }
+
+            async fn window(tx: &mut Tx<'_>, id: i64) -> Result<WindowRecord> {
+                let row = sqlx::query("SELECT * FROM maintenance_windows WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                window_from(&row)
             }
 
             async fn schedule(tx: &mut Tx<'_>, id: i64) -> Result<ScheduleRecord> {
@@ -486,6 +525,57 @@ macro_rules! impl_incident_store {
                     .transpose()?;
                     let mut out = Applied { done: true, ..Applied::default() };
                     match (s.firing, firing) {
+                        (true, Some(alert))
+                            if alert.incident_id.is_none()
+                                && !alert.suppressed.is_empty()
+                                && apply.suppressed.is_empty()
+                                && (apply.grouping.is_some() || apply.reopen.is_some()) =>
+                        {
+                            // A problem that stayed through a window (or an acknowledgement
+                            // that went): it opens or joins its incident now.
+                            let incident = match (&apply.grouping, apply.reopen) {
+                                (_, Some(id)) => {
+                                    sqlx::query(
+                                        "UPDATE incidents SET status = 'triggered', reopened = reopened + 1, \
+                                         resolved_at = NULL, resolved_by = NULL, acknowledged_at = NULL, \
+                                         acknowledged_by = NULL, escalated_until = NULL, escalation_base = $1, \
+                                         updated_at = $1 WHERE id = $2 AND status = 'resolved'",
+                                    )
+                                    .bind(now)
+                                    .bind(id)
+                                    .execute(&mut *tx)
+                                    .await?;
+                                    out.reopened = true;
+                                    id
+                                }
+                                (Some(Grouping::Join { incident, behind_cause }), None) => {
+                                    if let Some(asset) = s.asset_id {
+                                        link_asset(&mut tx, *incident, asset, if *behind_cause { "impacted" } else { "cause" }).await?;
+                                    }
+                                    *incident
+                                }
+                                (Some(Grouping::Open { group_key }), None) => {
+                                    out.opened = true;
+                                    open_incident(&mut tx, apply, group_key, now).await?
+                                }
+                                (None, None) => unreachable!("guarded above"),
+                            };
+                            sqlx::query(
+                                "UPDATE alerts SET incident_id = $1, suppressed = '', severity = $2, summary = $3, \
+                                 last_at = $4, updates = updates + 1 WHERE id = $5",
+                            )
+                            .bind(incident)
+                            .bind(apply.severity.key())
+                            .bind(&s.summary)
+                            .bind(s.at)
+                            .bind(alert.id)
+                            .execute(&mut *tx)
+                            .await?;
+                            timeline(&mut tx, incident, now, "alert_fired", PUPITRE,
+                                &format!("{} (no longer suppressed: {})", s.summary, alert.suppressed), Some(alert.id)).await?;
+                            out.alert_id = Some(alert.id);
+                            out.incident_id = Some(incident);
+                        }
                         (true, Some(alert)) => {
                             sqlx::query(
                                 "UPDATE alerts SET severity = $1, summary = $2, details = $3, links = $4, \
@@ -1232,6 +1322,108 @@ macro_rules! impl_incident_store {
                     timeline(&mut tx, n.incident_id, now, "notification", PUPITRE, &text, None).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn create_window(&self, actor: &Actor, input: &WindowInput) -> Result<WindowRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO maintenance_windows (entity_id, title, starts_at, duration_minutes, time_zone, \
+                         rrule, scope, intervention, created_by, created_at, updated_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
+                    )
+                    .bind(input.entity_id)
+                    .bind(&input.title)
+                    .bind(input.starts_at)
+                    .bind(input.duration_minutes)
+                    .bind(&input.time_zone)
+                    .bind(&input.rrule)
+                    .bind(&input.scope)
+                    .bind(&input.intervention)
+                    .bind(&actor.login)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?
+                    .try_get(0)?;
+                    audit(&mut tx, actor, "maintenance_window.create", ("maintenance_window", id, &input.title, input.entity_id),
+                        core_audit::diff(None, Some(&window_fields(input)))).await?;
+                    let created = window(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn update_window(&self, actor: &Actor, id: i64, input: &WindowInput) -> Result<WindowRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = window(&mut tx, id).await?;
+                    sqlx::query(
+                        "UPDATE maintenance_windows SET entity_id = $1, title = $2, starts_at = $3, duration_minutes = $4, \
+                         time_zone = $5, rrule = $6, scope = $7, intervention = $8, updated_at = $9 WHERE id = $10",
+                    )
+                    .bind(input.entity_id)
+                    .bind(&input.title)
+                    .bind(input.starts_at)
+                    .bind(input.duration_minutes)
+                    .bind(&input.time_zone)
+                    .bind(&input.rrule)
+                    .bind(&input.scope)
+                    .bind(&input.intervention)
+                    .bind(actor.at)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?;
+                    let old = WindowInput {
+                        entity_id: before.entity_id,
+                        title: before.title.clone(),
+                        starts_at: before.starts_at,
+                        duration_minutes: before.duration_minutes,
+                        time_zone: before.time_zone.clone(),
+                        rrule: before.rrule.clone(),
+                        scope: before.scope.clone(),
+                        intervention: before.intervention.clone(),
+                    };
+                    audit(&mut tx, actor, "maintenance_window.update", ("maintenance_window", id, &input.title, input.entity_id),
+                        core_audit::diff(Some(&window_fields(&old)), Some(&window_fields(input)))).await?;
+                    let after = window(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn delete_window(&self, actor: &Actor, id: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let before = window(&mut tx, id).await?;
+                    sqlx::query("DELETE FROM maintenance_windows WHERE id = $1").bind(id).execute(&mut *tx).await?;
+                    let fields = [core_audit::Field::new("name", &before.title), core_audit::Field::new("rrule", &before.rrule)];
+                    audit(&mut tx, actor, "maintenance_window.delete", ("maintenance_window", id, &before.title, before.entity_id),
+                        core_audit::diff(Some(&fields), None)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn get_window(&self, id: i64) -> Result<WindowRecord> {
+                    let row = sqlx::query("SELECT * FROM maintenance_windows WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    window_from(&row)
+                }
+
+                async fn list_windows(&self, entities: &[EntityId]) -> Result<Vec<WindowRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM maintenance_windows WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" ORDER BY starts_at DESC, id DESC");
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(window_from).collect()
+                }
+
+                async fn suppressed_alerts(&self) -> Result<Vec<AlertRecord>> {
+                    let rows = sqlx::query(concat!(
+                        "SELECT ", alert_cols!(), " FROM alerts WHERE status = 'firing' AND incident_id IS NULL \
+                         AND suppressed <> '' AND source = 'monitoring' ORDER BY id LIMIT 1000"))
+                    .fetch_all(&self.write)
+                    .await?;
+                    rows.iter().map(alert_from).collect()
                 }
 
                 async fn incident_notifications(&self, incident: IncidentId) -> Result<Vec<NotificationRecord>> {

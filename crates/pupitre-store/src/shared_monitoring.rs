@@ -433,6 +433,107 @@ macro_rules! impl_monitoring_store {
                 inbox_state_changes(tx, events).await
             }
 
+            /// The maintenance windows' occurrences that cover now or start within a day, as
+            /// one-off downtimes of each asset and check they cover (id: minus the window's).
+            async fn maintenance_downtimes(pool: &sqlx::Pool<$db>, now: i64) -> Result<Vec<Downtime>> {
+                use jiff::Timestamp;
+                use pupitre_oncall::recurrence::Rule;
+                let windows = sqlx::query("SELECT * FROM maintenance_windows ORDER BY id")
+                    .fetch_all(pool)
+                    .await?;
+                if windows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let horizon = now + 86_400_000;
+                let mut out = Vec::new();
+                let mut tree: Option<Vec<(EntityId, Option<EntityId>)>> = None;
+                for w in &windows {
+                    let id: i64 = w.try_get("id")?;
+                    let starts_at: i64 = w.try_get("starts_at")?;
+                    let duration = w.try_get::<i64, _>("duration_minutes")? * 60_000;
+                    let zone: String = w.try_get("time_zone")?;
+                    let rrule: String = w.try_get("rrule")?;
+                    let spans: Vec<(i64, i64)> = if rrule.is_empty() {
+                        vec![(starts_at, starts_at + duration)]
+                    } else {
+                        let (Ok(rule), Ok(tz), Ok(first)) = (
+                            Rule::parse(&rrule),
+                            jiff::tz::TimeZone::get(&zone),
+                            Timestamp::from_millisecond(starts_at),
+                        ) else {
+                            continue;
+                        };
+                        let until = Timestamp::from_millisecond(horizon).unwrap_or(Timestamp::MAX);
+                        rule.occurrences(first.to_zoned(tz.clone()).datetime(), &tz, until, 100_000)
+                            .into_iter()
+                            .map(|t| (t.as_millisecond(), t.as_millisecond() + duration))
+                            .collect()
+                    };
+                    let spans: Vec<(i64, i64)> = spans.into_iter().filter(|(s, e)| *e > now && *s < horizon).collect();
+                    if spans.is_empty() {
+                        continue;
+                    }
+                    let scope: crate::incidents::WindowScope =
+                        serde_json::from_str(&w.try_get::<String, _>("scope")?).unwrap_or_default();
+                    let mut assets: Vec<AssetId> = scope.asset_ids.clone();
+                    if !scope.tags.is_empty() {
+                        let mut qb = QueryBuilder::<$db>::new("SELECT DISTINCT asset_id FROM asset_tags WHERE tag IN (");
+                        let mut sep = qb.separated(", ");
+                        for t in &scope.tags {
+                            sep.push_bind(t.clone());
+                        }
+                        qb.push(")");
+                        for r in qb.build().fetch_all(pool).await? {
+                            assets.push(r.try_get(0)?);
+                        }
+                    }
+                    if !scope.entity_ids.is_empty() {
+                        if tree.is_none() {
+                            let rows = sqlx::query("SELECT id, parent_id FROM entities").fetch_all(pool).await?;
+                            tree = Some(rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect::<Result<_>>()?);
+                        }
+                        let tree = tree.as_deref().unwrap_or_default();
+                        let entities: Vec<EntityId> = scope
+                            .entity_ids
+                            .iter()
+                            .flat_map(|e| pupitre_core::permission::subtree(*e, tree))
+                            .collect();
+                        let mut qb = QueryBuilder::<$db>::new("SELECT id FROM assets WHERE ");
+                        crate::sql::push_in(&mut qb, "entity_id", &entities);
+                        for r in qb.build().fetch_all(pool).await? {
+                            assets.push(r.try_get(0)?);
+                        }
+                    }
+                    assets.sort_unstable();
+                    assets.dedup();
+                    let entity_id: EntityId = w.try_get("entity_id")?;
+                    let author: String = w.try_get("created_by")?;
+                    let comment = format!("maintenance: {}", w.try_get::<String, _>("title")?);
+                    let targets = assets
+                        .iter()
+                        .map(|a| (Some(*a), None))
+                        .chain(scope.check_ids.iter().map(|c| (None, Some(*c))));
+                    for (asset_id, check_id) in targets {
+                        for (s, e) in &spans {
+                            out.push(Downtime {
+                                id: -id,
+                                entity_id,
+                                asset_id,
+                                check_id,
+                                starts_at: *s,
+                                ends_at: *e,
+                                recurrence: None,
+                                time_zone: "UTC".to_owned(),
+                                offsets: Default::default(),
+                                author: author.clone(),
+                                comment: comment.clone(),
+                            });
+                        }
+                    }
+                }
+                Ok(out)
+            }
+
             /// Hands the hard state changes to the incidents' correlator, in the transaction
             /// that records them (see `crate::incidents`). The correlator adds the asset, the
             /// entity and the names.
@@ -1238,7 +1339,9 @@ macro_rules! impl_monitoring_store {
                         .bind(now)
                         .fetch_all(&self.read)
                         .await?;
-                    rows.iter().map(downtime_from).collect()
+                    let mut all: Vec<Downtime> = rows.iter().map(downtime_from).collect::<Result<_>>()?;
+                    all.extend(maintenance_downtimes(&self.read, now).await?);
+                    Ok(all)
                 }
 
                 async fn dependency_edges(&self) -> Result<Vec<GraphEdge>> {

@@ -65,6 +65,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "paging",
         sql: include_str!("../migrations/sqlite/0011_paging.sql"),
     },
+    Migration {
+        version: 12,
+        description: "maintenance windows",
+        sql: include_str!("../migrations/sqlite/0012_maintenance.sql"),
+    },
 ];
 
 pub struct SqliteStore {

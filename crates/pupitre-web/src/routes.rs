@@ -6,12 +6,14 @@ use axum::handler::Handler;
 use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 use pupitre_core::permission::Access;
-use pupitre_core::permission::Domain::{Administration, Incidents, Inventory, Jobs, Monitoring};
+use pupitre_core::permission::Domain::{
+    Administration, Incidents, Inventory, Jobs, Maintenance, Monitoring,
+};
 use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
-    admin, agents as agt, credentials as cred, incidents as inc, inventory as inv, me,
-    metrics as met, monitoring as mon, paging as pag, system,
+    admin, agents as agt, credentials as cred, incidents as inc, inventory as inv,
+    maintenance as mnt, me, metrics as met, monitoring as mon, paging as pag, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -56,6 +58,7 @@ pub fn routes() -> Vec<RouteDef> {
     let monitoring = |l| Access::Domain(Monitoring, l);
     let jobs = |l| Access::Domain(Jobs, l);
     let incidents = |l| Access::Domain(Incidents, l);
+    let maintenance = |l| Access::Domain(Maintenance, l);
     let mut r = vec![
         // System
         route(M::GET, "/healthz", public, Api, system::healthz),
@@ -1022,6 +1025,42 @@ pub fn routes() -> Vec<RouteDef> {
             incidents(Read),
             Api,
             pag::report,
+        ),
+        // Maintenance windows.
+        route(
+            M::GET,
+            "/api/v1/maintenance-windows",
+            maintenance(Read),
+            Api,
+            mnt::list_windows,
+        ),
+        route(
+            M::POST,
+            "/api/v1/maintenance-windows",
+            maintenance(Edit),
+            Api,
+            mnt::create_window,
+        ),
+        route(
+            M::GET,
+            "/api/v1/maintenance-windows/{id}",
+            maintenance(Read),
+            Api,
+            mnt::get_window,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/maintenance-windows/{id}",
+            maintenance(Edit),
+            Api,
+            mnt::update_window,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/maintenance-windows/{id}",
+            maintenance(Edit),
+            Api,
+            mnt::delete_window,
         ),
         // Alert receivers: the alert source's token is checked by the handler.
         route(

@@ -24,7 +24,9 @@ use pupitre_core::monitoring::template::ApplyRule;
 use pupitre_core::permission::{Access, Domain, Level, Levels};
 use pupitre_store::agents::{AgentFacts, Enrolled, NewAgent, NewEnrolment};
 use pupitre_store::credentials::CredentialWrite;
-use pupitre_store::incidents::{Apply, IncidentAction, NewAlertSource, ScheduleInput, Signal};
+use pupitre_store::incidents::{
+    Apply, IncidentAction, NewAlertSource, ScheduleInput, Signal, WindowInput,
+};
 use pupitre_store::monitoring::{NewCheck, ResultWrite, TemplateInput};
 use pupitre_store::testing::TestDb;
 use pupitre_store::{AuditFilter, NewUser, Page};
@@ -82,6 +84,8 @@ struct InvFixture {
     /// X's escalation policy and an on-call schedule of X.
     policy: i64,
     schedule: i64,
+    /// A maintenance window of X.
+    window: i64,
 }
 
 struct Fixture {
@@ -706,7 +710,25 @@ impl App {
             .await
             .unwrap()
             .id;
+        let window = s
+            .create_window(
+                &a,
+                &WindowInput {
+                    entity_id: x,
+                    title: format!("upgrade{sfx}"),
+                    starts_at: a.at + 86_400_000,
+                    duration_minutes: 60,
+                    time_zone: "Europe/Paris".into(),
+                    rrule: String::new(),
+                    scope: format!(r#"{{"asset_ids":[{asset}]}}"#),
+                    intervention: "{}".into(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            window,
             policy,
             schedule,
             incident: incident_open,
@@ -862,6 +884,7 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/alert-sources/") => inv.alert_source,
         p if p.starts_with("/api/v1/escalation-policies/") => inv.policy,
         p if p.starts_with("/api/v1/schedules/") => inv.schedule,
+        p if p.starts_with("/api/v1/maintenance-windows/") => inv.window,
         _ => 0,
     }
 }
@@ -1081,6 +1104,14 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             "layers": [{"name": "weekends", "users": [fx.user_x], "rotation": "weekly",
                 "start": "2026-12-05T00:00",
                 "restrictions": [{"kind": "weekly", "from": "sat 00:00", "to": "mon 00:00"}]}]})))
+        }
+        ("POST", "/api/v1/maintenance-windows") | ("PUT", "/api/v1/maintenance-windows/{id}") => {
+            Some(Body::Json(
+                json!({"entity_id": fx.x, "name": format!("firmware {sfx}"),
+                "starts_at": "2026-12-20T01:00:00Z", "duration_minutes": 90,
+                "rrule": "FREQ=MONTHLY;BYDAY=3SU", "scope": {"asset_ids": [fx.inv.asset]},
+                "intervention": {"who": "night", "vendor": "Acme"}}),
+            ))
         }
         ("POST", "/api/v1/schedules/{id}/overrides") => {
             Some(Body::Json(json!({"user_id": fx.user_x,

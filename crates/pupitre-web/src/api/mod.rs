@@ -7,6 +7,7 @@ pub mod credentials;
 pub mod incidents;
 pub mod inventory;
 pub mod inventory_csv;
+pub mod maintenance;
 pub mod me;
 pub mod metrics;
 pub mod monitoring;

@@ -90,6 +90,7 @@ pub fn document() -> serde_json::Value {
     api.merge(super::agents::AgentsDoc::openapi());
     api.merge(super::incidents::IncidentsDoc::openapi());
     api.merge(super::paging::PagingDoc::openapi());
+    api.merge(super::maintenance::MaintenanceDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_default();
     doc["components"]["schemas"]["Error"] = serde_json::json!({
         "type": "object",

@@ -56,10 +56,18 @@ impl IncidentHub {
 
 // ---- The correlator ------------------------------------------------------------------------
 
-/// Applies the inbox until `shutdown` resolves.
+/// Applies the inbox until `shutdown` resolves; every 2 s, looks again at the problems that
+/// waited without an incident ([`reconsider_suppressed`]).
 pub async fn correlator(st: AppState, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let mut reconsidered = std::time::Instant::now();
     loop {
+        if reconsidered.elapsed() >= Duration::from_secs(2) {
+            reconsidered = std::time::Instant::now();
+            if let Err(e) = reconsider_suppressed(&st).await {
+                tracing::warn!(error = %e, "incident correlator: suppressed alerts");
+            }
+        }
         let waited = match correlate(&st).await {
             // More may wait: go on at once.
             Ok(n) if n > 0 => continue,
@@ -110,6 +118,73 @@ pub async fn correlate(st: &AppState) -> Result<usize, AppError> {
         }
     }
     Ok(batch.len())
+}
+
+/// A problem recorded without an incident while its check did not notify (a downtime, a
+/// maintenance window, an acknowledgement, flapping) opens its incident once that is over and
+/// the problem remains: a signal for it goes to the inbox.
+pub async fn reconsider_suppressed(st: &AppState) -> Result<(), AppError> {
+    use pupitre_core::monitoring::State;
+    let alerts = st.store.suppressed_alerts().await?;
+    if alerts.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let downtimes = st.store.current_downtimes(now).await?;
+    let mut signals = Vec::new();
+    for alert in alerts {
+        let Some(check_id) = alert.check_id else {
+            continue;
+        };
+        let Ok(check) = st.store.get_check(check_id).await else {
+            continue;
+        };
+        let status = &check.status;
+        let covered = downtimes
+            .iter()
+            .any(|d| d.applies_to(check_id, check.check.asset_id) && d.covers(now));
+        if covered
+            || status.acknowledgement.is_some()
+            || !status.notifications_enabled
+            || status.flapping
+            || !status.hard
+            || status.state == State::Ok
+        {
+            continue;
+        }
+        let mut details = Map::new();
+        details.insert("state".to_owned(), Value::from(status.state.key()));
+        let severity = if status.state == State::Critical {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        signals.push(Signal {
+            source: AlertSource::Monitoring.key().to_owned(),
+            source_id: None,
+            entity_id: None,
+            key: alert.dedup_key.clone(),
+            firing: true,
+            severity: severity.key().to_owned(),
+            summary: check
+                .last
+                .as_ref()
+                .map(|l| l.output.clone())
+                .unwrap_or_default(),
+            details,
+            links: Vec::new(),
+            asset_id: None,
+            check_id: Some(check_id),
+            service: String::new(),
+            at: now,
+            notify: true,
+            unreachable: status.unreachable,
+        });
+    }
+    if !signals.is_empty() {
+        receive(st, &signals).await?;
+    }
+    Ok(())
 }
 
 async fn open_incidents(st: &AppState) -> Result<Vec<OpenIncident>, AppError> {
@@ -192,7 +267,14 @@ async fn decide(
         signal,
     };
     let s = &apply.signal;
-    if !s.firing || !apply.suppressed.is_empty() || st.store.firing_alert(&s.key).await?.is_some() {
+    if !s.firing || !apply.suppressed.is_empty() {
+        return Ok(Some(apply));
+    }
+    // An alert already firing is only updated, unless it waited, suppressed, without an
+    // incident (its window ended, its acknowledgement went): then it is grouped now.
+    if let Some(firing) = st.store.firing_alert(&s.key).await?
+        && (firing.incident_id.is_some() || firing.suppressed.is_empty())
+    {
         return Ok(Some(apply));
     }
     if let Some(id) = st

@@ -14,6 +14,7 @@ pub mod incidents;
 pub mod intake;
 pub mod locations;
 pub mod mail;
+pub mod maintenance;
 pub mod me;
 pub mod metrics;
 pub mod paging;
