@@ -504,6 +504,29 @@ async fn a_switch_down_with_fifty_servers_behind_it_is_one_incident_paged_once()
         .incidents_until(&admin, "status=resolved", |l| l.len() == 10)
         .await;
     assert!(merged.iter().all(|i| i["merged_into"] == id), "{merged:?}");
+    // The incident's page helps find the cause: the switch's problems, what depends on it
+    // (with their problems), the changes of the day on these assets.
+    let html = app
+        .http
+        .get(format!("{}/incidents/{id}", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let section = |id: &str| {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap_or(0);
+        html[start..]
+            .split("</section>")
+            .next()
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(section("problems").contains("sw-core-1"), "{html}");
+    assert!(section("around").contains("srv-49"), "{html}");
+    assert!(section("changes").contains("asset.create"), "{html}");
     // Past the grouping wait: one page for the first step, none for the ten merged incidents.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (_, pages) = app

@@ -916,3 +916,147 @@ pub async fn revoke_source(
     )?;
     Ok(st.store.revoke_alert_source(&caller.actor(), id).await?)
 }
+
+// ---- Diagnosis aids ------------------------------------------------------------------------
+
+/// A check in trouble on one of the incident's assets.
+pub struct Problem {
+    pub asset_id: AssetId,
+    pub asset: String,
+    pub check_id: i64,
+    pub check: String,
+    pub state: String,
+    pub output: String,
+    pub since: Option<i64>,
+}
+
+/// An asset around the probable cause, with how many of its checks are in trouble.
+pub struct Neighbour {
+    pub asset_id: AssetId,
+    pub name: String,
+    pub depth: u32,
+    pub problems: usize,
+}
+
+/// What the incident page shows to find the cause: the linked assets' current problems, what
+/// the probable cause depends on and what depends on it (with their problems), the changes
+/// recorded on the linked assets in the last 24 hours, and the recent incidents of the same
+/// cause. Each part shows only what the caller may read; a part they may not read is empty.
+pub struct Diagnosis {
+    pub problems: Vec<Problem>,
+    pub upstream: Vec<Neighbour>,
+    pub downstream: Vec<Neighbour>,
+    pub changes: Vec<pupitre_core::audit::AuditRecord>,
+    pub related: Vec<IncidentRecord>,
+}
+
+pub async fn diagnosis(
+    st: &AppState,
+    caller: &Caller,
+    incident: &IncidentRecord,
+    assets: &[IncidentAsset],
+) -> Result<Diagnosis, AppError> {
+    use std::collections::HashMap;
+    let linked: Vec<AssetId> = assets.iter().map(|a| a.asset_id).collect();
+    let filter = pupitre_store::monitoring::CheckFilter {
+        visible: caller.visible(Domain::Monitoring),
+        problems: true,
+        ..Default::default()
+    };
+    let all_problems = st
+        .store
+        .list_checks(
+            &filter,
+            pupitre_store::Page {
+                after: None,
+                limit: 5000,
+            },
+        )
+        .await?;
+    let mut per_asset: HashMap<AssetId, usize> = HashMap::new();
+    for c in &all_problems {
+        *per_asset.entry(c.check.asset_id).or_default() += 1;
+    }
+    let problems = all_problems
+        .iter()
+        .filter(|c| linked.contains(&c.check.asset_id))
+        .take(100)
+        .map(|c| Problem {
+            asset_id: c.check.asset_id,
+            asset: c.asset_name.clone(),
+            check_id: c.check.id,
+            check: c.check.definition.name.clone(),
+            state: c.status.state.key().to_owned(),
+            output: c
+                .last
+                .as_ref()
+                .map(|l| l.output.clone())
+                .unwrap_or_default(),
+            since: c.status.last_hard_change_at,
+        })
+        .collect();
+    let (mut upstream, mut downstream) = (Vec::new(), Vec::new());
+    if let Some(cause) = incident.cause_asset_id
+        && let Ok((graph, names)) = crate::ops::assets::impact_graph(st, caller, cause).await
+    {
+        let neighbour = |n: &pupitre_core::inventory::ImpactNode| Neighbour {
+            asset_id: n.asset_id,
+            name: names
+                .get(&n.asset_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_else(|| format!("#{}", n.asset_id)),
+            depth: n.depth,
+            problems: per_asset.get(&n.asset_id).copied().unwrap_or(0),
+        };
+        upstream = graph.upstream().take(50).map(neighbour).collect();
+        downstream = graph.downstream().take(100).map(neighbour).collect();
+    }
+    let since = now_ms() - 24 * 3600 * 1000;
+    let mut changes = Vec::new();
+    for asset in linked.iter().take(25) {
+        let filter = pupitre_store::AuditFilter {
+            visible: caller.visible(Domain::Inventory),
+            global: false,
+            object_type: Some("asset".to_owned()),
+            object_id: Some(*asset),
+            since: Some(since),
+            ..Default::default()
+        };
+        changes.extend(
+            st.store
+                .list_audit(
+                    &filter,
+                    pupitre_store::Page {
+                        after: None,
+                        limit: 20,
+                    },
+                )
+                .await?,
+        );
+    }
+    changes.sort_by_key(|r| std::cmp::Reverse(r.at));
+    changes.truncate(50);
+    let related = match incident.cause_asset_id {
+        Some(cause) => {
+            let filter = IncidentFilter {
+                asset_id: Some(cause),
+                limit: 11,
+                ..IncidentFilter::default()
+            };
+            list_incidents(st, caller, filter)
+                .await?
+                .into_iter()
+                .filter(|i| i.id != incident.id && i.created_at > now_ms() - 30 * 86_400_000)
+                .take(10)
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(Diagnosis {
+        problems,
+        upstream,
+        downstream,
+        changes,
+        related,
+    })
+}

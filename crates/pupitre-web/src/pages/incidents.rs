@@ -113,6 +113,15 @@ struct ShowPage {
     can_operate: bool,
     mine: bool,
     error: Option<String>,
+    /// The linked assets' checks in trouble: (asset id, asset, check id, check, state,
+    /// output, for how long).
+    problems: Vec<(i64, String, i64, String, String, String, String)>,
+    /// Around the probable cause: (asset id, name, hops, problems).
+    upstream: Vec<(i64, String, u32, usize)>,
+    downstream: Vec<(i64, String, u32, usize)>,
+    /// Changes on the linked assets in the last 24 h: (when, who, what, which).
+    changes: Vec<(String, String, String, String)>,
+    related: Vec<IncidentView>,
 }
 
 async fn show(
@@ -142,7 +151,44 @@ async fn render(
         .partition(|a| a.role == "cause");
     let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
     let f = Frame::new(caller, "/incidents", "incidents.title").with_flash(done);
+    let diag = ops::diagnosis(st, caller, &d.incident, &d.assets).await?;
+    let now = now_ms();
+    let around = |list: &[ops::Neighbour]| {
+        list.iter()
+            .map(|n| (n.asset_id, n.name.clone(), n.depth, n.problems))
+            .collect::<Vec<_>>()
+    };
     let page = ShowPage {
+        problems: diag
+            .problems
+            .iter()
+            .map(|p| {
+                (
+                    p.asset_id,
+                    p.asset.clone(),
+                    p.check_id,
+                    p.check.clone(),
+                    p.state.clone(),
+                    p.output.clone(),
+                    age(p.since, now),
+                )
+            })
+            .collect(),
+        upstream: around(&diag.upstream),
+        downstream: around(&diag.downstream),
+        changes: diag
+            .changes
+            .iter()
+            .map(|r| {
+                (
+                    crate::api::views::rfc3339(r.at),
+                    r.actor_login.clone(),
+                    r.event.action.clone(),
+                    r.event.object_label.clone(),
+                )
+            })
+            .collect(),
+        related: diag.related.iter().map(IncidentView::from).collect(),
         status: f.t(&format!("incidents.state.{}", d.incident.status.key())),
         urgency: f.t(&format!("incidents.urgency.{}", d.incident.urgency.key())),
         entity: entities
