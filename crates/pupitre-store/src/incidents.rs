@@ -33,7 +33,7 @@ pub struct Link {
 }
 
 /// One alert as a source reports it, normalised: what the inbox holds.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Signal {
     /// `monitoring`, `alertmanager` or `webhook`.
     pub source: String,
@@ -374,6 +374,20 @@ pub struct WindowInput {
     pub intervention: String,
 }
 
+/// A silence as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SilenceRecord {
+    pub id: i64,
+    pub entity_id: EntityId,
+    /// JSON `[{name, op, value}]`, checked by the web layer.
+    pub matchers: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub author: String,
+    pub comment: String,
+    pub created_at: i64,
+}
+
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Puts signals in the inbox, in order, in one transaction.
@@ -505,4 +519,20 @@ pub trait IncidentStore: Send + Sync {
     /// (a downtime, a maintenance window, an acknowledgement…), for the correlator to look at
     /// again.
     async fn suppressed_alerts(&self) -> Result<Vec<AlertRecord>>;
+
+    /// Creates a silence (its author is the actor); audited.
+    async fn create_silence(
+        &self,
+        actor: &Actor,
+        entity_id: EntityId,
+        matchers: &str,
+        starts_at: i64,
+        ends_at: i64,
+        comment: &str,
+    ) -> Result<SilenceRecord>;
+    async fn get_silence(&self, id: i64) -> Result<SilenceRecord>;
+    /// Silences that end after `after`, in these entities.
+    async fn list_silences(&self, entities: &[EntityId], after: i64) -> Result<Vec<SilenceRecord>>;
+    /// Ends a silence now; audited.
+    async fn expire_silence(&self, actor: &Actor, id: i64) -> Result<SilenceRecord>;
 }

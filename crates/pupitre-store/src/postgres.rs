@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "maintenance windows",
         sql: include_str!("../migrations/postgres/0012_maintenance.sql"),
     },
+    Migration {
+        version: 13,
+        description: "silences",
+        sql: include_str!("../migrations/postgres/0013_silences.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.

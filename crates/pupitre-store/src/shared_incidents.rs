@@ -46,7 +46,8 @@ macro_rules! impl_incident_store {
                 AlertRecord, AlertSourceRecord, Applied, Apply, Delivery, IncidentAction,
                 IncidentAsset, IncidentFilter, IncidentRecord, IncidentStore, Inboxed,
                 NewAlertSource, NewNotification, NotificationRecord, OverrideRecord, PolicyRecord,
-                ScheduleInput, ScheduleRecord, Signal, TimelineEntry, WindowInput, WindowRecord,
+                ScheduleInput, ScheduleRecord, Signal, SilenceRecord, TimelineEntry, WindowInput,
+                WindowRecord,
             };
             use crate::sql::push_in;
             use crate::{stored, Result, StoreError};
@@ -182,6 +183,28 @@ macro_rules! impl_incident_store {
                     core_audit::Field::new("scope", &w.scope),
                     core_audit::Field::new("intervention", &w.intervention),
                 ]
+            }
+
+            fn silence_from(row: &Row_) -> Result<SilenceRecord> {
+                Ok(SilenceRecord {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    matchers: row.try_get("matchers")?,
+                    starts_at: row.try_get("starts_at")?,
+                    ends_at: row.try_get("ends_at")?,
+                    author: row.try_get("author")?,
+                    comment: row.try_get("comment")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            async fn silence(tx: &mut Tx<'_>, id: i64) -> Result<SilenceRecord> {
+                let row = sqlx::query("SELECT * FROM silences WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                silence_from(&row)
             }
 
             async fn window(tx: &mut Tx<'_>, id: i64) -> Result<WindowRecord> {
@@ -1424,6 +1447,74 @@ macro_rules! impl_incident_store {
                     .fetch_all(&self.write)
                     .await?;
                     rows.iter().map(alert_from).collect()
+                }
+
+                async fn create_silence(&self, actor: &Actor, entity_id: EntityId, matchers: &str, starts_at: i64, ends_at: i64, comment: &str) -> Result<SilenceRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO silences (entity_id, matchers, starts_at, ends_at, author, comment, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(entity_id)
+                    .bind(matchers)
+                    .bind(starts_at)
+                    .bind(ends_at)
+                    .bind(&actor.login)
+                    .bind(comment)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?
+                    .try_get(0)?;
+                    let fields = [
+                        core_audit::Field::new("entity_id", entity_id.to_string()),
+                        core_audit::Field::new("matchers", matchers),
+                        core_audit::Field::new("starts_at", rfc3339(starts_at)),
+                        core_audit::Field::new("ends_at", rfc3339(ends_at)),
+                        core_audit::Field::new("comment", comment),
+                    ];
+                    audit(&mut tx, actor, "silence.create", ("silence", id, comment, entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    let created = silence(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn get_silence(&self, id: i64) -> Result<SilenceRecord> {
+                    let row = sqlx::query("SELECT * FROM silences WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    silence_from(&row)
+                }
+
+                async fn list_silences(&self, entities: &[EntityId], after: i64) -> Result<Vec<SilenceRecord>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM silences WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" AND ends_at > ");
+                    qb.push_bind(after);
+                    qb.push(" ORDER BY ends_at, id");
+                    let rows = qb.build().fetch_all(&self.write).await?;
+                    rows.iter().map(silence_from).collect()
+                }
+
+                async fn expire_silence(&self, actor: &Actor, id: i64) -> Result<SilenceRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = silence(&mut tx, id).await?;
+                    if before.ends_at <= actor.at {
+                        return Ok(before);
+                    }
+                    sqlx::query("UPDATE silences SET ends_at = $1 WHERE id = $2")
+                        .bind(actor.at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit(&mut tx, actor, "silence.expire", ("silence", id, &before.comment, before.entity_id),
+                        change("ends_at", &rfc3339(before.ends_at), &rfc3339(actor.at))).await?;
+                    let after = silence(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
                 }
 
                 async fn incident_notifications(&self, incident: IncidentId) -> Result<Vec<NotificationRecord>> {

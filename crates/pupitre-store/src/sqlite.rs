@@ -70,6 +70,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "maintenance windows",
         sql: include_str!("../migrations/sqlite/0012_maintenance.sql"),
     },
+    Migration {
+        version: 13,
+        description: "silences",
+        sql: include_str!("../migrations/sqlite/0013_silences.sql"),
+    },
 ];
 
 pub struct SqliteStore {

@@ -941,6 +941,27 @@ pub fn routes() -> Vec<RouteDef> {
             Api,
             pag::notifications,
         ),
+        route(
+            M::GET,
+            "/api/v1/silences",
+            incidents(Read),
+            Api,
+            inc::list_silences,
+        ),
+        route(
+            M::POST,
+            "/api/v1/silences",
+            incidents(Operate),
+            Api,
+            inc::create_silence,
+        ),
+        route(
+            M::POST,
+            "/api/v1/silences/{id}/expire",
+            incidents(Operate),
+            Api,
+            inc::expire_silence,
+        ),
         // Escalation policies and on-call schedules.
         route(
             M::GET,

@@ -681,3 +681,100 @@ async fn a_real_alertmanager_opens_and_resolves_an_incident() {
     assert_eq!(resolved[0]["id"], id);
     assert_eq!(resolved[0]["resolved_by"], "pupitre");
 }
+
+#[tokio::test]
+async fn a_silence_holds_matching_alerts_back_until_it_ends() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.source(&admin, "webhook").await;
+    let in_an_hour = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1)).to_string();
+    for (matchers, comment, field) in [
+        (
+            json!([{"name": "key", "op": "=~", "value": "(unclosed"}]),
+            "x",
+            "matchers[0].value",
+        ),
+        (
+            json!([{"name": "key", "op": "~", "value": "a"}]),
+            "x",
+            "matchers[0].op",
+        ),
+        (
+            json!([{"name": "9key", "op": "=", "value": "a"}]),
+            "x",
+            "matchers[0].name",
+        ),
+        (json!([]), "x", "matchers"),
+        (
+            json!([{"name": "key", "op": "=", "value": "a"}]),
+            " ",
+            "comment",
+        ),
+    ] {
+        let (s, v) = app
+            .call(
+                "POST",
+                "/api/v1/silences",
+                &admin,
+                Some(json!({"entity_id": ROOT_ENTITY,
+                "matchers": matchers, "ends_at": in_an_hour, "comment": comment})),
+            )
+            .await;
+        assert_eq!((s, v["error"]["field"].as_str()), (422, Some(field)), "{v}");
+    }
+    let (s, silence) = app
+        .call(
+            "POST",
+            "/api/v1/silences",
+            &admin,
+            Some(json!({"entity_id": ROOT_ENTITY,
+            "matchers": [{"name": "source", "op": "=", "value": "webhook"},
+                         {"name": "key", "op": "=~", "value": "hook:[0-9]+:disk-.*"}],
+            "ends_at": in_an_hour, "comment": "disks being replaced, CHG-77"})),
+        )
+        .await;
+    assert_eq!(
+        (s, silence["active"].as_bool()),
+        (201, Some(true)),
+        "{silence}"
+    );
+    let trigger = |key: &str| {
+        json!({"dedup_key": key, "action": "trigger", "severity": "critical", "summary": format!("{key} failing")}).to_string()
+    };
+    app.post_alerts("webhook", &token, &trigger("disk-db2"))
+        .await;
+    app.post_alerts("webhook", &token, &trigger("cpu-db2"))
+        .await;
+    let open = app.incidents_until(&admin, "", |l| l.len() == 1).await;
+    assert_eq!(
+        open[0]["title"], "cpu-db2 failing",
+        "only the unsilenced alert opened one"
+    );
+    let (_, alerts) = app
+        .call("GET", "/api/v1/alerts?firing=true", &admin, None)
+        .await;
+    let disk = alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["summary"] == "disk-db2 failing")
+        .unwrap()
+        .clone();
+    assert!(
+        disk["suppressed"].as_str().unwrap().contains("CHG-77"),
+        "{disk}"
+    );
+    // The silence ends; the source reports the problem again: its incident opens.
+    let (s, _) = app
+        .call(
+            "POST",
+            &format!("/api/v1/silences/{}/expire", silence["id"]),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    app.post_alerts("webhook", &token, &trigger("disk-db2"))
+        .await;
+    app.incidents_until(&admin, "", |l| l.len() == 2).await;
+}

@@ -84,8 +84,9 @@ struct InvFixture {
     /// X's escalation policy and an on-call schedule of X.
     policy: i64,
     schedule: i64,
-    /// A maintenance window of X.
+    /// A maintenance window of X, and a silence.
     window: i64,
+    silence: i64,
 }
 
 struct Fixture {
@@ -727,7 +728,20 @@ impl App {
             .await
             .unwrap()
             .id;
+        let silence = s
+            .create_silence(
+                &a,
+                x,
+                r#"[{"name":"alertname","op":"=","value":"DiskFull"}]"#,
+                a.at,
+                a.at + 3_600_000,
+                "disks being replaced",
+            )
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            silence,
             window,
             policy,
             schedule,
@@ -885,6 +899,7 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/escalation-policies/") => inv.policy,
         p if p.starts_with("/api/v1/schedules/") => inv.schedule,
         p if p.starts_with("/api/v1/maintenance-windows/") => inv.window,
+        p if p.starts_with("/api/v1/silences/") => inv.silence,
         _ => 0,
     }
 }
@@ -1113,6 +1128,12 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
                 "intervention": {"who": "night", "vendor": "Acme"}}),
             ))
         }
+        ("POST", "/api/v1/silences") => Some(Body::Json(json!({"entity_id": fx.x,
+            "matchers": [{"name": "service", "op": "=", "value": "backup"}],
+            "ends_at": jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 48 * 3600)
+                .unwrap()
+                .to_string(),
+            "comment": format!("backup rework {sfx}")}))),
         ("POST", "/api/v1/schedules/{id}/overrides") => {
             Some(Body::Json(json!({"user_id": fx.user_x,
             "starts_at": "2026-12-24T18:00:00Z", "ends_at": "2026-12-26T08:00:00Z"})))

@@ -516,8 +516,112 @@ pub async fn receive_webhook(
     receive(&st, AlertSource::Webhook, &address, &parts.headers, &body).await
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct SilenceView {
+    pub id: i64,
+    pub entity_id: i64,
+    pub matchers: Vec<crate::ops::silences::Matcher>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub author: String,
+    pub comment: String,
+    /// In force now.
+    pub active: bool,
+}
+
+impl From<&pupitre_store::incidents::SilenceRecord> for SilenceView {
+    fn from(s: &pupitre_store::incidents::SilenceRecord) -> SilenceView {
+        let now = crate::state::now_ms();
+        SilenceView {
+            id: s.id,
+            entity_id: s.entity_id,
+            matchers: serde_json::from_str(&s.matchers).unwrap_or_default(),
+            starts_at: rfc3339(s.starts_at),
+            ends_at: rfc3339(s.ends_at),
+            author: s.author.clone(),
+            comment: s.comment.clone(),
+            active: s.starts_at <= now && now < s.ends_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceFields {
+    pub entity_id: i64,
+    /// All must match: `[{"name": "alertname", "op": "=", "value": "DiskFull"}]`; `op` is
+    /// `=`, `!=`, `=~` or `!~` (regular expressions anchored at both ends).
+    pub matchers: Vec<crate::ops::silences::Matcher>,
+    /// RFC 3339; now by default.
+    pub starts_at: Option<String>,
+    /// RFC 3339.
+    pub ends_at: String,
+    /// Why (required).
+    pub comment: String,
+}
+
+fn instant(field: &str, text: &str) -> Result<i64, AppError> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| AppError::invalid(field, "must be an RFC 3339 time"))
+}
+
+/// Silences that have not ended, in force or to come.
+#[utoipa::path(get, path = "/api/v1/silences", tag = "incidents",
+    responses((status = 200, body = Vec<SilenceView>)))]
+pub async fn list_silences(
+    State(st): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Vec<SilenceView>> {
+    let list = crate::ops::silences::list(&st, &caller).await?;
+    Ok(Json(list.iter().map(SilenceView::from).collect()))
+}
+
+/// Silences the alerts that match (incidents=operate): recorded, no incident, no page.
+#[utoipa::path(post, path = "/api/v1/silences", tag = "incidents",
+    request_body = SilenceFields, responses((status = 201, body = SilenceView)))]
+pub async fn create_silence(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiJson(f): ApiJson<SilenceFields>,
+) -> Result<(StatusCode, Json<SilenceView>), AppError> {
+    let starts_at = f
+        .starts_at
+        .as_deref()
+        .map(|t| instant("starts_at", t))
+        .transpose()?;
+    let ends_at = instant("ends_at", &f.ends_at)?;
+    let s = crate::ops::silences::create(
+        &st,
+        &caller,
+        f.entity_id,
+        &f.matchers,
+        starts_at,
+        ends_at,
+        &f.comment,
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(SilenceView::from(&s))))
+}
+
+/// Ends a silence now; problems it held back open their incidents.
+#[utoipa::path(post, path = "/api/v1/silences/{id}/expire", tag = "incidents",
+    params(("id" = i64, Path, description = "The object's id")),
+    responses((status = 200, body = SilenceView)))]
+pub async fn expire_silence(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+) -> ApiResult<SilenceView> {
+    let s = crate::ops::silences::expire(&st, &caller, id).await?;
+    Ok(Json(SilenceView::from(&s)))
+}
+
 #[derive(OpenApi)]
 #[openapi(paths(
+    list_silences,
+    create_silence,
+    expire_silence,
     list_incidents,
     get_incident,
     acknowledge,

@@ -92,6 +92,7 @@ pub async fn correlate(st: &AppState) -> Result<usize, AppError> {
         return Ok(0);
     }
     let edges = st.store.dependency_edges().await?;
+    let silences = crate::ops::silences::Active::load(st).await?;
     let mut open = open_incidents(st).await?;
     for item in &batch {
         let signal = match &item.signal {
@@ -102,7 +103,7 @@ pub async fn correlate(st: &AppState) -> Result<usize, AppError> {
                 continue;
             }
         };
-        let Some(apply) = decide(st, item.id, signal, &open, &edges).await? else {
+        let Some(apply) = decide(st, item.id, signal, &open, &edges, &silences).await? else {
             st.store.drop_inboxed(item.id).await?;
             continue;
         };
@@ -131,6 +132,7 @@ pub async fn reconsider_suppressed(st: &AppState) -> Result<(), AppError> {
     }
     let now = now_ms();
     let downtimes = st.store.current_downtimes(now).await?;
+    let silences = crate::ops::silences::Active::load(st).await?;
     let mut signals = Vec::new();
     for alert in alerts {
         let Some(check_id) = alert.check_id else {
@@ -154,6 +156,21 @@ pub async fn reconsider_suppressed(st: &AppState) -> Result<(), AppError> {
         }
         let mut details = Map::new();
         details.insert("state".to_owned(), Value::from(status.state.key()));
+        let probe = Signal {
+            source: AlertSource::Monitoring.key().to_owned(),
+            key: alert.dedup_key.clone(),
+            severity: alert.severity.key().to_owned(),
+            details: details.clone(),
+            ..Signal::default()
+        };
+        let labels = crate::ops::silences::labels(
+            &probe,
+            Some(&check.asset_name),
+            Some(&check.check.definition.name),
+        );
+        if silences.silencing(alert.entity_id, &labels).is_some() {
+            continue;
+        }
         let severity = if status.state == State::Critical {
             Severity::Critical
         } else {
@@ -211,6 +228,7 @@ async fn decide(
     mut signal: Signal,
     open: &[OpenIncident],
     edges: &[GraphEdge],
+    silences: &crate::ops::silences::Active,
 ) -> Result<Option<Apply>, AppError> {
     let Some(source) = AlertSource::parse(&signal.source) else {
         tracing::warn!(source = %signal.source, "an alert signal from an unknown source; dropped");
@@ -219,6 +237,7 @@ async fn decide(
     let severity = Severity::parse(&signal.severity).unwrap_or(Severity::Warning);
     let mut title = signal.summary.clone();
     let mut suppressed = String::new();
+    let mut names: (Option<String>, Option<String>) = (None, None);
     if source == AlertSource::Monitoring {
         let Some(check_id) = signal.check_id else {
             return Ok(None);
@@ -243,6 +262,10 @@ async fn decide(
             state.to_uppercase()
         );
         signal.summary = format!("{title} — {}", first_line(&signal.summary, 300));
+        names = (
+            Some(check.asset_name.clone()),
+            Some(check.check.definition.name.clone()),
+        );
         if signal.firing && !signal.notify && !signal.unreachable {
             suppressed = "its check does not notify now (downtime, acknowledgement, flapping \
                           or notifications off)"
@@ -253,6 +276,12 @@ async fn decide(
         tracing::warn!(key = %signal.key, "an alert signal without an entity; dropped");
         return Ok(None);
     };
+    if signal.firing && suppressed.is_empty() {
+        let labels = crate::ops::silences::labels(&signal, names.0.as_deref(), names.1.as_deref());
+        if let Some(why) = silences.silencing(entity_id, &labels) {
+            suppressed = why;
+        }
+    }
     let now = now_ms();
     let mut apply = Apply {
         inbox_id,
