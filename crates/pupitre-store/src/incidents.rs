@@ -168,6 +168,10 @@ pub struct IncidentRecord {
     pub escalated_until: Option<i64>,
     /// When escalation starts counting: the last reopening, else the creation.
     pub escalation_base: Option<i64>,
+    /// The post-incident review, JSON `{cause, impact, actions}`; empty until written.
+    pub review: String,
+    pub reviewed_by: Option<String>,
+    pub reviewed_at: Option<i64>,
 }
 
 /// An asset linked to an incident.
@@ -535,4 +539,20 @@ pub trait IncidentStore: Send + Sync {
     async fn list_silences(&self, entities: &[EntityId], after: i64) -> Result<Vec<SilenceRecord>>;
     /// Ends a silence now; audited.
     async fn expire_silence(&self, actor: &Actor, id: i64) -> Result<SilenceRecord>;
+
+    /// Writes an incident's post-incident review (JSON); audited, and in its timeline.
+    async fn set_review(
+        &self,
+        actor: &Actor,
+        id: IncidentId,
+        review: &str,
+    ) -> Result<IncidentRecord>;
+    /// Incidents open at some point of `[from, to)` in these entities (not the merged ones),
+    /// with their linked assets: (incident, asset id, asset name).
+    async fn incidents_between(
+        &self,
+        entities: &[EntityId],
+        from: i64,
+        to: i64,
+    ) -> Result<(Vec<IncidentRecord>, Vec<(IncidentId, i64, String)>)>;
 }

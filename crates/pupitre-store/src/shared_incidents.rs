@@ -5,7 +5,8 @@ macro_rules! incident_cols {
     () => {
         "id, entity_id, title, status, urgency, impact, priority, group_key, cause_asset_id, \
          assignee_id, merged_into, paged, reopened, created_at, updated_at, acknowledged_at, \
-         acknowledged_by, resolved_at, resolved_by, escalated_until, escalation_base"
+         acknowledged_by, resolved_at, resolved_by, escalated_until, escalation_base, review, \
+         reviewed_by, reviewed_at"
     };
 }
 
@@ -84,6 +85,9 @@ macro_rules! impl_incident_store {
                     resolved_by: row.try_get("resolved_by")?,
                     escalated_until: row.try_get("escalated_until")?,
                     escalation_base: row.try_get("escalation_base")?,
+                    review: row.try_get("review")?,
+                    reviewed_by: row.try_get("reviewed_by")?,
+                    reviewed_at: row.try_get("reviewed_at")?,
                 })
             }
 
@@ -1515,6 +1519,57 @@ macro_rules! impl_incident_store {
                     let after = silence(&mut tx, id).await?;
                     tx.commit().await?;
                     Ok(after)
+                }
+
+                async fn set_review(&self, actor: &Actor, id: IncidentId, review: &str) -> Result<IncidentRecord> {
+                    let mut tx = self.write.begin().await?;
+                    let before = incident(&mut tx, id).await?;
+                    if before.review == review {
+                        return Ok(before);
+                    }
+                    sqlx::query("UPDATE incidents SET review = $1, reviewed_by = $2, reviewed_at = $3 WHERE id = $4")
+                        .bind(review)
+                        .bind(&actor.login)
+                        .bind(actor.at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let fields = |r: &str| -> Vec<core_audit::Field> {
+                        let v: serde_json::Value = serde_json::from_str(r).unwrap_or_default();
+                        ["cause", "impact", "actions"]
+                            .into_iter()
+                            .map(|k| core_audit::Field::new(k, v[k].as_str().unwrap_or("")))
+                            .collect()
+                    };
+                    audit(&mut tx, actor, "incident.review", ("incident", id, &before.title, before.entity_id),
+                        core_audit::diff(Some(&fields(&before.review)), Some(&fields(review)))).await?;
+                    timeline(&mut tx, id, actor.at, "review", &actor.login, "post-incident review written", None).await?;
+                    let after = incident(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
+                }
+
+                async fn incidents_between(&self, entities: &[EntityId], from: i64, to: i64) -> Result<(Vec<IncidentRecord>, Vec<(IncidentId, i64, String)>)> {
+                    let mut qb = QueryBuilder::<$db>::new(concat!("SELECT ", incident_cols!(), " FROM incidents WHERE "));
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" AND merged_into IS NULL AND created_at < ");
+                    qb.push_bind(to);
+                    qb.push(" AND (resolved_at IS NULL OR resolved_at > ");
+                    qb.push_bind(from);
+                    qb.push(") ORDER BY id LIMIT 10000");
+                    let incidents: Vec<IncidentRecord> = qb.build().fetch_all(&self.read).await?.iter().map(incident_from).collect::<Result<_>>()?;
+                    let ids: Vec<i64> = incidents.iter().map(|i| i.id).collect();
+                    let mut links = Vec::new();
+                    for chunk in ids.chunks(500) {
+                        let mut qb = QueryBuilder::<$db>::new(
+                            "SELECT ia.incident_id, ia.asset_id, a.name FROM incident_assets ia \
+                             JOIN assets a ON a.id = ia.asset_id WHERE ");
+                        push_in(&mut qb, "ia.incident_id", chunk);
+                        for r in qb.build().fetch_all(&self.read).await? {
+                            links.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+                        }
+                    }
+                    Ok((incidents, links))
                 }
 
                 async fn incident_notifications(&self, incident: IncidentId) -> Result<Vec<NotificationRecord>> {

@@ -75,6 +75,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "silences",
         sql: include_str!("../migrations/sqlite/0013_silences.sql"),
     },
+    Migration {
+        version: 14,
+        description: "post-incident reviews",
+        sql: include_str!("../migrations/sqlite/0014_reviews.sql"),
+    },
 ];
 
 pub struct SqliteStore {

@@ -866,10 +866,24 @@ pub fn routes() -> Vec<RouteDef> {
         ),
         route(
             M::GET,
+            "/api/v1/incidents/figures",
+            incidents(Read),
+            Api,
+            inc::figures,
+        ),
+        route(
+            M::GET,
             "/api/v1/incidents/{id}",
             incidents(Read),
             Api,
             inc::get_incident,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/incidents/{id}/review",
+            incidents(Operate),
+            Api,
+            inc::write_review,
         ),
         route(
             M::POST,

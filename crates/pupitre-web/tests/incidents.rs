@@ -778,3 +778,100 @@ async fn a_silence_holds_matching_alerts_back_until_it_ends() {
         .await;
     app.incidents_until(&admin, "", |l| l.len() == 2).await;
 }
+
+#[tokio::test]
+async fn a_resolved_incident_gets_its_review_and_the_figures_count_it() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (_, token) = app.source(&admin, "webhook").await;
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/assets",
+            &admin,
+            Some(json!({"name": "api1", "asset_type": "server", "hostname": "api1"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let api1 = v["id"].as_i64().unwrap();
+    let body = json!({"dedup_key": "api-down", "action": "trigger", "severity": "critical", "summary": "api1 down", "host": "api1"});
+    app.post_alerts("webhook", &token, &body.to_string()).await;
+    let id = app.incidents_until(&admin, "", |l| l.len() == 1).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    let review = json!({"cause": "a failed PSU", "impact": "40 min without the API", "actions": "order a spare PSU"});
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/incidents/{id}/review"),
+            &admin,
+            Some(review.clone()),
+        )
+        .await;
+    assert_eq!(s, 409, "an open incident is not reviewed yet: {v}");
+    app.call(
+        "POST",
+        &format!("/api/v1/incidents/{id}/acknowledge"),
+        &admin,
+        None,
+    )
+    .await;
+    app.call(
+        "POST",
+        &format!("/api/v1/incidents/{id}/resolve"),
+        &admin,
+        None,
+    )
+    .await;
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/incidents/{id}/review"),
+            &admin,
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("cause")),
+        "{v}"
+    );
+    let (s, v) = app
+        .call(
+            "PUT",
+            &format!("/api/v1/incidents/{id}/review"),
+            &admin,
+            Some(review),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let d = app.incident(&admin, id).await;
+    assert_eq!(d["review"]["cause"], "a failed PSU");
+    assert_eq!(d["reviewed_by"], "ops");
+    assert!(
+        d["time_to_acknowledge_s"].is_i64() && d["time_to_resolve_s"].is_i64(),
+        "{d}"
+    );
+    let (s, f) = app
+        .call("GET", "/api/v1/incidents/figures", &admin, None)
+        .await;
+    assert_eq!(s, 200, "{f}");
+    assert_eq!(f["opened"], 1);
+    assert_eq!(f["by_priority"]["P3"], 1, "{f}");
+    assert!(
+        f["mtta_s"].as_f64().is_some() && f["mttr_s"].as_f64().is_some(),
+        "{f}"
+    );
+    let a = &f["availability"][0];
+    assert_eq!(a["asset_id"], api1);
+    assert!(a["availability"].as_f64().unwrap() > 0.99, "{f}");
+    let (s, v) = app
+        .call(
+            "GET",
+            "/api/v1/incidents/figures?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z",
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("to")), "{v}");
+}

@@ -891,7 +891,10 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
         p if p.starts_with("/api/v1/agent-commands/") => inv.command,
         p if p.starts_with("/monitoring/agent-commands/") => inv.command,
-        "/api/v1/incidents/{id}/reopen" | "/incidents/{id}/reopen" => inv.incident_resolved,
+        "/api/v1/incidents/{id}/reopen"
+        | "/incidents/{id}/reopen"
+        | "/api/v1/incidents/{id}/review"
+        | "/incidents/{id}/review" => inv.incident_resolved,
         p if p.starts_with("/api/v1/incidents/") => inv.incident,
         p if p.starts_with("/incidents/sources/") => inv.alert_source,
         p if p.starts_with("/incidents/") => inv.incident,
@@ -1110,6 +1113,15 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             Some(Body::Json(json!({"assignee_id": fx.user_x})))
         }
         ("POST", "/incidents/{id}/notes") => Some(form(&[("text", "fan replaced")])),
+        ("PUT", "/api/v1/incidents/{id}/review") => {
+            Some(Body::Json(json!({"cause": "a failed PSU",
+            "impact": "40 min without the API", "actions": "order a spare PSU"})))
+        }
+        ("POST", "/incidents/{id}/review") => Some(form(&[
+            ("cause", "a <failed> PSU"),
+            ("impact", ""),
+            ("actions", "spare"),
+        ])),
         ("POST", "/api/v1/escalation-policies") => Some(Body::Json(json!({"entity_id": fx.x,
             "name": format!("production {sfx}"), "repeat": 2,
             "steps": [{"targets": [{"user_id": fx.user_x}], "delay_minutes": 10}]}))),

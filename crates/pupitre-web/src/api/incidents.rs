@@ -176,6 +176,11 @@ pub struct IncidentDetailView {
     #[serde(flatten)]
     pub incident: IncidentView,
     pub assignee: Option<String>,
+    /// Seconds from opening to acknowledgement and to resolution, once they happened.
+    pub time_to_acknowledge_s: Option<i64>,
+    pub time_to_resolve_s: Option<i64>,
+    pub review: Option<crate::ops::incidents::Review>,
+    pub reviewed_by: Option<String>,
     pub alerts: Vec<AlertView>,
     pub assets: Vec<IncidentAssetView>,
     pub timeline: Vec<TimelineView>,
@@ -260,6 +265,16 @@ pub async fn get_incident(
     Ok(Json(IncidentDetailView {
         incident: IncidentView::from(&d.incident),
         assignee: d.assignee,
+        time_to_acknowledge_s: d
+            .incident
+            .acknowledged_at
+            .map(|a| (a - d.incident.created_at) / 1000),
+        time_to_resolve_s: d
+            .incident
+            .resolved_at
+            .map(|r| (r - d.incident.created_at) / 1000),
+        review: ops::review_of(&d.incident),
+        reviewed_by: d.incident.reviewed_by.clone(),
         alerts: d.alerts.iter().map(AlertView::from).collect(),
         assets: d.assets.iter().map(IncidentAssetView::from).collect(),
         timeline: d.timeline.iter().map(TimelineView::from).collect(),
@@ -516,6 +531,51 @@ pub async fn receive_webhook(
     receive(&st, AlertSource::Webhook, &address, &parts.headers, &body).await
 }
 
+/// Writes the post-incident review of a resolved incident (incidents=operate).
+#[utoipa::path(put, path = "/api/v1/incidents/{id}/review", tag = "incidents",
+    params(("id" = i64, Path, description = "The object's id")),
+    request_body = crate::ops::incidents::Review, responses((status = 200, body = IncidentView)))]
+pub async fn write_review(
+    State(st): State<AppState>,
+    caller: Caller,
+    Id(id): Id,
+    ApiJson(review): ApiJson<crate::ops::incidents::Review>,
+) -> ApiResult<IncidentView> {
+    let i = ops::write_review(&st, &caller, id, &review).await?;
+    Ok(Json(IncidentView::from(&i)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PeriodParams {
+    /// RFC 3339; 30 days before `to` by default.
+    pub from: Option<String>,
+    /// RFC 3339; now by default.
+    pub to: Option<String>,
+}
+
+/// Incident figures over a period: how many opened (by priority), the mean times to
+/// acknowledge and to resolve, and each touched asset's availability.
+#[utoipa::path(get, path = "/api/v1/incidents/figures", tag = "incidents",
+    params(("from" = Option<String>, Query, description = "RFC 3339"),
+        ("to" = Option<String>, Query, description = "RFC 3339")),
+    responses((status = 200, body = crate::ops::incidents::Figures)))]
+pub async fn figures(
+    State(st): State<AppState>,
+    caller: Caller,
+    ApiQuery(p): ApiQuery<PeriodParams>,
+) -> ApiResult<crate::ops::incidents::Figures> {
+    let to = match &p.to {
+        Some(t) => instant("to", t)?,
+        None => crate::state::now_ms(),
+    };
+    let from = match &p.from {
+        Some(t) => instant("from", t)?,
+        None => to - 30 * 86_400_000,
+    };
+    Ok(Json(ops::figures(&st, &caller, from, to).await?))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct SilenceView {
     pub id: i64,
@@ -619,6 +679,8 @@ pub async fn expire_silence(
 
 #[derive(OpenApi)]
 #[openapi(paths(
+    write_review,
+    figures,
     list_silences,
     create_silence,
     expire_silence,

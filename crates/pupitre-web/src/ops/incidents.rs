@@ -1089,3 +1089,171 @@ pub async fn diagnosis(
         related,
     })
 }
+
+// ---- Post-incident reviews and figures ------------------------------------------------------
+
+/// A post-incident review: what caused it, what it did, what was decided.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(deny_unknown_fields)]
+pub struct Review {
+    #[serde(default)]
+    pub cause: String,
+    #[serde(default)]
+    pub impact: String,
+    #[serde(default)]
+    pub actions: String,
+}
+
+/// The review written for an incident, if any.
+pub fn review_of(incident: &IncidentRecord) -> Option<Review> {
+    serde_json::from_str(&incident.review).ok()
+}
+
+/// Writes the review of a resolved incident (incidents=operate).
+pub async fn write_review(
+    st: &AppState,
+    caller: &Caller,
+    id: IncidentId,
+    review: &Review,
+) -> Result<IncidentRecord, AppError> {
+    let incident = get_incident(st, caller, id, Level::Operate).await?;
+    if incident.status != IncidentStatus::Resolved {
+        return Err(AppError::conflict("review an incident once it is resolved"));
+    }
+    for (field, text) in [
+        ("cause", &review.cause),
+        ("impact", &review.impact),
+        ("actions", &review.actions),
+    ] {
+        if text.chars().count() > 20_000 {
+            return Err(AppError::invalid(field, "longer than 20,000 characters"));
+        }
+    }
+    if review.cause.trim().is_empty()
+        && review.impact.trim().is_empty()
+        && review.actions.trim().is_empty()
+    {
+        return Err(AppError::invalid(
+            "cause",
+            "a review says at least the cause, the impact or the actions",
+        ));
+    }
+    let text = serde_json::to_string(review).map_err(|_| AppError::internal())?;
+    st.store
+        .set_review(&caller.actor(), id, &text)
+        .await
+        .map_err(|e| AppError::from_store("incident", e))
+}
+
+/// Incident figures over a period.
+#[derive(Clone, Debug, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Figures {
+    /// Incidents opened in the period (merged ones not counted).
+    pub opened: usize,
+    /// Mean time to acknowledge, seconds, over those acknowledged.
+    pub mtta_s: Option<f64>,
+    /// Mean time to resolve, seconds, over those resolved.
+    pub mttr_s: Option<f64>,
+    /// Incidents opened, by priority (`P1` to `P5`).
+    pub by_priority: std::collections::BTreeMap<String, usize>,
+    /// For each asset an incident touched in the period (as cause or impacted): the time it
+    /// spent under an open incident and its availability (1 = never), worst first.
+    pub availability: Vec<AssetAvailability>,
+}
+
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct AssetAvailability {
+    pub asset_id: AssetId,
+    pub name: String,
+    pub down_s: i64,
+    pub availability: f64,
+}
+
+pub async fn figures(
+    st: &AppState,
+    caller: &Caller,
+    from: i64,
+    to: i64,
+) -> Result<Figures, AppError> {
+    use std::collections::HashMap;
+    if to <= from {
+        return Err(AppError::invalid("to", "must be after from"));
+    }
+    if to - from > 400 * 86_400_000 {
+        return Err(AppError::invalid("to", "at most 400 days at a time"));
+    }
+    let (incidents, links) = st
+        .store
+        .incidents_between(&caller.visible(Domain::Incidents), from, to)
+        .await?;
+    let opened: Vec<&IncidentRecord> = incidents.iter().filter(|i| i.created_at >= from).collect();
+    let mean = |values: Vec<i64>| {
+        (!values.is_empty())
+            .then(|| values.iter().sum::<i64>() as f64 / values.len() as f64 / 1000.0)
+    };
+    let mut by_priority = std::collections::BTreeMap::new();
+    for i in &opened {
+        *by_priority.entry(format!("P{}", i.priority)).or_default() += 1;
+    }
+    let spans: HashMap<IncidentId, (i64, i64)> = incidents
+        .iter()
+        .map(|i| {
+            (
+                i.id,
+                (i.created_at.max(from), i.resolved_at.unwrap_or(to).min(to)),
+            )
+        })
+        .collect();
+    let mut per_asset: HashMap<AssetId, (String, Vec<(i64, i64)>)> = HashMap::new();
+    for (incident, asset, name) in links {
+        if let Some(span) = spans.get(&incident) {
+            per_asset
+                .entry(asset)
+                .or_insert_with(|| (name, Vec::new()))
+                .1
+                .push(*span);
+        }
+    }
+    let period = (to - from) as f64;
+    let mut availability: Vec<AssetAvailability> = per_asset
+        .into_iter()
+        .map(|(asset_id, (name, mut spans))| {
+            spans.sort_unstable();
+            let (mut down, mut end) = (0i64, i64::MIN);
+            for (s, e) in spans {
+                let s = s.max(end);
+                if e > s {
+                    down += e - s;
+                }
+                end = end.max(e);
+            }
+            AssetAvailability {
+                asset_id,
+                name,
+                down_s: down / 1000,
+                availability: 1.0 - down as f64 / period,
+            }
+        })
+        .collect();
+    availability.sort_by(|a, b| b.down_s.cmp(&a.down_s).then(a.name.cmp(&b.name)));
+    availability.truncate(200);
+    Ok(Figures {
+        opened: opened.len(),
+        mtta_s: mean(
+            opened
+                .iter()
+                .filter_map(|i| Some(i.acknowledged_at? - i.created_at))
+                .collect(),
+        ),
+        mttr_s: mean(
+            opened
+                .iter()
+                .filter_map(|i| Some(i.resolved_at? - i.created_at))
+                .collect(),
+        ),
+        by_priority,
+        availability,
+    })
+}

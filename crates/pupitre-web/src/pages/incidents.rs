@@ -122,6 +122,12 @@ struct ShowPage {
     /// Changes on the linked assets in the last 24 h: (when, who, what, which).
     changes: Vec<(String, String, String, String)>,
     related: Vec<IncidentView>,
+    /// The post-incident review, as written (or empty), and who wrote it.
+    review: ops::Review,
+    reviewed_by: Option<String>,
+    /// Opening to acknowledgement, and to resolution, for a person.
+    time_to_ack: String,
+    time_to_resolve: String,
 }
 
 async fn show(
@@ -189,6 +195,18 @@ async fn render(
             })
             .collect(),
         related: diag.related.iter().map(IncidentView::from).collect(),
+        review: ops::review_of(&d.incident).unwrap_or_default(),
+        reviewed_by: d.incident.reviewed_by.clone(),
+        time_to_ack: d
+            .incident
+            .acknowledged_at
+            .map(|a| age(Some(d.incident.created_at), a))
+            .unwrap_or_default(),
+        time_to_resolve: d
+            .incident
+            .resolved_at
+            .map(|r| age(Some(d.incident.created_at), r))
+            .unwrap_or_default(),
         status: f.t(&format!("incidents.state.{}", d.incident.status.key())),
         urgency: f.t(&format!("incidents.urgency.{}", d.incident.urgency.key())),
         entity: entities
@@ -262,6 +280,26 @@ async fn take(State(st): State<AppState>, caller: Caller, Id(id): Id, body: Byte
     let form = FormData::parse(&body);
     let user = (!form.checked("release")).then_some(caller.user.id);
     act(&st, caller, id, IncidentAction::Assign(user)).await
+}
+
+async fn review(State(st): State<AppState>, caller: Caller, Id(id): Id, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    let review = ops::Review {
+        cause: form.get("cause"),
+        impact: form.get("impact"),
+        actions: form.get("actions"),
+    };
+    match ops::write_review(&st, &caller, id, &review).await {
+        Ok(_) => Ok(see_other(&format!("/incidents/{id}?done=saved"))),
+        Err(e)
+            if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT =>
+        {
+            render(&st, &caller, id, None, Some(e))
+                .await
+                .map_err(perr(&caller))
+        }
+        Err(e) => Err(PageError(caller, e)),
+    }
 }
 
 async fn note(State(st): State<AppState>, caller: Caller, Id(id): Id, body: Bytes) -> PageResult {
@@ -377,6 +415,7 @@ pub fn routes() -> Vec<RouteDef> {
         page(Method::POST, "/incidents/{id}/reopen", operate, reopen),
         page(Method::POST, "/incidents/{id}/take", operate, take),
         page(Method::POST, "/incidents/{id}/notes", operate, note),
+        page(Method::POST, "/incidents/{id}/review", operate, review),
     ]
 }
 
