@@ -392,6 +392,34 @@ pub struct SilenceRecord {
     pub created_at: i64,
 }
 
+/// An entry of the shift log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShiftEntry {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub at: i64,
+    pub author: String,
+    pub category: String,
+    pub text: String,
+    pub asset_ids: Vec<i64>,
+    pub incident_ids: Vec<i64>,
+}
+
+/// A handover between two shifts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handover {
+    pub id: i64,
+    pub entity_id: EntityId,
+    pub since: i64,
+    /// JSON, generated at handover.
+    pub summary: String,
+    pub note: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
+}
+
 #[async_trait]
 pub trait IncidentStore: Send + Sync {
     /// Puts signals in the inbox, in order, in one transaction.
@@ -555,4 +583,36 @@ pub trait IncidentStore: Send + Sync {
         from: i64,
         to: i64,
     ) -> Result<(Vec<IncidentRecord>, Vec<(IncidentId, i64, String)>)>;
+
+    /// Writes a shift log entry (the actor is its author, `actor.at` its time); audited.
+    async fn add_shift_entry(
+        &self,
+        actor: &Actor,
+        entity_id: EntityId,
+        category: &str,
+        text: &str,
+        asset_ids: &[i64],
+        incident_ids: &[i64],
+    ) -> Result<ShiftEntry>;
+    /// Entries in these entities, newest first, older than `before` (an id) when given.
+    async fn list_shift_entries(
+        &self,
+        entities: &[EntityId],
+        since: Option<i64>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<ShiftEntry>>;
+    async fn create_handover(
+        &self,
+        actor: &Actor,
+        entity_id: EntityId,
+        since: i64,
+        summary: &str,
+        note: &str,
+    ) -> Result<Handover>;
+    async fn get_handover(&self, id: i64) -> Result<Handover>;
+    /// Newest first.
+    async fn list_handovers(&self, entities: &[EntityId], limit: i64) -> Result<Vec<Handover>>;
+    /// The incoming operator takes the shift; audited.
+    async fn acknowledge_handover(&self, actor: &Actor, id: i64) -> Result<Handover>;
 }

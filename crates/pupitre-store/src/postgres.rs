@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "post-incident reviews",
         sql: include_str!("../migrations/postgres/0014_reviews.sql"),
     },
+    Migration {
+        version: 15,
+        description: "shift log",
+        sql: include_str!("../migrations/postgres/0015_shift_log.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.

@@ -47,8 +47,8 @@ macro_rules! impl_incident_store {
                 AlertRecord, AlertSourceRecord, Applied, Apply, Delivery, IncidentAction,
                 IncidentAsset, IncidentFilter, IncidentRecord, IncidentStore, Inboxed,
                 NewAlertSource, NewNotification, NotificationRecord, OverrideRecord, PolicyRecord,
-                ScheduleInput, ScheduleRecord, Signal, SilenceRecord, TimelineEntry, WindowInput,
-                WindowRecord,
+                Handover, ScheduleInput, ScheduleRecord, ShiftEntry, Signal, SilenceRecord,
+                TimelineEntry, WindowInput, WindowRecord,
             };
             use crate::sql::push_in;
             use crate::{stored, Result, StoreError};
@@ -187,6 +187,45 @@ macro_rules! impl_incident_store {
                     core_audit::Field::new("scope", &w.scope),
                     core_audit::Field::new("intervention", &w.intervention),
                 ]
+            }
+
+            fn shift_entry_from(row: &Row_) -> Result<ShiftEntry> {
+                let ids = |col: &str| -> Result<Vec<i64>> {
+                    Ok(serde_json::from_str(&row.try_get::<String, _>(col)?).unwrap_or_default())
+                };
+                Ok(ShiftEntry {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    at: row.try_get("at")?,
+                    author: row.try_get("author")?,
+                    category: row.try_get("category")?,
+                    text: row.try_get("text")?,
+                    asset_ids: ids("asset_ids")?,
+                    incident_ids: ids("incident_ids")?,
+                })
+            }
+
+            fn handover_from(row: &Row_) -> Result<Handover> {
+                Ok(Handover {
+                    id: row.try_get("id")?,
+                    entity_id: row.try_get("entity_id")?,
+                    since: row.try_get("since")?,
+                    summary: row.try_get("summary")?,
+                    note: row.try_get("note")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                    acknowledged_by: row.try_get("acknowledged_by")?,
+                    acknowledged_at: row.try_get("acknowledged_at")?,
+                })
+            }
+
+            async fn handover(tx: &mut Tx<'_>, id: i64) -> Result<Handover> {
+                let row = sqlx::query("SELECT * FROM handovers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .ok_or(StoreError::NotFound)?;
+                handover_from(&row)
             }
 
             fn silence_from(row: &Row_) -> Result<SilenceRecord> {
@@ -1570,6 +1609,123 @@ macro_rules! impl_incident_store {
                         }
                     }
                     Ok((incidents, links))
+                }
+
+                async fn add_shift_entry(&self, actor: &Actor, entity_id: EntityId, category: &str, text: &str, asset_ids: &[i64], incident_ids: &[i64]) -> Result<ShiftEntry> {
+                    let mut tx = self.write.begin().await?;
+                    let assets = serde_json::to_string(asset_ids).unwrap_or_else(|_| "[]".to_owned());
+                    let incidents = serde_json::to_string(incident_ids).unwrap_or_else(|_| "[]".to_owned());
+                    let row = sqlx::query(
+                        "INSERT INTO shift_entries (entity_id, at, author, category, text, asset_ids, incident_ids, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $2) RETURNING *",
+                    )
+                    .bind(entity_id)
+                    .bind(actor.at)
+                    .bind(&actor.login)
+                    .bind(category)
+                    .bind(text)
+                    .bind(&assets)
+                    .bind(&incidents)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?;
+                    let entry = shift_entry_from(&row)?;
+                    let fields = [
+                        core_audit::Field::new("entity_id", entity_id.to_string()),
+                        core_audit::Field::new("category", category),
+                        core_audit::Field::new("text", text),
+                    ];
+                    audit(&mut tx, actor, "shift_log.write", ("shift_entry", entry.id, category, entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    tx.commit().await?;
+                    Ok(entry)
+                }
+
+                async fn list_shift_entries(&self, entities: &[EntityId], since: Option<i64>, before: Option<i64>, limit: i64) -> Result<Vec<ShiftEntry>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM shift_entries WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    if let Some(since) = since {
+                        qb.push(" AND at >= ");
+                        qb.push_bind(since);
+                    }
+                    if let Some(before) = before {
+                        qb.push(" AND id < ");
+                        qb.push_bind(before);
+                    }
+                    qb.push(" ORDER BY id DESC LIMIT ");
+                    qb.push_bind(limit);
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(shift_entry_from).collect()
+                }
+
+                async fn create_handover(&self, actor: &Actor, entity_id: EntityId, since: i64, summary: &str, note: &str) -> Result<Handover> {
+                    let mut tx = self.write.begin().await?;
+                    let id: i64 = sqlx::query(
+                        "INSERT INTO handovers (entity_id, since, summary, note, created_by, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                    )
+                    .bind(entity_id)
+                    .bind(since)
+                    .bind(summary)
+                    .bind(note)
+                    .bind(&actor.login)
+                    .bind(actor.at)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(fk_conflict("entity_id", "the entity does not exist"))?
+                    .try_get(0)?;
+                    let fields = [
+                        core_audit::Field::new("entity_id", entity_id.to_string()),
+                        core_audit::Field::new("note", note),
+                    ];
+                    audit(&mut tx, actor, "handover.create", ("handover", id, note, entity_id),
+                        core_audit::diff(None, Some(&fields))).await?;
+                    let created = handover(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(created)
+                }
+
+                async fn get_handover(&self, id: i64) -> Result<Handover> {
+                    let row = sqlx::query("SELECT * FROM handovers WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.read)
+                        .await?
+                        .ok_or(StoreError::NotFound)?;
+                    handover_from(&row)
+                }
+
+                async fn list_handovers(&self, entities: &[EntityId], limit: i64) -> Result<Vec<Handover>> {
+                    let mut qb = QueryBuilder::<$db>::new("SELECT * FROM handovers WHERE ");
+                    push_in(&mut qb, "entity_id", entities);
+                    qb.push(" ORDER BY id DESC LIMIT ");
+                    qb.push_bind(limit);
+                    let rows = qb.build().fetch_all(&self.read).await?;
+                    rows.iter().map(handover_from).collect()
+                }
+
+                async fn acknowledge_handover(&self, actor: &Actor, id: i64) -> Result<Handover> {
+                    let mut tx = self.write.begin().await?;
+                    let before = handover(&mut tx, id).await?;
+                    if before.acknowledged_at.is_some() {
+                        return Ok(before);
+                    }
+                    if before.created_by == actor.login {
+                        return Err(StoreError::Conflict {
+                            field: "acknowledged_by".to_owned(),
+                            message: "the incoming operator acknowledges a handover, not the one who wrote it".to_owned(),
+                        });
+                    }
+                    sqlx::query("UPDATE handovers SET acknowledged_by = $1, acknowledged_at = $2 WHERE id = $3")
+                        .bind(&actor.login)
+                        .bind(actor.at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    audit(&mut tx, actor, "handover.acknowledge", ("handover", id, &before.note, before.entity_id),
+                        change("acknowledged_by", "", &actor.login)).await?;
+                    let after = handover(&mut tx, id).await?;
+                    tx.commit().await?;
+                    Ok(after)
                 }
 
                 async fn incident_notifications(&self, incident: IncidentId) -> Result<Vec<NotificationRecord>> {

@@ -80,6 +80,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "post-incident reviews",
         sql: include_str!("../migrations/sqlite/0014_reviews.sql"),
     },
+    Migration {
+        version: 15,
+        description: "shift log",
+        sql: include_str!("../migrations/sqlite/0015_shift_log.sql"),
+    },
 ];
 
 pub struct SqliteStore {

@@ -13,7 +13,8 @@ use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
     admin, agents as agt, credentials as cred, incidents as inc, inventory as inv,
-    maintenance as mnt, me, metrics as met, monitoring as mon, paging as pag, system,
+    maintenance as mnt, me, metrics as met, monitoring as mon, paging as pag, shiftlog as shl,
+    system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -1060,6 +1061,49 @@ pub fn routes() -> Vec<RouteDef> {
             incidents(Read),
             Api,
             pag::report,
+        ),
+        // The shift log and handovers.
+        route(
+            M::GET,
+            "/api/v1/shift-log",
+            incidents(Read),
+            Api,
+            shl::list_entries,
+        ),
+        route(
+            M::POST,
+            "/api/v1/shift-log",
+            incidents(Operate),
+            Api,
+            shl::add_entry,
+        ),
+        route(
+            M::GET,
+            "/api/v1/handovers",
+            incidents(Read),
+            Api,
+            shl::list_handovers,
+        ),
+        route(
+            M::POST,
+            "/api/v1/handovers",
+            incidents(Operate),
+            Api,
+            shl::hand_over,
+        ),
+        route(
+            M::GET,
+            "/api/v1/handovers/{id}",
+            incidents(Read),
+            Api,
+            shl::get_handover,
+        ),
+        route(
+            M::POST,
+            "/api/v1/handovers/{id}/acknowledge",
+            incidents(Operate),
+            Api,
+            shl::acknowledge_handover,
         ),
         // Maintenance windows.
         route(

@@ -875,3 +875,101 @@ async fn a_resolved_incident_gets_its_review_and_the_figures_count_it() {
         .await;
     assert_eq!((s, v["error"]["field"].as_str()), (422, Some("to")), "{v}");
 }
+
+#[tokio::test]
+async fn a_handover_sums_up_the_shift_and_the_next_operator_takes_it() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let night = support::token(&app.st, "night", "On-call engineer", ROOT_ENTITY).await;
+    let day = support::token(&app.st, "day", "On-call engineer", ROOT_ENTITY).await;
+    let (_, token) = app.source(&admin, "webhook").await;
+    let body = json!({"dedup_key": "nas-1", "action": "trigger", "severity": "critical", "summary": "nas-1 degraded"});
+    app.post_alerts("webhook", &token, &body.to_string()).await;
+    let incident = app.incidents_until(&admin, "", |l| l.len() == 1).await[0]["id"]
+        .as_i64()
+        .unwrap();
+    for (body, field) in [
+        (
+            json!({"entity_id": ROOT_ENTITY, "category": "gossip", "text": "x"}),
+            "category",
+        ),
+        (
+            json!({"entity_id": ROOT_ENTITY, "category": "note", "text": "  "}),
+            "text",
+        ),
+        (
+            json!({"entity_id": ROOT_ENTITY, "category": "note", "text": "x", "incident_ids": [99999]}),
+            "incident_ids[0]",
+        ),
+    ] {
+        let (s, v) = app
+            .call("POST", "/api/v1/shift-log", &night, Some(body))
+            .await;
+        assert_eq!((s, v["error"]["field"].as_str()), (422, Some(field)), "{v}");
+    }
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/shift-log",
+            &night,
+            Some(json!({"entity_id": ROOT_ENTITY, "category": "call",
+            "text": "vendor will replace the NAS disk at 09:00", "incident_ids": [incident]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let (s, h) = app
+        .call(
+            "POST",
+            "/api/v1/handovers",
+            &night,
+            Some(json!({"entity_id": ROOT_ENTITY, "note": "NAS: vendor at 9"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{h}");
+    assert_eq!(h["summary"]["open_incidents"][0]["id"], incident);
+    assert_eq!(
+        h["summary"]["entries"][0]["text"],
+        "vendor will replace the NAS disk at 09:00"
+    );
+    assert_eq!(h["summary"]["incidents_opened"], 1);
+    let id = h["id"].as_i64().unwrap();
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("/api/v1/handovers/{id}/acknowledge"),
+            &night,
+            None,
+        )
+        .await;
+    assert_eq!(
+        s, 409,
+        "the outgoing operator does not take their own shift: {v}"
+    );
+    let (s, v) = app
+        .call(
+            "POST",
+            &format!("/api/v1/handovers/{id}/acknowledge"),
+            &day,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, v["acknowledged_by"].as_str()),
+        (200, Some("day")),
+        "{v}"
+    );
+    let html = app
+        .http
+        .get(format!("{}/shiftlog", app.base))
+        .bearer_auth(&day)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("NAS: vendor at 9") && html.contains("id=\"taken\""),
+        "{html}"
+    );
+}

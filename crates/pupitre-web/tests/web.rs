@@ -87,6 +87,8 @@ struct InvFixture {
     /// A maintenance window of X, and a silence.
     window: i64,
     silence: i64,
+    /// A handover of X written by someone else than the fixture's administrator.
+    handover: i64,
 }
 
 struct Fixture {
@@ -740,7 +742,13 @@ impl App {
             .await
             .unwrap()
             .id;
+        let handover = s
+            .create_handover(&a, x, a.at - 3_600_000, "{}", "quiet night")
+            .await
+            .unwrap()
+            .id;
         InvFixture {
+            handover,
             silence,
             window,
             policy,
@@ -903,6 +911,9 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/schedules/") => inv.schedule,
         p if p.starts_with("/api/v1/maintenance-windows/") => inv.window,
         p if p.starts_with("/api/v1/silences/") => inv.silence,
+        p if p.starts_with("/api/v1/handovers/") || p.starts_with("/shiftlog/handovers/") => {
+            inv.handover
+        }
         _ => 0,
     }
 }
@@ -1140,6 +1151,16 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
                 "intervention": {"who": "night", "vendor": "Acme"}}),
             ))
         }
+        ("POST", "/api/v1/shift-log") => Some(Body::Json(json!({"entity_id": fx.x,
+            "category": "call", "text": format!("vendor called back {sfx}")}))),
+        ("POST", "/api/v1/handovers") => Some(Body::Json(json!({"entity_id": fx.x,
+            "note": format!("watch the backups {sfx}")}))),
+        ("POST", "/shiftlog") => Some(form(&[
+            ("entity_id", &x),
+            ("category", "note"),
+            ("text", "<b>quiet</b>"),
+        ])),
+        ("POST", "/shiftlog/handover") => Some(form(&[("entity_id", &x), ("note", "all calm")])),
         ("POST", "/api/v1/silences") => Some(Body::Json(json!({"entity_id": fx.x,
             "matchers": [{"name": "service", "op": "=", "value": "backup"}],
             "ends_at": jiff::Timestamp::from_second(jiff::Timestamp::now().as_second() + 48 * 3600)

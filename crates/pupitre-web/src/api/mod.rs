@@ -12,5 +12,6 @@ pub mod me;
 pub mod metrics;
 pub mod monitoring;
 pub mod paging;
+pub mod shiftlog;
 pub mod system;
 pub mod views;

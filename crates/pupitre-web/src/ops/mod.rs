@@ -19,6 +19,7 @@ pub mod me;
 pub mod metrics;
 pub mod paging;
 pub mod profiles;
+pub mod shiftlog;
 pub mod silences;
 pub mod teams;
 pub mod templates;

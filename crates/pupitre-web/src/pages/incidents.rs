@@ -521,3 +521,141 @@ pub fn link_routes() -> Vec<RouteDef> {
         page(Method::POST, "/a/{token}", Access::Public, follow_link),
     ]
 }
+
+// ---- The shift log --------------------------------------------------------------------------
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/shiftlog.html")]
+struct ShiftLogPage {
+    f: Frame,
+    handover: Option<crate::api::shiftlog::HandoverView>,
+    entries: Vec<crate::api::shiftlog::EntryView>,
+    entities: Vec<(i64, String)>,
+    categories: Vec<(&'static str, String)>,
+    can_operate: bool,
+    error: Option<String>,
+}
+
+async fn shift_log(
+    State(st): State<AppState>,
+    caller: Caller,
+    Query(d): Query<Done>,
+) -> PageResult {
+    render_shift_log(&st, &caller, d.done.as_deref(), None)
+        .await
+        .map_err(perr(&caller))
+}
+
+async fn render_shift_log(
+    st: &AppState,
+    caller: &Caller,
+    done: Option<&str>,
+    error: Option<AppError>,
+) -> Result<axum::response::Response, AppError> {
+    use pupitre_core::permission::Domain::Incidents as Inc;
+    let f = Frame::new(caller, "/shiftlog", "nav.shiftlog").with_flash(done);
+    let entities = entity_names(st).await?;
+    let status = error.as_ref().map_or(StatusCode::OK, |e| e.status);
+    let page = ShiftLogPage {
+        handover: crate::ops::shiftlog::handovers(st, caller, 1)
+            .await?
+            .first()
+            .map(crate::api::shiftlog::HandoverView::from),
+        entries: crate::ops::shiftlog::entries(st, caller, None, 100)
+            .await?
+            .iter()
+            .map(crate::api::shiftlog::EntryView::from)
+            .collect(),
+        entities: entities
+            .iter()
+            .filter(|(id, _)| caller.grants.allows(Inc, Operate, **id))
+            .map(|(id, n)| (*id, n.clone()))
+            .collect(),
+        categories: crate::ops::shiftlog::CATEGORIES
+            .iter()
+            .map(|c| (*c, f.t(&format!("shiftlog.category.{c}"))))
+            .collect(),
+        can_operate: caller.grants.allows_somewhere(Inc, Operate),
+        error: error.map(|e| e.to_string()),
+        f,
+    };
+    Ok((status, page).into_response())
+}
+
+/// Re-renders the shift log with a refused form's error; other errors go to the error page.
+async fn shift_log_refused(st: &AppState, caller: Caller, e: AppError) -> PageResult {
+    if e.status == StatusCode::UNPROCESSABLE_ENTITY || e.status == StatusCode::CONFLICT {
+        render_shift_log(st, &caller, None, Some(e))
+            .await
+            .map_err(perr(&caller))
+    } else {
+        Err(PageError(caller, e))
+    }
+}
+
+fn form_entity(form: &FormData) -> Result<i64, AppError> {
+    form.get("entity_id")
+        .trim()
+        .parse()
+        .map_err(|_| AppError::invalid("entity_id", "must be a whole number"))
+}
+
+async fn write_entry(State(st): State<AppState>, caller: Caller, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    let result = match form_entity(&form) {
+        Ok(entity) => {
+            crate::ops::shiftlog::add_entry(
+                &st,
+                &caller,
+                entity,
+                &form.get("category"),
+                &form.get("text"),
+                &[],
+                &[],
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other("/shiftlog?done=saved")),
+        Err(e) => shift_log_refused(&st, caller, e).await,
+    }
+}
+
+async fn hand_over(State(st): State<AppState>, caller: Caller, body: Bytes) -> PageResult {
+    let form = FormData::parse(&body);
+    let result = match form_entity(&form) {
+        Ok(entity) => {
+            crate::ops::shiftlog::hand_over(&st, &caller, entity, &form.get("note")).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => Ok(see_other("/shiftlog?done=saved")),
+        Err(e) => shift_log_refused(&st, caller, e).await,
+    }
+}
+
+async fn take_shift(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
+    match crate::ops::shiftlog::acknowledge(&st, &caller, id).await {
+        Ok(_) => Ok(see_other("/shiftlog?done=saved")),
+        Err(e) => shift_log_refused(&st, caller, e).await,
+    }
+}
+
+pub fn shift_log_routes() -> Vec<RouteDef> {
+    let read = Access::Domain(Incidents, Read);
+    let operate = Access::Domain(Incidents, Operate);
+    vec![
+        page(Method::GET, "/shiftlog", read, shift_log),
+        page(Method::POST, "/shiftlog", operate, write_entry),
+        page(Method::POST, "/shiftlog/handover", operate, hand_over),
+        page(
+            Method::POST,
+            "/shiftlog/handovers/{id}/acknowledge",
+            operate,
+            take_shift,
+        ),
+    ]
+}

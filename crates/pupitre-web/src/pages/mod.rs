@@ -471,6 +471,7 @@ pub fn routes() -> Vec<RouteDef> {
             || href == "/inventory"
             || href == "/monitoring"
             || href == "/incidents"
+            || href == "/shiftlog"
         {
             continue;
         }
@@ -492,5 +493,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(agents::routes());
     r.extend(incidents::routes());
     r.extend(incidents::link_routes());
+    r.extend(incidents::shift_log_routes());
     r
 }
