@@ -227,6 +227,33 @@ macro_rules! impl_store {
             write_audits(tx, actor, std::slice::from_ref(ev)).await
         }
 
+        /// Audits `action` on one object (type, id, label, entity) with `changes`.
+        async fn audit_object(
+            tx: &mut Tx<'_>,
+            actor: &Actor,
+            action: &str,
+            (object_type, id, label, entity): (&str, i64, &str, EntityId),
+            changes: Vec<core_audit::Change>,
+        ) -> Result<()> {
+            let ev = AuditEvent {
+                action: action.to_owned(),
+                object_type: object_type.to_owned(),
+                object_id: Some(id),
+                object_label: label.to_owned(),
+                entity_id: Some(entity),
+                changes,
+            };
+            write_audit(tx, actor, &ev).await
+        }
+
+        /// One field's change, as an audit record lists it.
+        fn one_change(field: &'static str, before: &str, after: &str) -> Vec<core_audit::Change> {
+            core_audit::diff(
+                Some(&[core_audit::Field::new(field, before)]),
+                Some(&[core_audit::Field::new(field, after)]),
+            )
+        }
+
         /// Writes `events`, in order, as many per statement as the bind limit allows.
         async fn write_audits(tx: &mut Tx<'_>, actor: &Actor, events: &[AuditEvent]) -> Result<()> {
             for chunk in events.chunks(1000) {

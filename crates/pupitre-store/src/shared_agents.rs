@@ -21,7 +21,7 @@ macro_rules! impl_agent_store {
     ($store:ident, $db:ty) => {
         mod agent_impl {
             use async_trait::async_trait;
-            use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
+            use pupitre_core::audit::{self as core_audit, Actor};
             use pupitre_core::inventory::AssetId;
             use pupitre_core::permission::EntityId;
             use sqlx::{QueryBuilder, Row};
@@ -116,30 +116,7 @@ macro_rules! impl_agent_store {
                 }
             }
 
-            async fn audit(
-                tx: &mut Tx<'_>,
-                actor: &Actor,
-                action: &str,
-                (object_type, id, label, entity): (&str, i64, &str, EntityId),
-                changes: Vec<core_audit::Change>,
-            ) -> Result<()> {
-                let ev = AuditEvent {
-                    action: action.to_owned(),
-                    object_type: object_type.to_owned(),
-                    object_id: Some(id),
-                    object_label: label.to_owned(),
-                    entity_id: Some(entity),
-                    changes,
-                };
-                super::write_audit(tx, actor, &ev).await
-            }
-
-            fn change(field: &'static str, before: &str, after: &str) -> Vec<core_audit::Change> {
-                core_audit::diff(
-                    Some(&[core_audit::Field::new(field, before)]),
-                    Some(&[core_audit::Field::new(field, after)]),
-                )
-            }
+            use super::{audit_object as audit, one_change as change};
 
             async fn enrolment(tx: &mut Tx<'_>, id: i64) -> Result<Enrolment> {
                 let row = sqlx::query("SELECT * FROM agent_enrolments WHERE id = $1")

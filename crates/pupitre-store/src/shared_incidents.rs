@@ -31,11 +31,25 @@ macro_rules! alert_source_cols {
     };
 }
 
+/// The row of `$table` with this id, read through `$exec` and made a record by `$from`;
+/// `NotFound` when there is none.
+macro_rules! row_by_id {
+    ($exec:expr, $table:literal, $from:ident, $id:expr) => {
+        $from(
+            &sqlx::query(concat!("SELECT * FROM ", $table, " WHERE id = $1"))
+                .bind($id)
+                .fetch_optional($exec)
+                .await?
+                .ok_or(StoreError::NotFound)?,
+        )
+    };
+}
+
 macro_rules! impl_incident_store {
     ($store:ident, $db:ty) => {
         mod incident_impl {
             use async_trait::async_trait;
-            use pupitre_core::audit::{self as core_audit, Actor, AuditEvent};
+            use pupitre_core::audit::{self as core_audit, Actor};
             use pupitre_core::incident::{
                 AlertSource, Grouping, IncidentId, IncidentStatus, Severity, Urgency,
             };
@@ -220,12 +234,7 @@ macro_rules! impl_incident_store {
             }
 
             async fn handover(tx: &mut Tx<'_>, id: i64) -> Result<Handover> {
-                let row = sqlx::query("SELECT * FROM handovers WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                handover_from(&row)
+                row_by_id!(&mut **tx, "handovers", handover_from, id)
             }
 
             fn silence_from(row: &Row_) -> Result<SilenceRecord> {
@@ -242,30 +251,15 @@ macro_rules! impl_incident_store {
             }
 
             async fn silence(tx: &mut Tx<'_>, id: i64) -> Result<SilenceRecord> {
-                let row = sqlx::query("SELECT * FROM silences WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                silence_from(&row)
+                row_by_id!(&mut **tx, "silences", silence_from, id)
             }
 
             async fn window(tx: &mut Tx<'_>, id: i64) -> Result<WindowRecord> {
-                let row = sqlx::query("SELECT * FROM maintenance_windows WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                window_from(&row)
+                row_by_id!(&mut **tx, "maintenance_windows", window_from, id)
             }
 
             async fn schedule(tx: &mut Tx<'_>, id: i64) -> Result<ScheduleRecord> {
-                let row = sqlx::query("SELECT * FROM oncall_schedules WHERE id = $1")
-                    .bind(id)
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .ok_or(StoreError::NotFound)?;
-                schedule_from(&row)
+                row_by_id!(&mut **tx, "oncall_schedules", schedule_from, id)
             }
 
             fn fk_conflict(field: &'static str, message: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
@@ -397,30 +391,7 @@ macro_rules! impl_incident_store {
                 Ok(())
             }
 
-            async fn audit(
-                tx: &mut Tx<'_>,
-                actor: &Actor,
-                action: &str,
-                (object_type, id, label, entity): (&str, i64, &str, EntityId),
-                changes: Vec<core_audit::Change>,
-            ) -> Result<()> {
-                let ev = AuditEvent {
-                    action: action.to_owned(),
-                    object_type: object_type.to_owned(),
-                    object_id: Some(id),
-                    object_label: label.to_owned(),
-                    entity_id: Some(entity),
-                    changes,
-                };
-                super::write_audit(tx, actor, &ev).await
-            }
-
-            fn change(field: &'static str, before: &str, after: &str) -> Vec<core_audit::Change> {
-                core_audit::diff(
-                    Some(&[core_audit::Field::new(field, before)]),
-                    Some(&[core_audit::Field::new(field, after)]),
-                )
-            }
+            use super::{audit_object as audit, one_change as change};
 
             /// Opens an incident for a new alert; returns its id.
             async fn open_incident(
@@ -1137,12 +1108,7 @@ macro_rules! impl_incident_store {
                 }
 
                 async fn get_policy(&self, id: i64) -> Result<PolicyRecord> {
-                    let row = sqlx::query("SELECT * FROM escalation_policies WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.read)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    policy_from(&row)
+                    row_by_id!(&self.read, "escalation_policies", policy_from, id)
                 }
 
                 async fn delete_policy(&self, actor: &Actor, id: i64) -> Result<()> {
@@ -1227,12 +1193,7 @@ macro_rules! impl_incident_store {
                 }
 
                 async fn get_schedule(&self, id: i64) -> Result<ScheduleRecord> {
-                    let row = sqlx::query("SELECT * FROM oncall_schedules WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.read)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    schedule_from(&row)
+                    row_by_id!(&self.read, "oncall_schedules", schedule_from, id)
                 }
 
                 async fn list_schedules(&self, entities: &[EntityId]) -> Result<Vec<ScheduleRecord>> {
@@ -1467,12 +1428,7 @@ macro_rules! impl_incident_store {
                 }
 
                 async fn get_window(&self, id: i64) -> Result<WindowRecord> {
-                    let row = sqlx::query("SELECT * FROM maintenance_windows WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.read)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    window_from(&row)
+                    row_by_id!(&self.read, "maintenance_windows", window_from, id)
                 }
 
                 async fn list_windows(&self, entities: &[EntityId]) -> Result<Vec<WindowRecord>> {
@@ -1524,12 +1480,7 @@ macro_rules! impl_incident_store {
                 }
 
                 async fn get_silence(&self, id: i64) -> Result<SilenceRecord> {
-                    let row = sqlx::query("SELECT * FROM silences WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.read)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    silence_from(&row)
+                    row_by_id!(&self.read, "silences", silence_from, id)
                 }
 
                 async fn list_silences(&self, entities: &[EntityId], after: i64) -> Result<Vec<SilenceRecord>> {
@@ -1686,12 +1637,7 @@ macro_rules! impl_incident_store {
                 }
 
                 async fn get_handover(&self, id: i64) -> Result<Handover> {
-                    let row = sqlx::query("SELECT * FROM handovers WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.read)
-                        .await?
-                        .ok_or(StoreError::NotFound)?;
-                    handover_from(&row)
+                    row_by_id!(&self.read, "handovers", handover_from, id)
                 }
 
                 async fn list_handovers(&self, entities: &[EntityId], limit: i64) -> Result<Vec<Handover>> {

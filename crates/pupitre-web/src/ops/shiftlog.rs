@@ -34,7 +34,10 @@ pub async fn add_entry(
     incident_ids: &[i64],
 ) -> Result<ShiftEntry, AppError> {
     // On-call people write here without seeing the entities' administration.
-    if !caller.grants.allows(Domain::Incidents, Level::Operate, entity_id) {
+    if !caller
+        .grants
+        .allows(Domain::Incidents, Level::Operate, entity_id)
+    {
         return Err(AppError::invalid(
             "entity_id",
             "no such entity, or your profile does not allow operate in incidents there",
@@ -259,7 +262,10 @@ pub async fn hand_over(
     note: &str,
 ) -> Result<Handover, AppError> {
     // On-call people write here without seeing the entities' administration.
-    if !caller.grants.allows(Domain::Incidents, Level::Operate, entity_id) {
+    if !caller
+        .grants
+        .allows(Domain::Incidents, Level::Operate, entity_id)
+    {
         return Err(AppError::invalid(
             "entity_id",
             "no such entity, or your profile does not allow operate in incidents there",

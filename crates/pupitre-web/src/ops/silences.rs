@@ -197,7 +197,10 @@ pub async fn create(
     comment: &str,
 ) -> Result<SilenceRecord, AppError> {
     // On-call people write here without seeing the entities' administration.
-    if !caller.grants.allows(Domain::Incidents, Level::Operate, entity_id) {
+    if !caller
+        .grants
+        .allows(Domain::Incidents, Level::Operate, entity_id)
+    {
         return Err(AppError::invalid(
             "entity_id",
             "no such entity, or your profile does not allow operate in incidents there",
