@@ -430,6 +430,26 @@ async fn bad_policies_and_schedules_are_refused_and_gaps_are_reported() {
         csv.starts_with("user,month,weekday_day_h,weekday_night_h,weekend_h,holiday_h,total_h\n"),
         "{csv}"
     );
+    // The on-call page shows the next seven days, the gaps warned about.
+    let html = app
+        .http
+        .get(format!("{}/oncall", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("astreinte") && html.contains("Europe/Paris"),
+        "{html}"
+    );
+    assert!(
+        html.contains("nobody on call then"),
+        "gaps are warned about: {html}"
+    );
+    assert!(html.contains("bruno") || html.contains("anne"), "{html}");
     // Monday 30 November 19:00-20:00 counts as day (nights are 20:00-08:00); bruno's first
     // weekend starts on 5 December; his override is Wednesday's 11 hours.
     assert!(

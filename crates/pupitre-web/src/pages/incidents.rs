@@ -659,3 +659,190 @@ pub fn shift_log_routes() -> Vec<RouteDef> {
         ),
     ]
 }
+
+// ---- On-call --------------------------------------------------------------------------------
+
+/// A stretch of a day in the calendar: (from, to, who, is a gap).
+type DayPart = (String, String, String, bool);
+
+/// A schedule as the on-call page shows it: who is on call now, and the next seven days.
+struct ScheduleCalendar {
+    id: i64,
+    name: String,
+    time_zone: String,
+    now: Option<String>,
+    /// Gaps in the seven days: warned about.
+    gaps: usize,
+    /// Each local day with its parts: (from, to, who, is a gap).
+    days: Vec<(String, Vec<DayPart>)>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "incidents/oncall.html")]
+struct OnCallPage {
+    f: Frame,
+    schedules: Vec<ScheduleCalendar>,
+    /// (name, entity, steps in words).
+    policies: Vec<(String, String, String)>,
+}
+
+async fn oncall(State(st): State<AppState>, caller: Caller) -> PageResult {
+    let result = async {
+        let f = Frame::new(&caller, "/oncall", "nav.oncall");
+        let nobody = f.t("oncall.nobody");
+        let entities = entity_names(&st).await?;
+        let mut logins: std::collections::HashMap<i64, String> = std::collections::HashMap::new();
+        let mut schedules = Vec::new();
+        for record in ops_paging::list_schedules(&st, &caller).await? {
+            let Ok(tz) = jiff::tz::TimeZone::get(&record.time_zone) else {
+                continue;
+            };
+            let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+            let start = pupitre_oncall::schedule::local(
+                &tz,
+                today.to_datetime(jiff::civil::Time::midnight()),
+            );
+            let end = start + jiff::SignedDuration::from_hours(7 * 24 + 1);
+            let Ok((_, segments)) = ops_paging::final_schedule(
+                &st,
+                &caller,
+                record.id,
+                start.as_millisecond(),
+                end.as_millisecond(),
+            )
+            .await
+            else {
+                continue;
+            };
+            let now = jiff::Timestamp::now();
+            let mut days: Vec<(String, Vec<DayPart>)> = Vec::new();
+            for seg in &segments {
+                let who = match seg.user {
+                    Some(u) => login_of(&st, &mut logins, u).await,
+                    None => nobody.clone(),
+                };
+                // Cut at local midnights, so each day lists its own hours.
+                let mut cursor = seg.start;
+                while cursor < seg.end {
+                    let z = cursor.to_zoned(tz.clone());
+                    let next_day = z
+                        .date()
+                        .checked_add(jiff::Span::new().days(1))
+                        .unwrap_or(z.date());
+                    let midnight = pupitre_oncall::schedule::local(
+                        &tz,
+                        next_day.to_datetime(jiff::civil::Time::midnight()),
+                    );
+                    let part_end = seg.end.min(midnight);
+                    let label = |t: jiff::Timestamp| {
+                        let z = t.to_zoned(tz.clone());
+                        if t == midnight {
+                            "24:00".to_owned()
+                        } else {
+                            format!("{:02}:{:02}", z.hour(), z.minute())
+                        }
+                    };
+                    let day = z.date().to_string();
+                    if days.last().is_none_or(|(d, _)| *d != day) {
+                        days.push((day, Vec::new()));
+                    }
+                    if let Some((_, parts)) = days.last_mut() {
+                        parts.push((
+                            label(cursor),
+                            label(part_end),
+                            who.clone(),
+                            seg.user.is_none(),
+                        ));
+                    }
+                    cursor = part_end;
+                }
+            }
+            days.truncate(7);
+            schedules.push(ScheduleCalendar {
+                id: record.id,
+                now: segments
+                    .iter()
+                    .find(|s| s.start <= now && now < s.end)
+                    .and_then(|s| s.user)
+                    .map(|u| logins.get(&u).cloned().unwrap_or_else(|| format!("#{u}"))),
+                gaps: pupitre_oncall::schedule::gaps(&segments).count(),
+                name: record.name,
+                time_zone: record.time_zone,
+                days,
+            });
+        }
+        let policies = ops_paging::list_policies(&st, &caller)
+            .await?
+            .iter()
+            .map(|p| {
+                let steps = ops_paging::policy_definition(p)
+                    .map(|d| {
+                        d.steps
+                            .iter()
+                            .enumerate()
+                            .map(|(i, s)| {
+                                let who: Vec<String> = s
+                                    .targets
+                                    .iter()
+                                    .map(|t| match (t.user_id, t.schedule_id, t.team_id) {
+                                        (Some(u), _, _) => logins
+                                            .get(&u)
+                                            .cloned()
+                                            .unwrap_or_else(|| format!("user #{u}")),
+                                        (_, Some(s), _) => format!("schedule #{s}"),
+                                        (_, _, Some(t)) => format!("team #{t}"),
+                                        _ => String::new(),
+                                    })
+                                    .collect();
+                                format!("{}. {} ({} min)", i + 1, who.join(", "), s.delay_minutes)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(" → ")
+                    })
+                    .unwrap_or_default();
+                (
+                    p.name.clone(),
+                    entities.get(&p.entity_id).cloned().unwrap_or_default(),
+                    steps,
+                )
+            })
+            .collect();
+        Ok::<_, AppError>(OnCallPage {
+            f,
+            schedules,
+            policies,
+        })
+    }
+    .await;
+    result
+        .map(IntoResponse::into_response)
+        .map_err(perr(&caller))
+}
+
+/// A user's login, read once per page.
+async fn login_of(
+    st: &AppState,
+    cache: &mut std::collections::HashMap<i64, String>,
+    id: i64,
+) -> String {
+    if let Some(l) = cache.get(&id) {
+        return l.clone();
+    }
+    let l = st
+        .store
+        .get_user(id)
+        .await
+        .map(|u| u.login)
+        .unwrap_or_else(|_| format!("#{id}"));
+    cache.insert(id, l.clone());
+    l
+}
+
+pub fn oncall_routes() -> Vec<RouteDef> {
+    vec![page(
+        Method::GET,
+        "/oncall",
+        Access::Domain(Incidents, Read),
+        oncall,
+    )]
+}

@@ -472,6 +472,7 @@ pub fn routes() -> Vec<RouteDef> {
             || href == "/monitoring"
             || href == "/incidents"
             || href == "/shiftlog"
+            || href == "/oncall"
         {
             continue;
         }
@@ -494,5 +495,6 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(incidents::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
+    r.extend(incidents::oncall_routes());
     r
 }
