@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{OpenApi, ToSchema};
 
-use crate::api::views::rfc3339;
+use crate::api::views::{parse_instant, rfc3339};
 use crate::auth::{Caller, source_of};
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Id};
@@ -566,11 +566,11 @@ pub async fn figures(
     ApiQuery(p): ApiQuery<PeriodParams>,
 ) -> ApiResult<crate::ops::incidents::Figures> {
     let to = match &p.to {
-        Some(t) => instant("to", t)?,
+        Some(t) => parse_instant("to", t)?,
         None => crate::state::now_ms(),
     };
     let from = match &p.from {
-        Some(t) => instant("from", t)?,
+        Some(t) => parse_instant("from", t)?,
         None => to - 30 * 86_400_000,
     };
     Ok(Json(ops::figures(&st, &caller, from, to).await?))
@@ -620,12 +620,6 @@ pub struct SilenceFields {
     pub comment: String,
 }
 
-fn instant(field: &str, text: &str) -> Result<i64, AppError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| AppError::invalid(field, "must be an RFC 3339 time"))
-}
-
 /// Silences that have not ended, in force or to come.
 #[utoipa::path(get, path = "/api/v1/silences", tag = "incidents",
     responses((status = 200, body = Vec<SilenceView>)))]
@@ -648,9 +642,9 @@ pub async fn create_silence(
     let starts_at = f
         .starts_at
         .as_deref()
-        .map(|t| instant("starts_at", t))
+        .map(|t| parse_instant("starts_at", t))
         .transpose()?;
-    let ends_at = instant("ends_at", &f.ends_at)?;
+    let ends_at = parse_instant("ends_at", &f.ends_at)?;
     let s = crate::ops::silences::create(
         &st,
         &caller,

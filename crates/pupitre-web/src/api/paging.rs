@@ -12,7 +12,7 @@ use pupitre_store::incidents::{NotificationRecord, OverrideRecord, PolicyRecord,
 use serde::{Deserialize, Serialize};
 use utoipa::{OpenApi, ToSchema};
 
-use crate::api::views::rfc3339;
+use crate::api::views::{parse_instant, rfc3339};
 use crate::auth::Caller;
 use crate::error::AppError;
 use crate::extract::{ApiJson, ApiQuery, Id};
@@ -257,17 +257,6 @@ impl From<&OverrideRecord> for OverrideView {
     }
 }
 
-fn instant(field: &str, text: &str) -> Result<i64, AppError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|_| {
-            AppError::invalid(
-                field,
-                "must be an RFC 3339 time (2026-12-24T19:00:00+01:00)",
-            )
-        })
-}
-
 /// One person takes the duty for a while (incidents=operate); where overrides overlap, the
 /// most recent wins.
 #[utoipa::path(post, path = "/api/v1/schedules/{id}/overrides", tag = "incidents",
@@ -280,8 +269,8 @@ pub async fn add_override(
     ApiJson(f): ApiJson<OverrideFields>,
 ) -> Result<(StatusCode, Json<OverrideView>), AppError> {
     let (from, to) = (
-        instant("starts_at", &f.starts_at)?,
-        instant("ends_at", &f.ends_at)?,
+        parse_instant("starts_at", &f.starts_at)?,
+        parse_instant("ends_at", &f.ends_at)?,
     );
     let o = ops::add_override(&st, &caller, id, f.user_id, from, to).await?;
     Ok((StatusCode::CREATED, Json(OverrideView::from(&o))))
@@ -299,11 +288,11 @@ pub struct WindowParams {
 impl WindowParams {
     fn window(&self) -> Result<(i64, i64), AppError> {
         let from = match &self.from {
-            Some(t) => instant("from", t)?,
+            Some(t) => parse_instant("from", t)?,
             None => now_ms(),
         };
         let to = match &self.to {
-            Some(t) => instant("to", t)?,
+            Some(t) => parse_instant("to", t)?,
             None => from + 14 * 86_400_000,
         };
         Ok((from, to))

@@ -8,6 +8,18 @@ use pupitre_core::permission::Levels;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+/// An RFC 3339 time given in `field`, as Unix milliseconds; the field's error otherwise.
+pub fn parse_instant(field: &str, text: &str) -> Result<i64, crate::error::AppError> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|_| {
+            crate::error::AppError::invalid(
+                field,
+                "must be an RFC 3339 time (2026-12-24T19:00:00+01:00)",
+            )
+        })
+}
+
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
         .map(|t| t.to_string())

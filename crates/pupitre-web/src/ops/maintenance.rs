@@ -54,16 +54,7 @@ async fn input(st: &AppState, caller: &Caller, f: &WindowFields) -> Result<Windo
     if title.is_empty() || title.chars().count() > 200 {
         return Err(AppError::invalid("name", "must be 1 to 200 characters"));
     }
-    let starts_at = f
-        .starts_at
-        .parse::<Timestamp>()
-        .map_err(|_| {
-            AppError::invalid(
-                "starts_at",
-                "must be an RFC 3339 time (2026-12-20T02:00:00+01:00)",
-            )
-        })?
-        .as_millisecond();
+    let starts_at = crate::api::views::parse_instant("starts_at", &f.starts_at)?;
     if !(1..=43_200).contains(&f.duration_minutes) {
         return Err(AppError::invalid(
             "duration_minutes",
