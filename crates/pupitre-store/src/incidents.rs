@@ -293,9 +293,14 @@ pub struct OverrideRecord {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewNotification {
     pub user_id: i64,
-    /// `email`; empty for a line of the timeline only (nobody on call, no address).
+    /// The contact method's kind (`email`, `sms`, `slack`…); empty for a line of the
+    /// timeline only (nobody on call, no address).
     pub channel: String,
     pub address: String,
+    /// The person's contact method; `None` for the account's own e-mail address.
+    pub contact_method_id: Option<i64>,
+    /// When to send it: at once, after the rule's delay, or when quiet hours end.
+    pub due_at: i64,
     pub step: i64,
     pub round: i64,
     /// The timeline's line for it (`paged night by e-mail (step 1)`).
@@ -309,15 +314,19 @@ pub struct NotificationRecord {
     pub user_id: Option<i64>,
     pub channel: String,
     pub address: String,
+    pub contact_method_id: Option<i64>,
     pub step: i64,
     pub round: i64,
-    /// `queued`, `sent` or `failed`.
+    /// `queued`, `sent`, `failed` or `cancelled` (the incident was acknowledged or resolved
+    /// before its time).
     pub state: String,
     pub attempts: i64,
     pub last_error: String,
     pub next_attempt_at: i64,
     pub created_at: i64,
     pub sent_at: Option<i64>,
+    /// The message that carried it: its own id, or the first of a digest's.
+    pub message_id: Option<i64>,
 }
 
 /// How a delivery attempt went.
@@ -532,8 +541,24 @@ pub trait IncidentStore: Send + Sync {
     ) -> Result<bool>;
     /// Notifications waiting to be sent whose time has come, oldest first.
     async fn due_notifications(&self, now: i64, limit: i64) -> Result<Vec<NotificationRecord>>;
-    /// Records a delivery attempt and its outcome, in the notification and in the timeline.
-    async fn notification_attempted(&self, id: i64, delivery: &Delivery, now: i64) -> Result<()>;
+    /// Records a delivery attempt and its outcome, in the notification and in the timeline;
+    /// `message` is the id of the notification whose message carried it (itself, or the
+    /// first of a digest).
+    async fn notification_attempted(
+        &self,
+        id: i64,
+        message: i64,
+        delivery: &Delivery,
+        now: i64,
+    ) -> Result<()>;
+    /// Gives up a queued notification, saying why in the incident's timeline.
+    async fn cancel_notification(&self, id: i64, reason: &str, now: i64) -> Result<()>;
+    /// Moves queued notifications to a later time (the storm limiter holds them for a
+    /// digest).
+    async fn postpone_notifications(&self, ids: &[i64], until: i64) -> Result<()>;
+    /// When each message sent to `user` since `since` went, oldest first (a digest counts
+    /// once).
+    async fn messages_sent_since(&self, user: i64, since: i64) -> Result<Vec<i64>>;
     async fn incident_notifications(&self, incident: IncidentId)
     -> Result<Vec<NotificationRecord>>;
 

@@ -21,6 +21,7 @@ pub use crate::incidents::IncidentStore;
 pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore, InventoryUpdate};
 pub use crate::metrics::MetricStore;
 pub use crate::monitoring::MonitoringStore;
+pub use crate::notify::NotifyStore;
 
 pub mod agents;
 pub mod credentials;
@@ -29,6 +30,7 @@ pub mod inventory;
 pub mod metrics;
 mod migrate;
 pub mod monitoring;
+pub mod notify;
 #[macro_use]
 mod shared;
 #[macro_use]
@@ -45,6 +47,8 @@ mod shared_metrics;
 mod shared_agents;
 #[macro_use]
 mod shared_incidents;
+#[macro_use]
+mod shared_notify;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -333,6 +337,7 @@ pub trait Store:
     + MetricStore
     + AgentStore
     + IncidentStore
+    + NotifyStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "shift log",
         sql: include_str!("../migrations/postgres/0015_shift_log.sql"),
     },
+    Migration {
+        version: 16,
+        description: "notification channels",
+        sql: include_str!("../migrations/postgres/0016_notification_channels.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -181,4 +186,5 @@ impl_monitoring_store!(PgStore, sqlx::Postgres);
 impl_credential_store!(PgStore, sqlx::Postgres);
 impl_agent_store!(PgStore, sqlx::Postgres);
 impl_incident_store!(PgStore, sqlx::Postgres);
+impl_notify_store!(PgStore, sqlx::Postgres);
 impl_metric_store!(PgStore, sqlx::Postgres, None);

@@ -12,8 +12,8 @@ macro_rules! incident_cols {
 
 macro_rules! notification_cols {
     () => {
-        "id, incident_id, user_id, channel, address, step, round, state, attempts, last_error, \
-         next_attempt_at, created_at, sent_at"
+        "id, incident_id, user_id, channel, address, contact_method_id, step, round, state, \
+         attempts, last_error, next_attempt_at, created_at, sent_at, message_id"
     };
 }
 
@@ -147,6 +147,7 @@ macro_rules! impl_incident_store {
                     user_id: row.try_get("user_id")?,
                     channel: row.try_get("channel")?,
                     address: row.try_get("address")?,
+                    contact_method_id: row.try_get("contact_method_id")?,
                     step: row.try_get("step")?,
                     round: row.try_get("round")?,
                     state: row.try_get("state")?,
@@ -155,6 +156,7 @@ macro_rules! impl_incident_store {
                     next_attempt_at: row.try_get("next_attempt_at")?,
                     created_at: row.try_get("created_at")?,
                     sent_at: row.try_get("sent_at")?,
+                    message_id: row.try_get("message_id")?,
                 })
             }
 
@@ -1281,15 +1283,18 @@ macro_rules! impl_incident_store {
                     }
                     for page in pages.iter().filter(|p| !p.channel.is_empty()) {
                         sqlx::query(
-                            "INSERT INTO notifications (incident_id, user_id, channel, address, step, round, state, \
-                             next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $7)",
+                            "INSERT INTO notifications (incident_id, user_id, channel, address, contact_method_id, \
+                             step, round, state, next_attempt_at, created_at) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)",
                         )
                         .bind(incident)
                         .bind(page.user_id)
                         .bind(&page.channel)
                         .bind(&page.address)
+                        .bind(page.contact_method_id)
                         .bind(page.step)
                         .bind(page.round)
+                        .bind(page.due_at.max(now))
                         .bind(now)
                         .execute(&mut *tx)
                         .await?;
@@ -1312,7 +1317,7 @@ macro_rules! impl_incident_store {
                     rows.iter().map(notification_from).collect()
                 }
 
-                async fn notification_attempted(&self, id: i64, delivery: &Delivery, now: i64) -> Result<()> {
+                async fn notification_attempted(&self, id: i64, message: i64, delivery: &Delivery, now: i64) -> Result<()> {
                     let mut tx = self.write.begin().await?;
                     let row = sqlx::query(concat!("SELECT ", notification_cols!(), " FROM notifications WHERE id = $1"))
                         .bind(id)
@@ -1321,6 +1326,12 @@ macro_rules! impl_incident_store {
                         .ok_or(StoreError::NotFound)?;
                     let n = notification_from(&row)?;
                     let (state, error, next, text) = match delivery {
+                        Delivery::Sent if message != id => (
+                            "sent",
+                            String::new(),
+                            n.next_attempt_at,
+                            format!("{} to {}: delivered in a digest (storm limit)", n.channel, n.address),
+                        ),
                         Delivery::Sent => ("sent", String::new(), n.next_attempt_at, format!("{} to {}: delivered", n.channel, n.address)),
                         Delivery::Failed { error, retry_at: Some(at) } => (
                             "queued",
@@ -1337,18 +1348,60 @@ macro_rules! impl_incident_store {
                     };
                     sqlx::query(
                         "UPDATE notifications SET state = $1, attempts = attempts + 1, last_error = $2, \
-                         next_attempt_at = $3, sent_at = $4 WHERE id = $5",
+                         next_attempt_at = $3, sent_at = $4, message_id = $5 WHERE id = $6",
                     )
                     .bind(state)
                     .bind(&error)
                     .bind(next)
                     .bind((state == "sent").then_some(now))
+                    .bind((state == "sent").then_some(message))
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
                     timeline(&mut tx, n.incident_id, now, "notification", PUPITRE, &text, None).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn cancel_notification(&self, id: i64, reason: &str, now: i64) -> Result<()> {
+                    let mut tx = self.write.begin().await?;
+                    let Some(row) = sqlx::query(concat!(
+                        "UPDATE notifications SET state = 'cancelled' WHERE id = $1 AND state = 'queued' \
+                         RETURNING ", notification_cols!()))
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    else {
+                        return Ok(());
+                    };
+                    let n = notification_from(&row)?;
+                    let text = format!("{} to {}: not sent, {reason}", n.channel, n.address);
+                    timeline(&mut tx, n.incident_id, now, "notification", PUPITRE, &text, None).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn postpone_notifications(&self, ids: &[i64], until: i64) -> Result<()> {
+                    if ids.is_empty() {
+                        return Ok(());
+                    }
+                    let mut qb = QueryBuilder::<$db>::new("UPDATE notifications SET next_attempt_at = ");
+                    qb.push_bind(until).push(" WHERE state = 'queued' AND ");
+                    push_in(&mut qb, "id", ids);
+                    qb.build().execute(&self.write).await?;
+                    Ok(())
+                }
+
+                async fn messages_sent_since(&self, user: i64, since: i64) -> Result<Vec<i64>> {
+                    let rows: Vec<(i64,)> = sqlx::query_as(
+                        "SELECT MIN(sent_at) FROM notifications WHERE user_id = $1 AND state = 'sent' \
+                         AND sent_at > $2 GROUP BY COALESCE(message_id, id) ORDER BY 1",
+                    )
+                    .bind(user)
+                    .bind(since)
+                    .fetch_all(&self.write)
+                    .await?;
+                    Ok(rows.into_iter().map(|(at,)| at).collect())
                 }
 
                 async fn create_window(&self, actor: &Actor, input: &WindowInput) -> Result<WindowRecord> {

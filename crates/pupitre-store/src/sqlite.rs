@@ -85,6 +85,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "shift log",
         sql: include_str!("../migrations/sqlite/0015_shift_log.sql"),
     },
+    Migration {
+        version: 16,
+        description: "notification channels",
+        sql: include_str!("../migrations/sqlite/0016_notification_channels.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -243,6 +248,7 @@ impl_monitoring_store!(SqliteStore, sqlx::Sqlite);
 impl_credential_store!(SqliteStore, sqlx::Sqlite);
 impl_agent_store!(SqliteStore, sqlx::Sqlite);
 impl_incident_store!(SqliteStore, sqlx::Sqlite);
+impl_notify_store!(SqliteStore, sqlx::Sqlite);
 impl_metric_store!(
     SqliteStore,
     sqlx::Sqlite,

@@ -13,8 +13,8 @@ use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 
 use crate::api::{
     admin, agents as agt, credentials as cred, incidents as inc, inventory as inv,
-    maintenance as mnt, me, metrics as met, monitoring as mon, paging as pag, shiftlog as shl,
-    system,
+    maintenance as mnt, me, metrics as met, monitoring as mon, notify as ntf, paging as pag,
+    shiftlog as shl, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -1196,6 +1196,77 @@ pub fn routes() -> Vec<RouteDef> {
             authed,
             Api,
             me::revoke_token,
+        ),
+        route(
+            M::GET,
+            "/api/v1/me/contact-methods",
+            authed,
+            Api,
+            ntf::list_contact_methods,
+        ),
+        route(
+            M::POST,
+            "/api/v1/me/contact-methods",
+            authed,
+            Api,
+            ntf::add_contact_method,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/me/contact-methods/{id}",
+            authed,
+            Api,
+            ntf::delete_contact_method,
+        ),
+        route(
+            M::POST,
+            "/api/v1/me/contact-methods/{id}/test",
+            authed,
+            Api,
+            ntf::test_contact_method,
+        ),
+        route(
+            M::GET,
+            "/api/v1/me/notification-rules",
+            authed,
+            Api,
+            ntf::get_rules,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/me/notification-rules",
+            authed,
+            Api,
+            ntf::put_rules,
+        ),
+        // Message templates: global, the root entity's to change.
+        route(
+            M::GET,
+            "/api/v1/notification-templates",
+            incidents(Read),
+            Api,
+            ntf::list_templates,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/notification-templates/{kind}",
+            incidents(Manage),
+            Api,
+            ntf::put_template,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/notification-templates/{kind}",
+            incidents(Manage),
+            Api,
+            ntf::reset_template,
+        ),
+        route(
+            M::POST,
+            "/api/v1/notification-templates/{kind}/preview",
+            incidents(Read),
+            Api,
+            ntf::preview_template,
         ),
     ];
     r.extend(pages::routes());

@@ -38,6 +38,8 @@ pub struct WebConfig {
     /// The SMTP server pages go through (`smtp://` or `smtps://`), if any.
     pub smtp_url: Option<String>,
     pub smtp_from: String,
+    /// The HTTP gateway SMS pages go through, if any.
+    pub sms_gateway: Option<crate::ops::channels::SmsGateway>,
     /// How long a new incident waits before its first page, so that the alerts of one outage
     /// group first (the servers behind a switch fail before the switch is seen down).
     pub page_group_wait: Duration,
@@ -76,6 +78,7 @@ impl WebConfig {
             public_url: "http://127.0.0.1:8080".to_owned(),
             smtp_url: None,
             smtp_from: "Pupitre <pupitre@localhost>".to_owned(),
+            sms_gateway: None,
             page_group_wait: Duration::from_secs(30),
         }
     }

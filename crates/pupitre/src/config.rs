@@ -52,6 +52,10 @@ pub struct RawConfig {
     pub smtp_url_file: Option<PathBuf>,
     pub smtp_from: Option<String>,
     pub page_group_wait_seconds: Option<u64>,
+    pub sms_gateway_url: Option<String>,
+    pub sms_gateway_url_file: Option<PathBuf>,
+    pub sms_gateway_body: Option<String>,
+    pub sms_gateway_content_type: Option<String>,
 }
 
 /// Every configuration key.
@@ -93,6 +97,10 @@ const KEYS: &[&str] = &[
     "smtp_url_file",
     "smtp_from",
     "page_group_wait_seconds",
+    "sms_gateway_url",
+    "sms_gateway_url_file",
+    "sms_gateway_body",
+    "sms_gateway_content_type",
 ];
 
 impl std::fmt::Debug for RawConfig {
@@ -212,7 +220,11 @@ impl RawConfig {
             smtp_url,
             smtp_url_file,
             smtp_from,
-            page_group_wait_seconds
+            page_group_wait_seconds,
+            sms_gateway_url,
+            sms_gateway_url_file,
+            sms_gateway_body,
+            sms_gateway_content_type
         )
     }
 
@@ -329,6 +341,27 @@ impl RawConfig {
                 Some(s) if s <= 3600 => Duration::from_secs(s),
                 Some(_) => bail!("page_group_wait_seconds: must be at most 3600"),
             },
+            sms_gateway: match secret(
+                "sms_gateway_url",
+                self.sms_gateway_url,
+                self.sms_gateway_url_file,
+            )? {
+                None => None,
+                Some(url) => {
+                    let gateway = pupitre_web::ops::channels::SmsGateway {
+                        url,
+                        body: self.sms_gateway_body.unwrap_or_default(),
+                        content_type: self
+                            .sms_gateway_content_type
+                            .unwrap_or_else(|| "application/x-www-form-urlencoded".to_owned()),
+                    };
+                    // A template that cannot render a message is a configuration error now,
+                    // not a failed page at night.
+                    pupitre_web::ops::channels::sms_request(&gateway, "+33612345678", "test")
+                        .map_err(|e| anyhow::anyhow!("{e}"))?;
+                    Some(gateway)
+                }
+            },
         })
     }
 }
@@ -405,6 +438,8 @@ pub struct Config {
     pub smtp_from: String,
     /// How long a new incident waits before its first page (alerts of one outage group).
     pub page_group_wait: Duration,
+    /// The HTTP gateway SMS pages go through (its URL may hold a key: redacted).
+    pub sms_gateway: Option<pupitre_web::ops::channels::SmsGateway>,
 }
 
 impl std::fmt::Debug for Config {
@@ -463,6 +498,7 @@ impl Config {
         web.smtp_url = self.smtp_url.clone();
         web.smtp_from = self.smtp_from.clone();
         web.page_group_wait = self.page_group_wait;
+        web.sms_gateway = self.sms_gateway.clone();
         web
     }
 }
@@ -581,5 +617,31 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(e.to_string().starts_with("database_url:"), "{e}");
+        let e = RawConfig {
+            sms_gateway_url: Some("https://sms.example/send?to={{ to".into()),
+            ..RawConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(e.to_string().starts_with("sms_gateway_url:"), "{e}");
+        let e = RawConfig {
+            sms_gateway_url: Some("{{ to }}".into()),
+            ..RawConfig::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("sms_gateway_url:"),
+            "not a URL: {e}"
+        );
+        let c = RawConfig {
+            sms_gateway_url: Some("https://k:s3cret@sms.example/send?to={{ to|urlencode }}".into()),
+            sms_gateway_body: Some("text={{ text|urlencode }}".into()),
+            ..RawConfig::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(c.sms_gateway.is_some());
+        assert!(!format!("{c:?}").contains("s3cret"), "redacted");
     }
 }

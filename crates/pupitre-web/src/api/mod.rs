@@ -11,6 +11,7 @@ pub mod maintenance;
 pub mod me;
 pub mod metrics;
 pub mod monitoring;
+pub mod notify;
 pub mod paging;
 pub mod shiftlog;
 pub mod system;

@@ -398,12 +398,17 @@ pub struct NotificationView {
     pub address: String,
     pub step: i64,
     pub round: i64,
-    /// `queued`, `sent` or `failed`.
+    /// `queued`, `sent`, `failed` or `cancelled` (acknowledged or resolved before its time).
     pub state: String,
     pub attempts: i64,
     pub last_error: String,
     pub created_at: String,
+    /// When it goes (or went) out: after a rule's delay, at the end of quiet hours, or
+    /// held for a digest.
+    pub next_attempt_at: String,
     pub sent_at: Option<String>,
+    /// Sent inside a digest carried by notification `message_id`.
+    pub in_digest: bool,
 }
 
 impl From<&NotificationRecord> for NotificationView {
@@ -419,7 +424,9 @@ impl From<&NotificationRecord> for NotificationView {
             attempts: n.attempts,
             last_error: n.last_error.clone(),
             created_at: rfc3339(n.created_at),
+            next_attempt_at: rfc3339(n.next_attempt_at),
             sent_at: n.sent_at.map(rfc3339),
+            in_digest: n.message_id.is_some_and(|m| m != n.id),
         }
     }
 }

@@ -3,7 +3,7 @@
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use crate::ops::paging;
+use crate::ops::notify::Rendered;
 use crate::state::WebConfig;
 
 /// The SMTP server pages go through, or why there is none.
@@ -27,11 +27,11 @@ impl Mailer {
     }
 
     /// Sends one message; the error says why it did not go.
-    pub async fn send(&self, m: &paging::Message) -> Result<(), String> {
+    pub async fn send(&self, to: &str, m: &Rendered) -> Result<(), String> {
         let transport = self.transport.as_ref().map_err(Clone::clone)?;
         let message = Message::builder()
             .from(self.from.parse().map_err(|e| format!("smtp_from: {e}"))?)
-            .to(m.to.parse().map_err(|e| format!("address {}: {e}", m.to))?)
+            .to(to.parse().map_err(|e| format!("address {to}: {e}"))?)
             .subject(&m.subject)
             .header(ContentType::TEXT_PLAIN)
             .body(m.body.clone())

@@ -10,8 +10,12 @@
 //!   the transaction that records how far the incident's escalation went (`record_pages`),
 //!   so two servers never page twice. An acknowledgement stops it: acknowledged incidents are
 //!   not looked at.
-//! - **Delivery**: queued pages go out by e-mail; a failure is retried after 30 s, 1, 2 and 4
-//!   minutes, then marked failed; every attempt is in the incident's timeline.
+//! - **Delivery**: each page becomes the messages the person's rules ask for
+//!   ([`crate::ops::notify::plan`]); they go out through their channel
+//!   ([`crate::ops::channels`]) when due; a failure is retried after 30 s, 1, 2 and 4 minutes,
+//!   then marked failed; one acknowledged or resolved first is cancelled; beyond the person's
+//!   storm limit they wait for the minute to end and go as one digest. Every attempt is in
+//!   the incident's timeline.
 //! - **Links**: `/a/{token}`, where the token names the incident, the action, the person and
 //!   an expiry, signed with a key derived from the credentials key (`Vault::sign`). Opening it
 //!   shows a button (mail scanners that follow links acknowledge nothing); the button does it,
@@ -24,7 +28,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time, Weekday};
 use jiff::tz::TimeZone;
-use pupitre_core::incident::IncidentId;
+use pupitre_core::incident::{IncidentId, IncidentStatus};
 use pupitre_core::permission::{Domain, EntityId, Level};
 use pupitre_oncall::escalation::{Policy, Step};
 use pupitre_oncall::holidays::Calendar;
@@ -38,6 +42,8 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::AppError;
+use crate::ops::channels::{Channels, Destination};
+use crate::ops::notify::{self, ChannelKind};
 use crate::state::{AppState, now_ms};
 
 /// How long a link in a page stays valid.
@@ -641,12 +647,12 @@ pub async fn report_csv(
 /// Pages and delivers until `shutdown` resolves.
 pub async fn pager(st: AppState, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let mailer = crate::ops::mail::Mailer::new(&st.config);
+    let channels = Channels::new(&st.config);
     loop {
         if let Err(e) = escalate(&st).await {
             tracing::warn!(error = %e, "pager: escalation");
         }
-        if let Err(e) = deliver(&st, &mailer).await {
+        if let Err(e) = deliver(&st, &channels).await {
             tracing::warn!(error = %e, "pager: delivery");
         }
         tokio::select! {
@@ -722,18 +728,16 @@ async fn page_incident(
         for target in &step.targets {
             for (user, via) in target_users(st, target, now).await? {
                 let Some(user) = user else {
-                    pages.push(NewNotification {
-                        user_id: 0,
-                        channel: String::new(),
-                        address: String::new(),
-                        step: d.step as i64,
-                        round: i64::from(d.round),
-                        text: format!("{label}: nobody on call in {via}"),
-                    });
+                    pages.push(page_note(d, &label, format!("nobody on call in {via}")));
                     continue;
                 };
                 let Ok(u) = st.store.get_user(user).await else {
                     continue;
+                };
+                let via_text = if via.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({via})")
                 };
                 if !u.active {
                     pages.push(page_note(
@@ -741,29 +745,24 @@ async fn page_incident(
                         &label,
                         format!("{} is disabled and was not paged", u.login),
                     ));
-                } else if u.notify_email && !u.email.is_empty() {
-                    pages.push(NewNotification {
-                        user_id: u.id,
-                        channel: "email".to_owned(),
-                        address: u.email.clone(),
-                        step: d.step as i64,
-                        round: i64::from(d.round),
-                        text: format!(
-                            "{label}: paged {} by e-mail{via_text}",
-                            u.login,
-                            via_text = if via.is_empty() {
-                                String::new()
-                            } else {
-                                format!(" ({via})")
-                            }
-                        ),
-                    });
-                } else {
-                    pages.push(page_note(
-                        d,
-                        &label,
-                        format!("{} has no e-mail address to be paged at", u.login),
-                    ));
+                    continue;
+                }
+                match notify::plan(st, &u, incident.urgency, now).await? {
+                    Err(why) => pages.push(page_note(d, &label, why)),
+                    Ok(planned) => {
+                        for p in planned {
+                            pages.push(NewNotification {
+                                user_id: u.id,
+                                channel: p.kind.key().to_owned(),
+                                address: p.address,
+                                contact_method_id: p.contact_method_id,
+                                due_at: p.due_at,
+                                step: d.step as i64,
+                                round: i64::from(d.round),
+                                text: format!("{label}: paged {} {}{via_text}", u.login, p.how),
+                            });
+                        }
+                    }
                 }
             }
         }
@@ -790,6 +789,8 @@ fn page_note(d: &pupitre_oncall::escalation::Due, label: &str, text: String) -> 
         user_id: 0,
         channel: String::new(),
         address: String::new(),
+        contact_method_id: None,
+        due_at: 0,
         step: d.step as i64,
         round: i64::from(d.round),
         text: format!("{label}: {text}"),
@@ -829,69 +830,160 @@ async fn target_users(
     Ok(Vec::new())
 }
 
-/// Sends the pages whose time has come.
-pub async fn deliver(st: &AppState, mailer: &crate::ops::mail::Mailer) -> Result<(), AppError> {
+/// Sends the pages whose time has come: a page no longer needed (its incident acknowledged
+/// or resolved) is cancelled; one person's pages beyond their storm limit wait for the minute
+/// to end and go as one digest per contact method.
+pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError> {
     let now = now_ms();
-    for n in st.store.due_notifications(now, 50).await? {
-        let outcome = match st.store.get_incident(n.incident_id).await {
-            Ok(incident) => mailer.send(&page_message(st, &incident, &n)).await,
-            Err(e) => Err(e.to_string()),
-        };
-        let delivery = match outcome {
-            Ok(()) => Delivery::Sent,
-            Err(error) => {
-                tracing::warn!(notification = n.id, incident = n.incident_id, address = %n.address, %error, "page not delivered");
-                let retry_at = (n.attempts + 1 < MAX_ATTEMPTS)
-                    .then(|| now + 30_000 * (1 << n.attempts.min(6)));
-                Delivery::Failed { error, retry_at }
+    let mut groups: BTreeMap<(i64, String, String), Vec<(NotificationRecord, IncidentRecord)>> =
+        BTreeMap::new();
+    for n in st.store.due_notifications(now, 500).await? {
+        let incident = match st.store.get_incident(n.incident_id).await {
+            Ok(incident) => incident,
+            Err(e) => {
+                let error = e.to_string();
+                st.store
+                    .notification_attempted(
+                        n.id,
+                        n.id,
+                        &Delivery::Failed {
+                            error,
+                            retry_at: None,
+                        },
+                        now,
+                    )
+                    .await?;
+                continue;
             }
         };
+        if incident.status != IncidentStatus::Triggered {
+            let reason = format!("the incident was {} first", incident.status.key());
+            st.store.cancel_notification(n.id, &reason, now).await?;
+            continue;
+        }
+        let key = (n.user_id.unwrap_or(0), n.channel.clone(), n.address.clone());
+        groups.entry(key).or_default().push((n, incident));
+    }
+    let mut limits: HashMap<i64, (u32, Vec<i64>)> = HashMap::new();
+    for ((user, _, _), group) in groups {
+        let (limit, sent) = match limits.entry(user) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let limit = notify::rules_of(st, user).await?.digest_after;
+                let sent = st.store.messages_sent_since(user, now - 60_000).await?;
+                e.insert((limit, sent))
+            }
+        };
+        let room = (*limit as usize).saturating_sub(sent.len());
+        if room == 0 {
+            // The person had their share this minute: the rest waits for a digest.
+            let until = sent
+                .first()
+                .map_or(now, |first| first + 60_000)
+                .max(now + 1000);
+            let ids: Vec<i64> = group.iter().map(|(n, _)| n.id).collect();
+            st.store.postpone_notifications(&ids, until).await?;
+            continue;
+        }
+        let messages: Vec<Vec<(NotificationRecord, IncidentRecord)>> = if group.len() <= room {
+            group.into_iter().map(|one| vec![one]).collect()
+        } else {
+            vec![group]
+        };
+        for message in messages {
+            send_message(st, channels, &message, now).await?;
+            sent.push(now);
+        }
+    }
+    Ok(())
+}
+
+/// Sends one message (a page, or a digest of several) and records the outcome in each.
+async fn send_message(
+    st: &AppState,
+    channels: &Channels,
+    message: &[(NotificationRecord, IncidentRecord)],
+    now: i64,
+) -> Result<(), AppError> {
+    let Some((first, _)) = message.first() else {
+        return Ok(());
+    };
+    let outcome = match render_for(st, message).await {
+        Ok((kind, address, rendered)) => {
+            channels
+                .send(
+                    &Destination {
+                        kind,
+                        address: &address,
+                    },
+                    &rendered,
+                )
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let delivery = match outcome {
+        Ok(()) => Delivery::Sent,
+        Err(error) => {
+            tracing::warn!(notification = first.id, incident = first.incident_id, channel = %first.channel, address = %first.address, %error, "page not delivered");
+            let retry_at = (first.attempts + 1 < MAX_ATTEMPTS)
+                .then(|| now + 30_000 * (1 << first.attempts.min(6)));
+            Delivery::Failed { error, retry_at }
+        }
+    };
+    for (n, _) in message {
         st.store
-            .notification_attempted(n.id, &delivery, now_ms())
+            .notification_attempted(n.id, first.id, &delivery, now_ms())
             .await?;
     }
     Ok(())
 }
 
-/// A page's e-mail: subject, plain text body with the incident's link and the signed links.
-pub struct Message {
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-}
-
-fn page_message(st: &AppState, incident: &IncidentRecord, n: &NotificationRecord) -> Message {
-    let base = &st.config.public_url;
-    let link = |action: &str| {
-        n.user_id
-            .and_then(|user| sign_link(st, incident.id, action, user, now_ms() + LINK_VALID_MS))
-            .map(|token| format!("{base}/a/{token}"))
+/// The message for these notifications (one person, one contact method): where it goes and
+/// what it says; the error says why it cannot be made.
+async fn render_for(
+    st: &AppState,
+    message: &[(NotificationRecord, IncidentRecord)],
+) -> Result<(ChannelKind, String, notify::Rendered), String> {
+    let (n, _) = message.first().ok_or("nothing to send")?;
+    let kind =
+        ChannelKind::parse(&n.channel).ok_or_else(|| format!("unknown channel {}", n.channel))?;
+    let address = match n.contact_method_id {
+        None if kind.is_webhook() => return Err("the contact method was deleted".to_owned()),
+        None => n.address.clone(),
+        Some(id) => {
+            let method = st
+                .store
+                .get_contact_method(id)
+                .await
+                .map_err(|_| "the contact method was deleted".to_owned())?;
+            notify::destination_address(st, &method).map_err(|e| e.to_string())?
+        }
     };
-    let mut body = format!(
-        "{title}\n\nPriority P{priority}, {urgency} urgency, {impact} asset(s) affected.\nOpened {opened} UTC.\n\n\
-         Incident: {base}/incidents/{id}\n",
-        title = incident.title,
-        priority = incident.priority,
-        urgency = incident.urgency.key(),
-        impact = incident.impact,
-        opened = crate::api::views::rfc3339(incident.created_at),
-        id = incident.id,
-    );
-    if let Some(ack) = link("acknowledge") {
-        body.push_str(&format!("Acknowledge: {ack}\n"));
-    }
-    if let Some(resolve) = link("resolve") {
-        body.push_str(&format!("Resolve: {resolve}\n"));
-    }
-    body.push_str("\nThe links work for 24 hours, for you only.\n");
-    Message {
-        to: n.address.clone(),
-        subject: format!(
-            "[P{}] #{} {}",
-            incident.priority, incident.id, incident.title
-        ),
-        body,
-    }
+    let recipient = match n.user_id {
+        Some(id) => st
+            .store
+            .get_user(id)
+            .await
+            .map(|u| u.login)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let incidents = message
+        .iter()
+        .map(|(n, i)| notify::incident_context(st, i, n.user_id))
+        .collect();
+    let template = notify::template(st, kind.template())
+        .await
+        .map_err(|e| e.to_string())?;
+    let rendered = notify::render(
+        &st.config.public_url,
+        (&template.0, &template.1),
+        &recipient,
+        incidents,
+    )
+    .map_err(|(part, e)| format!("the {} template's {part}: {e}", kind.template().key()))?;
+    Ok((kind, address, rendered))
 }
 
 // ---- Signed links ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ mod downtimes;
 mod incidents;
 mod inventory;
 mod monitoring;
+mod notify;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -493,6 +494,7 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(credentials::routes());
     r.extend(agents::routes());
     r.extend(incidents::routes());
+    r.extend(notify::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
     r.extend(incidents::oncall_routes());
