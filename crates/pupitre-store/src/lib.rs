@@ -22,6 +22,7 @@ pub use crate::inventory::{AssetFilter, AssetKeys, Installation, InventoryStore,
 pub use crate::metrics::MetricStore;
 pub use crate::monitoring::MonitoringStore;
 pub use crate::notify::NotifyStore;
+pub use crate::runbooks::RunbookStore;
 
 pub mod agents;
 pub mod credentials;
@@ -31,6 +32,7 @@ pub mod metrics;
 mod migrate;
 pub mod monitoring;
 pub mod notify;
+pub mod runbooks;
 #[macro_use]
 mod shared;
 #[macro_use]
@@ -49,6 +51,8 @@ mod shared_agents;
 mod shared_incidents;
 #[macro_use]
 mod shared_notify;
+#[macro_use]
+mod shared_runbooks;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -338,6 +342,7 @@ pub trait Store:
     + AgentStore
     + IncidentStore
     + NotifyStore
+    + RunbookStore
 {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;

@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "notification channels",
         sql: include_str!("../migrations/postgres/0016_notification_channels.sql"),
     },
+    Migration {
+        version: 17,
+        description: "runbooks",
+        sql: include_str!("../migrations/postgres/0017_runbooks.sql"),
+    },
 ];
 
 /// An arbitrary constant naming Pupitre's migration lock.
@@ -187,4 +192,5 @@ impl_credential_store!(PgStore, sqlx::Postgres);
 impl_agent_store!(PgStore, sqlx::Postgres);
 impl_incident_store!(PgStore, sqlx::Postgres);
 impl_notify_store!(PgStore, sqlx::Postgres);
+impl_runbook_store!(PgStore, sqlx::Postgres);
 impl_metric_store!(PgStore, sqlx::Postgres, None);

@@ -118,6 +118,52 @@ macro_rules! impl_agent_store {
 
             use super::{audit_object as audit, one_change as change};
 
+            /// Queues a command for an active agent, audited with its spec and `extra` fields
+            /// (what asked for it: a runbook's action).
+            pub(super) async fn insert_command(
+                tx: &mut Tx<'_>,
+                actor: &Actor,
+                agent_id: AgentId,
+                kind: &str,
+                spec: &str,
+                extra: Vec<core_audit::Field>,
+            ) -> Result<CommandRecord> {
+                let target = agent(tx, agent_id).await?;
+                if target.status != AgentStatus::Active {
+                    return Err(StoreError::Conflict {
+                        field: "agent_id".to_owned(),
+                        message: format!("the agent is {}", target.status.key()),
+                    });
+                }
+                let id: i64 = sqlx::query(
+                    "INSERT INTO agent_commands (agent_id, kind, spec, state, created_by, created_at) \
+                     VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
+                )
+                .bind(agent_id)
+                .bind(kind)
+                .bind(spec)
+                .bind(&actor.login)
+                .bind(actor.at)
+                .fetch_one(&mut **tx)
+                .await?
+                .try_get("id")?;
+                let mut fields = vec![
+                    core_audit::Field::new("agent", target.facts.name.clone()),
+                    core_audit::Field::new("kind", kind),
+                ];
+                fields.extend(spec_fields(spec));
+                fields.extend(extra);
+                audit(
+                    tx,
+                    actor,
+                    "agent_command.create",
+                    ("agent_command", id, &target.facts.name, target.entity_id),
+                    core_audit::diff(None, Some(&fields)),
+                )
+                .await?;
+                command(tx, id).await
+            }
+
             async fn enrolment(tx: &mut Tx<'_>, id: i64) -> Result<Enrolment> {
                 let row = sqlx::query("SELECT * FROM agent_enrolments WHERE id = $1")
                     .bind(id)
@@ -589,34 +635,7 @@ macro_rules! impl_agent_store {
                     spec: &str,
                 ) -> Result<CommandRecord> {
                     let mut tx = self.write.begin().await?;
-                    let target = agent(&mut tx, agent_id).await?;
-                    if target.status != AgentStatus::Active {
-                        return Err(StoreError::Conflict {
-                            field: "agent_id".to_owned(),
-                            message: format!("the agent is {}", target.status.key()),
-                        });
-                    }
-                    let id: i64 = sqlx::query(
-                        "INSERT INTO agent_commands (agent_id, kind, spec, state, created_by, created_at) \
-                         VALUES ($1, $2, $3, 'queued', $4, $5) RETURNING id",
-                    )
-                    .bind(agent_id)
-                    .bind(kind)
-                    .bind(spec)
-                    .bind(&actor.login)
-                    .bind(actor.at)
-                    .fetch_one(&mut *tx)
-                    .await?
-                    .try_get("id")?;
-                    let mut fields = vec![
-                        core_audit::Field::new("agent", target.facts.name.clone()),
-                        core_audit::Field::new("kind", kind),
-                    ];
-                    fields.extend(spec_fields(spec));
-                    audit(&mut tx, actor, "agent_command.create", ("agent_command", id, &target.facts.name, target.entity_id), core_audit::diff(None, Some(&fields)),
-                    )
-                    .await?;
-                    let created = command(&mut tx, id).await?;
+                    let created = insert_command(&mut tx, actor, agent_id, kind, spec, Vec::new()).await?;
                     tx.commit().await?;
                     Ok(created)
                 }

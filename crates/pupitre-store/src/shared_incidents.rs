@@ -335,7 +335,7 @@ macro_rules! impl_incident_store {
             }
 
             /// Adds a line to an incident's timeline and stamps the incident.
-            async fn timeline(
+            pub(super) async fn timeline(
                 tx: &mut Tx<'_>,
                 incident: IncidentId,
                 at: i64,

@@ -90,6 +90,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "notification channels",
         sql: include_str!("../migrations/sqlite/0016_notification_channels.sql"),
     },
+    Migration {
+        version: 17,
+        description: "runbooks",
+        sql: include_str!("../migrations/sqlite/0017_runbooks.sql"),
+    },
 ];
 
 pub struct SqliteStore {
@@ -249,6 +254,7 @@ impl_credential_store!(SqliteStore, sqlx::Sqlite);
 impl_agent_store!(SqliteStore, sqlx::Sqlite);
 impl_incident_store!(SqliteStore, sqlx::Sqlite);
 impl_notify_store!(SqliteStore, sqlx::Sqlite);
+impl_runbook_store!(SqliteStore, sqlx::Sqlite);
 impl_metric_store!(
     SqliteStore,
     sqlx::Sqlite,

@@ -19,6 +19,8 @@ pupitre_store::conformance!(
     signals_apply_once_dedup_and_resolve,
     incidents_merge_reopen_and_record_actions,
     alert_source_tokens_work_until_revoked,
+    runbooks_keep_their_versions_and_actions_reach_the_timeline_once,
+    notification_settings_round_trip_and_digests_count_once,
 );
 
 fn actor(at: i64) -> Actor {
@@ -352,4 +354,288 @@ async fn alert_source_tokens_work_until_revoked(db: TestDb) {
         )
         .await;
     assert!(matches!(bad, Err(StoreError::Conflict { .. })), "{bad:?}");
+}
+
+async fn runbooks_keep_their_versions_and_actions_reach_the_timeline_once(db: TestDb) {
+    use pupitre_store::agents::{AgentFacts, Enrolled, NewAgent, NewEnrolment};
+    use pupitre_store::runbooks::{NewIncidentAction, RunbookInput};
+    let s = &*db.store;
+    let host = asset(&db, "web-1").await;
+    let input = |body: &str| RunbookInput {
+        entity_id: ROOT_ENTITY,
+        target_kind: "asset".into(),
+        target: host.to_string(),
+        title: "web-1 down".into(),
+        body: body.into(),
+        actions: r#"[{"name":"restart","argv":["/bin/true"]}]"#.into(),
+        note: String::new(),
+    };
+    let v1 = s.create_runbook(&actor(10), &input("first")).await.unwrap();
+    let v2 = s
+        .update_runbook(&actor(20), v1.id, &input("second"))
+        .await
+        .unwrap();
+    assert_eq!((v2.version, v2.latest, v2.body.as_str()), (2, 2, "second"));
+    let old = s.get_runbook(v1.id, Some(1)).await.unwrap();
+    assert_eq!(
+        (old.version, old.latest, old.body.as_str()),
+        (1, 2, "first")
+    );
+    assert_eq!(s.runbook_versions(v1.id).await.unwrap().len(), 2);
+    let found = s
+        .runbooks_for(&[
+            ("service".into(), "x".into()),
+            ("asset".into(), host.to_string()),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found.iter().map(|r| r.version).collect::<Vec<_>>(), vec![2]);
+    assert_eq!(s.list_runbooks(&[ROOT_ENTITY]).await.unwrap().len(), 1);
+
+    s.create_enrolment(
+        &actor(30),
+        &NewEnrolment {
+            entity_id: ROOT_ENTITY,
+            label: "rack".into(),
+            token_hash: "enrol-hash".into(),
+            prefix: "pen_".into(),
+            max_uses: 1,
+            expires_at: i64::MAX,
+        },
+    )
+    .await
+    .unwrap();
+    let agent = match s
+        .enrol_agent(
+            &actor(40),
+            Some("enrol-hash"),
+            &NewAgent {
+                facts: AgentFacts {
+                    name: "web-1".into(),
+                    machine_id: "m1".into(),
+                    version: "0.1.0".into(),
+                    ..AgentFacts::default()
+                },
+                secret_hash: "agent-hash".into(),
+                config: "{}".into(),
+            },
+        )
+        .await
+        .unwrap()
+    {
+        Enrolled::Agent(a) => a.id,
+        Enrolled::Refused(why) => panic!("{why}"),
+    };
+    let apply = queued(
+        &db,
+        signal("web", true, Some(host), 50),
+        Some(Grouping::Open {
+            group_key: "asset:web".into(),
+        }),
+    )
+    .await;
+    let incident = s
+        .apply_signal(&apply, 50)
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let (action, command) = s
+        .start_incident_action(
+            &actor(60),
+            &NewIncidentAction {
+                incident_id: incident,
+                runbook_id: v1.id,
+                runbook_version: 2,
+                action: "restart".into(),
+                asset_id: host,
+                agent_id: agent,
+                automatic: true,
+                spec: r#"{"argv":["/bin/true"]}"#.into(),
+                text: "launched restart".into(),
+            },
+            Vec::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (action.command_id, action.state.as_str()),
+        (command.id, "running")
+    );
+    assert_eq!(s.running_incident_actions().await.unwrap().len(), 1);
+    assert_eq!(
+        s.last_automatic_action(host, "restart", 0).await.unwrap(),
+        Some(60)
+    );
+    assert_eq!(
+        s.last_automatic_action(host, "restart", 60).await.unwrap(),
+        None
+    );
+    assert!(
+        s.finish_incident_action(action.id, "restart: exit code 0", 70)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.finish_incident_action(action.id, "again", 80)
+            .await
+            .unwrap(),
+        "once"
+    );
+    let line = s.incident_timeline(incident).await.unwrap();
+    let texts: Vec<&str> = line.iter().map(|t| t.text.as_str()).collect();
+    assert!(
+        texts.contains(&"launched restart") && texts.contains(&"restart: exit code 0"),
+        "{texts:?}"
+    );
+    assert!(!texts.contains(&"again"));
+    // Deleting the runbook keeps what was run, without the link.
+    s.delete_runbook(&actor(90), v1.id).await.unwrap();
+    let kept = s.incident_actions(incident).await.unwrap();
+    assert_eq!((kept.len(), kept[0].runbook_id), (1, None));
+}
+
+async fn notification_settings_round_trip_and_digests_count_once(db: TestDb) {
+    use pupitre_store::incidents::{Delivery, NewNotification};
+    use pupitre_store::notify::NewContactMethod;
+    let s = &*db.store;
+    let me = actor(10);
+    let input = pupitre_core::model::UserInput {
+        login: "night".into(),
+        display_name: "Night".into(),
+        email: String::new(),
+        phone: String::new(),
+        language: "en".into(),
+        time_zone: "Europe/Paris".into(),
+        active: true,
+        entity_id: ROOT_ENTITY,
+        notify_email: true,
+        notify_sms: false,
+    };
+    let user = s
+        .create_users(
+            &me,
+            &[pupitre_store::NewUser {
+                input,
+                password_hash: None,
+                must_change_password: false,
+                assignments: Vec::new(),
+                teams: Vec::new(),
+            }],
+        )
+        .await
+        .unwrap()[0]
+        .id;
+    let method = s
+        .create_contact_method(
+            &me,
+            &NewContactMethod {
+                user_id: user,
+                kind: "slack".into(),
+                label: "ops".into(),
+                address: "https://hooks.example".into(),
+                secret: Some("v1.sealed".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        s.list_contact_methods(user).await.unwrap(),
+        vec![method.clone()]
+    );
+    assert_eq!(s.notification_prefs(user).await.unwrap(), None);
+    s.put_notification_prefs(&me, user, r#"{"rules":[],"digest_after":3}"#)
+        .await
+        .unwrap();
+    s.put_notification_prefs(&me, user, r#"{"rules":[],"digest_after":4}"#)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.notification_prefs(user).await.unwrap().as_deref(),
+        Some(r#"{"rules":[],"digest_after":4}"#)
+    );
+    s.put_message_template(&me, "sms", "", "P{{ incident.priority }}")
+        .await
+        .unwrap();
+    s.put_message_template(&me, "sms", "", "#{{ incident.id }}")
+        .await
+        .unwrap();
+    let templates = s.list_message_templates().await.unwrap();
+    assert_eq!(
+        (templates.len(), templates[0].body.as_str()),
+        (1, "#{{ incident.id }}")
+    );
+    s.delete_message_template(&me, "sms").await.unwrap();
+    assert!(matches!(
+        s.delete_message_template(&me, "sms").await,
+        Err(StoreError::NotFound)
+    ));
+
+    // Three pages, two of them in one digest: two messages.
+    let apply = queued(
+        &db,
+        signal("db", true, None, 50),
+        Some(Grouping::Open {
+            group_key: "key:db".into(),
+        }),
+    )
+    .await;
+    let incident = s
+        .apply_signal(&apply, 50)
+        .await
+        .unwrap()
+        .incident_id
+        .unwrap();
+    let page = |due_at: i64| NewNotification {
+        user_id: user,
+        channel: "slack".into(),
+        address: "https://hooks.example".into(),
+        contact_method_id: Some(method.id),
+        due_at,
+        step: 0,
+        round: 0,
+        text: "paged night by Slack".into(),
+    };
+    assert!(
+        s.record_pages(incident, None, 100, &[page(100), page(100), page(500)], 100)
+            .await
+            .unwrap()
+    );
+    let due = s.due_notifications(200, 10).await.unwrap();
+    assert_eq!(due.len(), 2, "the third waits for its delay");
+    s.postpone_notifications(&[due[1].id], 300).await.unwrap();
+    assert_eq!(s.due_notifications(200, 10).await.unwrap().len(), 1);
+    let ids: Vec<i64> = s
+        .incident_notifications(incident)
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    s.notification_attempted(ids[0], ids[0], &Delivery::Sent, 210)
+        .await
+        .unwrap();
+    s.notification_attempted(ids[1], ids[1], &Delivery::Sent, 320)
+        .await
+        .unwrap();
+    s.notification_attempted(ids[2], ids[1], &Delivery::Sent, 320)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.messages_sent_since(user, 0).await.unwrap(),
+        vec![210, 320]
+    );
+    s.cancel_notification(ids[0], "too late", 400)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.incident_notifications(incident).await.unwrap()[0].state,
+        "sent",
+        "a sent one stays sent"
+    );
+    // Deleting the method keeps the notifications, without the link.
+    s.delete_contact_method(&me, method.id).await.unwrap();
+    let kept = s.incident_notifications(incident).await.unwrap();
+    assert!(kept.iter().all(|n| n.contact_method_id.is_none()));
+    assert_eq!(kept[2].message_id, Some(ids[1]));
 }

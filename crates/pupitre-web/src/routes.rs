@@ -14,7 +14,7 @@ use pupitre_core::permission::Level::{Edit, Manage, Operate, Read};
 use crate::api::{
     admin, agents as agt, credentials as cred, incidents as inc, inventory as inv,
     maintenance as mnt, me, metrics as met, monitoring as mon, notify as ntf, paging as pag,
-    shiftlog as shl, system,
+    runbooks as rbk, shiftlog as shl, system,
 };
 use crate::auth::Kind;
 use crate::pages;
@@ -1104,6 +1104,64 @@ pub fn routes() -> Vec<RouteDef> {
             incidents(Operate),
             Api,
             shl::acknowledge_handover,
+        ),
+        // Runbooks, and the actions launched from incidents.
+        route(M::GET, "/api/v1/runbooks", incidents(Read), Api, rbk::list),
+        route(
+            M::POST,
+            "/api/v1/runbooks",
+            incidents(Manage),
+            Api,
+            rbk::create,
+        ),
+        route(
+            M::GET,
+            "/api/v1/runbooks/{id}",
+            incidents(Read),
+            Api,
+            rbk::get,
+        ),
+        route(
+            M::PUT,
+            "/api/v1/runbooks/{id}",
+            incidents(Manage),
+            Api,
+            rbk::update,
+        ),
+        route(
+            M::DELETE,
+            "/api/v1/runbooks/{id}",
+            incidents(Manage),
+            Api,
+            rbk::delete,
+        ),
+        route(
+            M::GET,
+            "/api/v1/runbooks/{id}/versions",
+            incidents(Read),
+            Api,
+            rbk::versions,
+        ),
+        route(
+            M::GET,
+            "/api/v1/incidents/{id}/runbooks",
+            incidents(Read),
+            Api,
+            rbk::for_incident,
+        ),
+        route(
+            M::GET,
+            "/api/v1/incidents/{id}/actions",
+            incidents(Read),
+            Api,
+            rbk::actions,
+        ),
+        route(
+            M::POST,
+            "/api/v1/incidents/{id}/actions",
+            incidents(Operate),
+            Api,
+            rbk::launch,
         ),
         // Maintenance windows.
         route(

@@ -89,6 +89,9 @@ struct InvFixture {
     silence: i64,
     /// A handover of X written by someone else than the fixture's administrator.
     handover: i64,
+    /// A runbook on `asset` with an action `restart`; `agent` runs on `asset`, which the open
+    /// incident is about.
+    runbook: i64,
 }
 
 struct Fixture {
@@ -638,7 +641,8 @@ impl App {
             .await
             .unwrap()
             .id;
-        let incident = |key: String| async move {
+        s.set_agent_asset(agent, asset).await.unwrap();
+        let incident = |key: String, asset_id: Option<i64>| async move {
             let signal = Signal {
                 source: "webhook".into(),
                 source_id: None,
@@ -649,7 +653,7 @@ impl App {
                 summary: format!("{key} <down>"),
                 details: Default::default(),
                 links: Vec::new(),
-                asset_id: None,
+                asset_id,
                 check_id: None,
                 service: String::new(),
                 at: a.at,
@@ -678,8 +682,24 @@ impl App {
                 .incident_id
                 .unwrap()
         };
-        let incident_open = incident(format!("fixture-open{sfx}")).await;
-        let incident_resolved = incident(format!("fixture-resolved{sfx}")).await;
+        let incident_open = incident(format!("fixture-open{sfx}"), Some(asset)).await;
+        let incident_resolved = incident(format!("fixture-resolved{sfx}"), None).await;
+        let runbook = s
+            .create_runbook(
+                &a,
+                &pupitre_store::runbooks::RunbookInput {
+                    entity_id: x,
+                    target_kind: "asset".into(),
+                    target: asset.to_string(),
+                    title: format!("srv{sfx} down"),
+                    body: "# Restart it".into(),
+                    actions: r#"[{"name":"restart","label":"","argv":["/bin/true"],"user":"","timeout_s":60,"automatic":false}]"#.into(),
+                    note: String::new(),
+                },
+            )
+            .await
+            .unwrap()
+            .id;
         s.act_on_incident(&a, incident_resolved, &IncidentAction::Resolve)
             .await
             .unwrap();
@@ -769,6 +789,7 @@ impl App {
             .unwrap()
             .id;
         InvFixture {
+            runbook,
             handover,
             silence,
             window,
@@ -920,6 +941,9 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/api/v1/agent-enrolments/") => inv.enrolment,
         p if p.starts_with("/api/v1/agent-commands/") => inv.command,
         p if p.starts_with("/monitoring/agent-commands/") => inv.command,
+        p if p.starts_with("/api/v1/runbooks/") || p.starts_with("/incidents/runbooks/") => {
+            inv.runbook
+        }
         "/api/v1/incidents/{id}/reopen"
         | "/incidents/{id}/reopen"
         | "/api/v1/incidents/{id}/review"
@@ -975,6 +999,12 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
                 "chat"
             },
         );
+    // The confirmation page names the runbook's action to run.
+    let path = if def_path == "/incidents/{id}/actions/confirm" {
+        format!("{path}?runbook={}&action=restart", fx.inv.runbook)
+    } else {
+        path
+    };
     let x = fx.x.to_string();
     let sfx = rand_suffix();
     let body = match (method.as_str(), def_path) {
@@ -1230,6 +1260,35 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
         ("POST", "/api/v1/me/password") => Some(Body::Json(
             json!({"current_password": ADMIN_PASSWORD, "new_password": "a-brand-new-passphrase"}),
         )),
+        ("POST", "/api/v1/runbooks") => Some(Body::Json(json!({"entity_id": fx.x,
+            "target_kind": "service", "target": format!("billing {sfx}"), "name": format!("Billing {sfx}"),
+            "body": "# Billing\n\nRestart the queue.", "note": "first"}))),
+        ("PUT", "/api/v1/runbooks/{id}") => Some(Body::Json(json!({"entity_id": fx.x,
+            "target_kind": "asset", "target": fx.inv.asset.to_string(), "name": format!("srv down {sfx}"),
+            "body": "# Restart it\n\nThen check the logs.", "note": "logs",
+            "actions": [{"name": "restart", "argv": ["/bin/true"]}, {"name": "logs", "argv": ["/usr/bin/tail", "/var/log/syslog"]}]}))),
+        ("POST", "/api/v1/incidents/{id}/actions") => Some(Body::Json(
+            json!({"runbook_id": fx.inv.runbook, "action": "restart", "confirm": true}),
+        )),
+        ("POST", "/incidents/{id}/actions") => Some(form(&[
+            ("runbook_id", &fx.inv.runbook.to_string()),
+            ("action", "restart"),
+            ("confirm", "yes"),
+        ])),
+        ("POST", "/incidents/runbooks") | ("POST", "/incidents/runbooks/{id}") => Some(form(&[
+            ("entity_id", &x),
+            ("target_kind", "asset"),
+            ("target", &fx.inv.asset.to_string()),
+            ("name", &format!("srv {sfx}")),
+            ("body", "# Steps"),
+            ("action_name", "restart"),
+            ("action_label", "Restart"),
+            ("action_argv", "/bin/systemctl\nrestart\nnginx"),
+            ("action_user", ""),
+            ("action_timeout_s", "60"),
+            ("action_automatic", "no"),
+            ("note", "form"),
+        ])),
         ("POST", "/api/v1/me/contact-methods") => Some(Body::Json(
             json!({"kind": "email", "label": format!("home {sfx}"), "address": format!("home{sfx}@example.com")}),
         )),
@@ -1497,7 +1556,13 @@ async fn route_matrix_denies_anonymous_unprivileged_and_other_entities() {
 const READ_ONLY_POSTS: &[&str] = &["/api/v1/notification-templates/{kind}/preview"];
 
 /// Request fields that are not stored as such (the token's lifetime becomes `expires_at`).
-const INPUT_ONLY: &[&str] = &["expires_in_days", "expires_in_minutes", "valid_hours"];
+const INPUT_ONLY: &[&str] = &[
+    "expires_in_days",
+    "expires_in_minutes",
+    "valid_hours",
+    // A launch's confirmation.
+    "confirm",
+];
 
 fn scalar(v: &Value) -> Option<String> {
     match v {

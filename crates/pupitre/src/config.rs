@@ -131,6 +131,7 @@ const NUMERIC: &[&str] = &[
     "history_minute_days",
     "history_hour_days",
     "history_remote_write_buffer_samples",
+    "page_group_wait_seconds",
 ];
 
 /// Keys whose values are `true` or `false`.

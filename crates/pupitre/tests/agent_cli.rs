@@ -137,14 +137,20 @@ struct Setup {
 
 impl Setup {
     async fn start(uses: i64) -> Setup {
+        Setup::start_with(uses, Vec::new()).await
+    }
+
+    /// The same, with more of the server's settings.
+    async fn start_with(uses: i64, more: Vec<(&'static str, String)>) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let env = vec![
+        let mut env = vec![
             ("PUPITRE_LISTEN", format!("127.0.0.1:{}", free_port())),
             (
                 "PUPITRE_ADMIN_PASSWORD",
                 "Agent-test-passphrase-1".to_owned(),
             ),
         ];
+        env.extend(more);
         let server = Server::start(dir.path(), &[], &Setup::pairs(&env));
         let base = server.base.clone();
         let admin = admin_token(dir.path(), "t");
@@ -783,4 +789,312 @@ async fn over_https_through_a_proxy_the_agent_trusts_only_its_pinned_ca() {
         log.contains("enrolment failed") && log.contains("UnknownIssuer"),
         "{log}"
     );
+}
+
+/// Fires a webhook alert about `asset` and returns its incident once opened.
+async fn incident_on(base: &str, admin: &str, asset: i64, key: &str) -> i64 {
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/alert-sources"),
+        admin,
+        Some(json!({"name": format!("hook {key}"), "entity_id": 1, "kind": "webhook"})),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let source = v["token"].as_str().unwrap().to_owned();
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/alerts/webhook"),
+        &source,
+        Some(
+            json!({"dedup_key": key, "action": "trigger", "severity": "critical",
+            "summary": format!("{key} is down"), "asset_id": asset}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    for _ in 0..100 {
+        let (_, list) = call("GET", &format!("{base}/api/v1/incidents"), admin, None).await;
+        if let Some(id) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["title"] == format!("{key} is down"))
+            .and_then(|i| i["id"].as_i64())
+        {
+            return id;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no incident for {key}");
+}
+
+/// The asset an agent's inventory made, once it did.
+async fn agent_asset(base: &str, admin: &str, agent: i64) -> i64 {
+    for _ in 0..120 {
+        let (_, v) = call("GET", &format!("{base}/api/v1/agents/{agent}"), admin, None).await;
+        if let Some(asset) = v["asset_id"].as_i64() {
+            return asset;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("agent {agent} has no asset");
+}
+
+/// The incident's timeline, as text lines.
+async fn timeline(base: &str, admin: &str, id: i64) -> Vec<String> {
+    let (_, d) = call("GET", &format!("{base}/api/v1/incidents/{id}"), admin, None).await;
+    d["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_runbook_action_runs_on_the_host_once_confirmed_and_its_output_reaches_the_timeline() {
+    let setup = Setup::start(1).await;
+    let (base, admin) = (setup.base.clone(), setup.admin.clone());
+    let _agent = setup.agent("delta");
+    let id = setup.agents(1).await[0];
+    let asset = agent_asset(&base, &admin, id).await;
+    let marker = setup.dir.path().join("restarted");
+    let (s, runbook) = call(
+        "POST",
+        &format!("{base}/api/v1/runbooks"),
+        &admin,
+        Some(json!({"entity_id": 1, "target_kind": "asset", "target": asset.to_string(),
+            "name": "delta down", "body": "# Delta down\n\n1. Restart the app.\n2. Check the logs.",
+            "actions": [{"name": "restart-app", "label": "Restart the app",
+                "argv": ["/bin/sh", "-c", format!("echo restarted; echo careful >&2; touch {}", marker.display())],
+                "timeout_s": 30}]})),
+    )
+    .await;
+    assert_eq!(s, 201, "{runbook}");
+    let runbook = runbook["id"].as_i64().unwrap();
+    let incident = incident_on(&base, &admin, asset, "delta-app").await;
+    let (_, applicable) = call(
+        "GET",
+        &format!("{base}/api/v1/incidents/{incident}/runbooks"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(applicable[0]["runbook"]["id"], runbook, "{applicable}");
+    assert_eq!(applicable[0]["hosts"][0]["asset_id"], asset);
+
+    // Nothing runs without the confirmation, which says what would run where.
+    let launch = |confirm: bool| {
+        let (base, admin) = (base.clone(), admin.clone());
+        async move {
+            call(
+                "POST",
+                &format!("{base}/api/v1/incidents/{incident}/actions"),
+                &admin,
+                Some(json!({"runbook_id": runbook, "action": "restart-app", "confirm": confirm})),
+            )
+            .await
+        }
+    };
+    let (s, v) = launch(false).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("confirm")),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/bin/sh -c echo restarted"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("on delta"),
+        "{v}"
+    );
+    assert!(!marker.exists());
+    let (s, v) = launch(true).await;
+    assert_eq!(s, 202, "{v}");
+    eventually(
+        Duration::from_secs(30),
+        "the outcome in the timeline",
+        || async {
+            timeline(&base, &admin, incident)
+                .await
+                .iter()
+                .any(|t| t.starts_with("restart-app on delta: exit code 0"))
+        },
+    )
+    .await;
+    assert!(marker.exists(), "it ran on the host");
+    let line = timeline(&base, &admin, incident).await;
+    let launched = line
+        .iter()
+        .position(|t| t.contains("launched restart-app on delta"))
+        .unwrap();
+    let outcome = line
+        .iter()
+        .position(|t| t.starts_with("restart-app on delta: exit code 0"))
+        .unwrap();
+    assert!(launched < outcome, "{line:?}");
+    assert!(line[outcome].contains("stdout:\nrestarted"), "{line:?}");
+    assert!(line[outcome].contains("stderr:\ncareful"), "{line:?}");
+    let (_, actions) = call(
+        "GET",
+        &format!("{base}/api/v1/incidents/{incident}/actions"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (
+            actions[0]["state"].as_str(),
+            actions[0]["exit_code"].as_i64()
+        ),
+        (Some("done"), Some(0)),
+        "{actions}"
+    );
+
+    // A new version; the one the action ran from stays readable.
+    let (s, v) = call(
+        "PUT",
+        &format!("{base}/api/v1/runbooks/{runbook}"),
+        &admin,
+        Some(json!({"entity_id": 1, "target_kind": "asset", "target": asset.to_string(),
+            "name": "delta down", "body": "# Delta down\n\nCall the vendor first.", "note": "vendor first"})),
+    )
+    .await;
+    assert_eq!((s, v["version"].as_i64()), (200, Some(2)), "{v}");
+    let (_, v1) = call(
+        "GET",
+        &format!("{base}/api/v1/runbooks/{runbook}?version=1"),
+        &admin,
+        None,
+    )
+    .await;
+    assert!(
+        v1["body"].as_str().unwrap().contains("Restart the app"),
+        "{v1}"
+    );
+    assert_eq!(v1["actions"][0]["name"], "restart-app");
+    let (_, versions) = call(
+        "GET",
+        &format!("{base}/api/v1/runbooks/{runbook}/versions"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(versions.as_array().unwrap().len(), 2);
+    assert_eq!(versions[0]["note"], "vendor first");
+    // The action is gone from the newest version: it cannot be launched any more.
+    let (s, v) = launch(true).await;
+    assert_eq!(
+        (s, v["error"]["field"].as_str()),
+        (422, Some("action")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn an_automatic_first_line_action_runs_before_anyone_is_paged_and_not_twice_within_the_hour()
+{
+    let setup =
+        Setup::start_with(1, vec![("PUPITRE_PAGE_GROUP_WAIT_SECONDS", "1".to_owned())]).await;
+    let (base, admin) = (setup.base.clone(), setup.admin.clone());
+    let _agent = setup.agent("echo");
+    let id = setup.agents(1).await[0];
+    let asset = agent_asset(&base, &admin, id).await;
+    // The administrator is paged (by e-mail: no SMTP server here, so the attempt fails, and
+    // is recorded: what matters is when it was made).
+    let (_, me) = call("GET", &format!("{base}/api/v1/me"), &admin, None).await;
+    let me_id = me["user"]["id"].as_i64().unwrap();
+    call(
+        "PATCH",
+        &format!("{base}/api/v1/me"),
+        &admin,
+        Some(json!({"email": "admin@example.test", "notify_email": true})),
+    )
+    .await;
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/escalation-policies"),
+        &admin,
+        Some(json!({"entity_id": 1, "name": "production",
+            "steps": [{"targets": [{"user_id": me_id}], "delay_minutes": 10}]})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(
+        "POST",
+        &format!("{base}/api/v1/runbooks"),
+        &admin,
+        Some(
+            json!({"entity_id": 1, "target_kind": "asset", "target": asset.to_string(),
+            "name": "echo down", "body": "Restart it once; page if that does not help.",
+            "actions": [{"name": "restart", "argv": ["/bin/sh", "-c", "sleep 3; echo restarted"],
+                "timeout_s": 30, "automatic": true}]}),
+        ),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let first = incident_on(&base, &admin, asset, "echo-app").await;
+    eventually(
+        Duration::from_secs(40),
+        "paged after the action",
+        || async {
+            timeline(&base, &admin, first)
+                .await
+                .iter()
+                .any(|t| t.contains("paged"))
+        },
+    )
+    .await;
+    let line = timeline(&base, &admin, first).await;
+    let started = line
+        .iter()
+        .position(|t| t.starts_with("automatic first-line action restart on echo before paging"))
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let done = line
+        .iter()
+        .position(|t| t.starts_with("restart on echo: exit code 0"))
+        .unwrap_or_else(|| panic!("{line:?}"));
+    let paged = line.iter().position(|t| t.contains("paged")).unwrap();
+    assert!(
+        started < done && done < paged,
+        "the page waited for the action: {line:?}"
+    );
+    let (_, actions) = call(
+        "GET",
+        &format!("{base}/api/v1/incidents/{first}/actions"),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(actions[0]["automatic"], true);
+    assert_eq!(actions[0]["started_by"], "pupitre");
+
+    // Another outage of the same host within the hour: no second restart, paged at once.
+    call(
+        "POST",
+        &format!("{base}/api/v1/incidents/{first}/resolve"),
+        &admin,
+        None,
+    )
+    .await;
+    let second = incident_on(&base, &admin, asset, "echo-db").await;
+    eventually(
+        Duration::from_secs(20),
+        "the second incident paged",
+        || async {
+            timeline(&base, &admin, second)
+                .await
+                .iter()
+                .any(|t| t.contains("paged"))
+        },
+    )
+    .await;
+    let line = timeline(&base, &admin, second).await;
+    assert!(!line.iter().any(|t| t.contains("automatic")), "{line:?}");
 }

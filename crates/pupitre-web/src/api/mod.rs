@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod monitoring;
 pub mod notify;
 pub mod paging;
+pub mod runbooks;
 pub mod shiftlog;
 pub mod system;
 pub mod views;

@@ -91,6 +91,7 @@ pub fn document() -> serde_json::Value {
     api.merge(super::incidents::IncidentsDoc::openapi());
     api.merge(super::paging::PagingDoc::openapi());
     api.merge(super::notify::NotifyDoc::openapi());
+    api.merge(super::runbooks::RunbooksDoc::openapi());
     api.merge(super::maintenance::MaintenanceDoc::openapi());
     api.merge(super::shiftlog::ShiftLogDoc::openapi());
     let mut doc = serde_json::to_value(api).unwrap_or_default();

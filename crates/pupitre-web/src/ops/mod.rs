@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod notify;
 pub mod paging;
 pub mod profiles;
+pub mod runbooks;
 pub mod shiftlog;
 pub mod silences;
 pub mod teams;

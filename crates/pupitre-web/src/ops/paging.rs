@@ -655,6 +655,9 @@ pub async fn pager(st: AppState, shutdown: impl Future<Output = ()>) {
         if let Err(e) = deliver(&st, &channels).await {
             tracing::warn!(error = %e, "pager: delivery");
         }
+        if let Err(e) = crate::ops::runbooks::follow_actions(&st).await {
+            tracing::warn!(error = %e, "pager: runbook actions");
+        }
         tokio::select! {
             () = tokio::time::sleep(Duration::from_secs(2)) => {}
             () = st.incidents.pages.notified() => {}
@@ -690,6 +693,15 @@ pub async fn escalate(st: &AppState) -> Result<(), AppError> {
                 },
             }
         };
+        // In its first minutes, before the first page, an automatic first-line action may fix
+        // it: pages wait for it.
+        let opened = incident.escalation_base.unwrap_or(incident.created_at);
+        if incident.escalated_until.is_none()
+            && now - opened < 10 * 60_000
+            && crate::ops::runbooks::first_line(st, &incident, now).await?
+        {
+            continue;
+        }
         let Some(definition) = policy.and_then(policy_definition) else {
             continue;
         };

@@ -128,6 +128,7 @@ struct ShowPage {
     /// Opening to acknowledgement, and to resolution, for a person.
     time_to_ack: String,
     time_to_resolve: String,
+    runbooks: Vec<super::runbooks::Panel>,
 }
 
 async fn show(
@@ -164,7 +165,9 @@ async fn render(
             .map(|n| (n.asset_id, n.name.clone(), n.depth, n.problems))
             .collect::<Vec<_>>()
     };
+    let runbooks = super::runbooks::panels(st, caller, &d.incident).await?;
     let page = ShowPage {
+        runbooks,
         problems: diag
             .problems
             .iter()

@@ -11,6 +11,7 @@ mod incidents;
 mod inventory;
 mod monitoring;
 mod notify;
+mod runbooks;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -495,6 +496,7 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(agents::routes());
     r.extend(incidents::routes());
     r.extend(notify::routes());
+    r.extend(runbooks::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
     r.extend(incidents::oncall_routes());
