@@ -106,15 +106,8 @@ impl RemoteWriter {
         if !matches!(url.scheme(), "http" | "https") {
             return Err("history_remote_write_url: must start with http:// or https://".to_owned());
         }
-        let roots = pupitre_probe::trusted_roots(config.ca_file.as_deref())
+        let tls = pupitre_probe::tls_client(config.ca_file.as_deref())
             .map_err(|e| format!("history_remote_write_ca_file: {e}"))?;
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(config.timeout)

@@ -21,5 +21,5 @@ mod text;
 
 /// The roots a TLS client of Pupitre trusts (Mozilla's, plus a PEM file's), and an error with
 /// its causes on one line: for the other crates that talk TLS (the metric history's remote write).
-pub use crate::text::{error_chain, trusted_roots};
+pub use crate::text::{error_chain, tls_client, trusted_roots};
 pub mod zabbix;

@@ -59,6 +59,22 @@ pub fn trusted_roots(extra: Option<&Path>) -> Result<RootCertStore, String> {
     Ok(roots)
 }
 
+/// A TLS client configuration (ring, TLS 1.2 and 1.3) trusting the Mozilla roots plus the
+/// PEM certificates of `extra`, for the HTTP clients that post out (remote write,
+/// notifications). The error says what is wrong with the file.
+pub fn tls_client(extra: Option<&Path>) -> Result<rustls::ClientConfig, String> {
+    let roots = trusted_roots(extra)?;
+    Ok(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

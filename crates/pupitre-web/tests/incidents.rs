@@ -776,7 +776,100 @@ async fn a_silence_holds_matching_alerts_back_until_it_ends() {
     assert_eq!(s, 200);
     app.post_alerts("webhook", &token, &trigger("disk-db2"))
         .await;
-    app.incidents_until(&admin, "", |l| l.len() == 2).await;
+    let open = app.incidents_until(&admin, "", |l| l.len() == 2).await;
+
+    // The same through the pages: the incident's firing alert links to a prefilled form.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&admin);
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let post = |path: &str, body: String| {
+        let request = client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let disk = open
+        .iter()
+        .find(|i| i["title"] == "disk-db2 failing")
+        .unwrap();
+    let (_, html) = get(format!("/incidents/{}", disk["id"])).await;
+    let link = html
+        .split("class=\"silence\" href=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    let (s, html) = get(link).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!(
+            "value=\"{}\"",
+            disk_key(&alerts, "disk-db2 failing")
+        )),
+        "{html}"
+    );
+    let form = format!(
+        "entity_id={ROOT_ENTITY}&matcher_name=key&matcher_op=%3D&matcher_value=db2&matcher_name=&matcher_op=%3D&matcher_value=&hours=4&comment="
+    );
+    let (s, html) = post("/incidents/silences", form.clone()).await;
+    assert_eq!(s, 422, "no reason given");
+    assert!(html.contains("value=\"db2\""), "what was typed is kept");
+    let (s, _) = post("/incidents/silences", format!("{form}night+work")).await;
+    assert_eq!(s, 303);
+    let (_, list) = app.call("GET", "/api/v1/silences", &admin, None).await;
+    let made = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["comment"] == "night work")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        made["matchers"],
+        json!([{"name": "key", "op": "=", "value": "db2"}])
+    );
+    let (s, html) = get("/incidents/silences".into()).await;
+    assert_eq!(s, 200);
+    assert!(html.contains("night work"));
+    let (s, _) = post(
+        &format!("/incidents/silences/{}/expire", made["id"]),
+        String::new(),
+    )
+    .await;
+    assert_eq!(s, 303);
+    let (_, list) = app.call("GET", "/api/v1/silences", &admin, None).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["comment"] != "night work" || s["active"] == false)
+    );
+}
+
+/// The dedup key of the alert with this summary.
+fn disk_key(alerts: &Value, summary: &str) -> String {
+    alerts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["summary"] == summary)
+        .map(|a| a["dedup_key"].as_str().unwrap().to_owned())
+        .unwrap()
 }
 
 #[tokio::test]

@@ -107,14 +107,7 @@ pub fn sms_request(
 }
 
 fn http_client() -> Result<reqwest::Client, String> {
-    let roots = pupitre_probe::trusted_roots(None).map_err(|e| e.to_string())?;
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let tls = pupitre_probe::tls_client(None)?;
     reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .timeout(Duration::from_secs(15))

@@ -772,13 +772,12 @@ pub async fn template(st: &AppState, kind: TemplateKind) -> Result<(String, Stri
 /// Templates serve every entity: they are the root entity's to read and change
 /// (incidents=read, incidents=manage there).
 fn check_global(caller: &Caller, level: Level) -> Result<(), AppError> {
-    let root = caller
-        .tree
-        .iter()
-        .find(|(_, parent)| parent.is_none())
-        .map(|(id, _)| *id)
-        .ok_or_else(AppError::internal)?;
-    caller.check(Domain::Incidents, level, root, "notification templates")
+    caller.check(
+        Domain::Incidents,
+        level,
+        pupitre_core::model::ROOT_ENTITY,
+        "notification templates",
+    )
 }
 
 /// The templates as the API shows them.

@@ -12,6 +12,7 @@ mod inventory;
 mod monitoring;
 mod notify;
 mod runbooks;
+mod silences;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -497,6 +498,7 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(incidents::routes());
     r.extend(notify::routes());
     r.extend(runbooks::routes());
+    r.extend(silences::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
     r.extend(incidents::oncall_routes());

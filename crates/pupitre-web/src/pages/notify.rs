@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use pupitre_core::permission::Access;
 use pupitre_core::permission::Domain::Incidents;
 use pupitre_core::permission::Level::{Manage, Read};
-use pupitre_core::permission::{Access, EntityId};
 
 use super::{Done, FormData, Frame, PageResult, perr, see_other};
 use crate::auth::Caller;
@@ -268,14 +268,6 @@ struct TemplatesPage {
     error: Option<String>,
 }
 
-fn root(caller: &Caller) -> Option<EntityId> {
-    caller
-        .tree
-        .iter()
-        .find(|(_, parent)| parent.is_none())
-        .map(|(id, _)| *id)
-}
-
 /// The templates page; `typed` replaces one template's stored text by what was typed.
 async fn render_templates(
     st: &AppState,
@@ -296,7 +288,9 @@ async fn render_templates(
     let page = TemplatesPage {
         f: Frame::new(caller, "/incidents", "templates_n.title").with_flash(done),
         templates,
-        manage: root(caller).is_some_and(|r| caller.grants.allows(Incidents, Manage, r)),
+        manage: caller
+            .grants
+            .allows(Incidents, Manage, pupitre_core::model::ROOT_ENTITY),
         preview_kind: typed.map(|(k, _)| k.key().to_owned()).unwrap_or_default(),
         previews,
         error: error.map(|e| e.to_string()),
