@@ -188,3 +188,94 @@ async fn a_window_holds_incidents_back_and_opens_them_when_it_ends_if_the_proble
         "{d}"
     );
 }
+
+#[tokio::test]
+async fn the_maintenance_page_plans_changes_and_deletes_windows_in_local_time() {
+    let app = start(WebConfig::standard()).await;
+    let admin = support::token(&app.st, "ops", "Administrator", ROOT_ENTITY).await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &str, body: String| {
+        let request = client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let resp = request.send().await.expect("the server answers");
+            (resp.status().as_u16(), resp.text().await.expect("a body"))
+        }
+    };
+    let get = |path: String| {
+        let request = client
+            .get(format!("{}{path}", app.base))
+            .bearer_auth(&admin);
+        async move {
+            let resp = request.send().await.expect("the server answers");
+            (resp.status().as_u16(), resp.text().await.expect("a body"))
+        }
+    };
+    let form = |rrule: &str| {
+        format!(
+            "name=%3Cb%3EBIOS%3C%2Fb%3E&entity_id={ROOT_ENTITY}&starts_at=2027-03-28T01%3A30&time_zone=Europe%2FParis\
+             &duration_minutes=120&rrule={rrule}&asset_ids=&check_ids=&tags=db&whole_entity=1\
+             &who=night&what=BIOS&vendor=Acme&description=v2.1"
+        )
+    };
+    // A bad recurrence is refused, named, and what was typed stays.
+    let (s, html) = post("/maintenance", form("FREQ%3DHOURLY")).await;
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("rrule") && html.contains("value=\"FREQ=HOURLY\""),
+        "{html}"
+    );
+    let (s, _) = post("/maintenance", form("FREQ%3DWEEKLY%3BCOUNT%3D3")).await;
+    assert_eq!(s, 303);
+    let (_, list) = app
+        .call("GET", "/api/v1/maintenance-windows", &admin, None)
+        .await;
+    let w = &list[0];
+    // 01:30 in Paris on the night clocks go forward: 00:30 UTC.
+    assert_eq!(w["starts_at"], "2027-03-28T00:30:00Z", "{w}");
+    assert_eq!(w["scope"]["entity_ids"], json!([ROOT_ENTITY]));
+    assert_eq!(w["intervention"]["vendor"], "Acme");
+    let id = w["id"].as_i64().expect("an id");
+    let (s, html) = get("/maintenance".into()).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("&#60;b&#62;BIOS") || html.contains("&lt;b&gt;BIOS"),
+        "escaped: {html}"
+    );
+    let (s, html) = get(format!("/maintenance/{id}")).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("value=\"2027-03-28T01:30\""),
+        "shown in local time: {html}"
+    );
+    let (s, _) = post(
+        &format!("/maintenance/{id}"),
+        form("").replace("duration_minutes=120", "duration_minutes=30"),
+    )
+    .await;
+    assert_eq!(s, 303);
+    let (_, w) = app
+        .call(
+            "GET",
+            &format!("/api/v1/maintenance-windows/{id}"),
+            &admin,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (w["duration_minutes"].as_i64(), w["rrule"].as_str()),
+        (Some(30), Some(""))
+    );
+    let (s, _) = post(&format!("/maintenance/{id}/delete"), String::new()).await;
+    assert_eq!(s, 303);
+    let (_, list) = app
+        .call("GET", "/api/v1/maintenance-windows", &admin, None)
+        .await;
+    assert_eq!(list, json!([]));
+}

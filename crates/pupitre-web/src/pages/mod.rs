@@ -9,6 +9,7 @@ mod credentials;
 mod downtimes;
 mod incidents;
 mod inventory;
+mod maintenance;
 mod monitoring;
 mod notify;
 mod runbooks;
@@ -476,6 +477,7 @@ pub fn routes() -> Vec<RouteDef> {
             || href == "/incidents"
             || href == "/shiftlog"
             || href == "/oncall"
+            || href == "/maintenance"
         {
             continue;
         }
@@ -499,6 +501,7 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(notify::routes());
     r.extend(runbooks::routes());
     r.extend(silences::routes());
+    r.extend(maintenance::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
     r.extend(incidents::oncall_routes());
