@@ -465,3 +465,140 @@ async fn bad_policies_and_schedules_are_refused_and_gaps_are_reported() {
         "{csv}"
     );
 }
+
+#[tokio::test]
+async fn on_call_duty_is_edited_from_its_page_by_login_and_by_name() {
+    let app = start(WebConfig::standard()).await;
+    let admin = app.admin().await;
+    let (anne, _) = app.engineer("anne").await;
+    let (_, _) = app.engineer("bruno").await;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &str, body: String| {
+        let request = client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(&admin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let resp = request.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let schedule = |users: &str| {
+        format!(
+            "name=astreinte&entity_id={ROOT_ENTITY}&time_zone=Europe%2FParis&france=1&extra=\
+             &layer_name=nights&layer_users={users}&layer_rotation=weekly&layer_shift_hours=\
+             &layer_start=2026-11-30T19%3A00&layer_skip_holidays=no\
+             &layer_restriction=daily&layer_from=19%3A00&layer_to=08%3A00&layer_restriction2=&layer_from2=&layer_to2=\
+             &layer_name=weekends&layer_users=bruno&layer_rotation=weekly&layer_shift_hours=\
+             &layer_start=2026-12-05T00%3A00&layer_skip_holidays=no\
+             &layer_restriction=weekly&layer_from=sat+00%3A00&layer_to=mon+00%3A00\
+             &layer_restriction2=holidays&layer_from2=&layer_to2=\
+             &layer_name=&layer_users=&layer_rotation=weekly&layer_shift_hours=&layer_start=\
+             &layer_skip_holidays=no&layer_restriction=&layer_from=&layer_to=&layer_restriction2=&layer_from2=&layer_to2="
+        )
+    };
+    // An unknown login is named; what was typed stays.
+    let (s, html) = post("/oncall/schedules", schedule("anne%2C+zoe")).await;
+    assert_eq!(s, 422, "{html}");
+    assert!(
+        html.contains("layers[0].users") && html.contains("zoe"),
+        "{html}"
+    );
+    assert!(html.contains("value=\"anne, zoe\""), "{html}");
+    let (s, _) = post("/oncall/schedules", schedule("anne%2C+bruno")).await;
+    assert_eq!(s, 303);
+    let (_, list) = app.call("GET", "/api/v1/schedules", &admin, None).await;
+    let s0 = &list[0];
+    assert_eq!(
+        s0["definition"]["layers"][0]["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{s0}"
+    );
+    assert_eq!(
+        s0["definition"]["layers"][1]["restrictions"],
+        json!([{"kind": "weekly", "from": "sat 00:00", "to": "mon 00:00"}, {"kind": "holidays", "from": "", "to": ""}]),
+        "{s0}"
+    );
+    let id = s0["id"].as_i64().unwrap();
+    // The form shows it back, ready to change.
+    let (_, html) = app
+        .http
+        .get(format!("{}/oncall/schedules/{id}", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .map(|h| (0, h))
+        .unwrap();
+    assert!(
+        html.contains("value=\"anne, bruno\"") && html.contains("value=\"sat 00:00\""),
+        "{html}"
+    );
+    // An override, times local to the schedule.
+    let (s, html) = post(
+        &format!("/oncall/schedules/{id}/overrides"),
+        "user=bruno&starts_at=2026-12-24T18%3A00&ends_at=2026-12-26T08%3A00".into(),
+    )
+    .await;
+    assert_eq!(s, 303, "{html}");
+    let (_, fin) = app
+        .call(
+            "GET",
+            &format!(
+                "/api/v1/schedules/{id}/final?from=2026-12-25T00:00:00Z&to=2026-12-25T06:00:00Z"
+            ),
+            &admin,
+            None,
+        )
+        .await;
+    assert!(fin.to_string().contains("override"), "{fin}");
+    // A policy naming a person and the schedule.
+    let policy = |targets: &str| {
+        format!(
+            "entity_id={ROOT_ENTITY}&name=production&step_targets={targets}&step_delay=10&step_targets=bruno&step_delay=20&repeat=1"
+        )
+    };
+    let (s, html) = post("/oncall/policy", policy("schedule%3Anowhere")).await;
+    assert_eq!(s, 422);
+    assert!(
+        html.contains("steps[0].targets") && html.contains("nowhere"),
+        "{html}"
+    );
+    let (s, _) = post("/oncall/policy", policy("schedule%3Aastreinte%2C+anne")).await;
+    assert_eq!(s, 303);
+    let (_, policies) = app
+        .call("GET", "/api/v1/escalation-policies", &admin, None)
+        .await;
+    let steps = &policies[0]["steps"];
+    assert_eq!(steps[0]["targets"][0]["schedule_id"], id, "{policies}");
+    assert!(steps[0]["targets"][1]["user_id"].is_i64());
+    assert_eq!(steps[1]["delay_minutes"], 20);
+    // The on-call engineer swaps a shift; they may not change schedules.
+    let (s, _) = client
+        .post(format!("{}/oncall/schedules/{id}/overrides", app.base))
+        .bearer_auth(&anne)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("user=anne&starts_at=2026-12-31T18%3A00&ends_at=2027-01-01T08%3A00")
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 303);
+    let (s, _) = client
+        .post(format!("{}/oncall/schedules/{id}/delete", app.base))
+        .bearer_auth(&anne)
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .unwrap();
+    assert_eq!(s, 403);
+}

@@ -116,6 +116,8 @@ struct Fixture {
     token_admin: i64,
     /// A contact method of the administrator's own, and a customised `sms` template.
     method_admin: i64,
+    /// The login of `user_x`.
+    user_x_login: String,
 }
 
 async fn start() -> App {
@@ -402,6 +404,7 @@ impl App {
             inv: self.inventory_fixture(x, &sfx).await,
             token_admin,
             method_admin,
+            user_x_login: format!("userx{sfx}"),
         }
     }
 
@@ -952,6 +955,8 @@ fn inventory_id(def_path: &str, method: &Method, inv: &InvFixture) -> i64 {
         p if p.starts_with("/incidents/sources/") => inv.alert_source,
         p if p.starts_with("/incidents/silences/") => inv.silence,
         p if p.starts_with("/maintenance/") => inv.window,
+        p if p.starts_with("/oncall/schedules/") => inv.schedule,
+        p if p.starts_with("/oncall/policies/") => inv.policy,
         p if p.starts_with("/incidents/") => inv.incident,
         p if p.starts_with("/api/v1/alert-sources/") => inv.alert_source,
         p if p.starts_with("/api/v1/escalation-policies/") => inv.policy,
@@ -1291,6 +1296,39 @@ fn concrete(def_path: &str, method: &Method, fx: &Fixture) -> (String, Option<Bo
             ("what", "firmware"),
             ("vendor", "Acme"),
             ("description", "BIOS 2.1"),
+        ])),
+        ("POST", "/oncall/schedules") | ("POST", "/oncall/schedules/{id}") => Some(form(&[
+            ("name", &format!("nights {sfx}")),
+            ("entity_id", &x),
+            ("time_zone", "Europe/Paris"),
+            ("france", "1"),
+            ("extra", "2026-12-24"),
+            ("layer_name", "nights"),
+            ("layer_users", &fx.user_x_login),
+            ("layer_rotation", "weekly"),
+            ("layer_shift_hours", ""),
+            ("layer_start", "2026-11-30T19:00"),
+            ("layer_skip_holidays", "no"),
+            ("layer_restriction", "daily"),
+            ("layer_from", "19:00"),
+            ("layer_to", "08:00"),
+            ("layer_restriction2", ""),
+            ("layer_from2", ""),
+            ("layer_to2", ""),
+        ])),
+        ("POST", "/oncall/schedules/{id}/overrides") => Some(form(&[
+            ("user", &fx.user_x_login),
+            ("starts_at", "2026-12-24T18:00"),
+            ("ends_at", "2026-12-26T08:00"),
+        ])),
+        ("POST", "/oncall/policy") => Some(form(&[
+            ("entity_id", &x),
+            ("name", &format!("production {sfx}")),
+            ("step_targets", &fx.user_x_login),
+            ("step_delay", "10"),
+            ("step_targets", ""),
+            ("step_delay", "15"),
+            ("repeat", "1"),
         ])),
         ("POST", "/incidents/silences") => Some(form(&[
             ("entity_id", &x),

@@ -685,8 +685,11 @@ struct ScheduleCalendar {
 struct OnCallPage {
     f: Frame,
     schedules: Vec<ScheduleCalendar>,
-    /// (name, entity, steps in words).
-    policies: Vec<(String, String, String)>,
+    /// (id, entity id, name, entity, steps in words).
+    policies: Vec<(i64, i64, String, String, String)>,
+    /// May change schedules and policies (somewhere), and override shifts.
+    can_manage: bool,
+    can_operate: bool,
 }
 
 async fn oncall(State(st): State<AppState>, caller: Caller) -> PageResult {
@@ -804,6 +807,8 @@ async fn oncall(State(st): State<AppState>, caller: Caller) -> PageResult {
                     })
                     .unwrap_or_default();
                 (
+                    p.id,
+                    p.entity_id,
                     p.name.clone(),
                     entities.get(&p.entity_id).cloned().unwrap_or_default(),
                     steps,
@@ -814,6 +819,8 @@ async fn oncall(State(st): State<AppState>, caller: Caller) -> PageResult {
             f,
             schedules,
             policies,
+            can_manage: caller.grants.allows_somewhere(Incidents, Manage),
+            can_operate: caller.grants.allows_somewhere(Incidents, Operate),
         })
     }
     .await;

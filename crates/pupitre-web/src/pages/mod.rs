@@ -12,6 +12,7 @@ mod inventory;
 mod maintenance;
 mod monitoring;
 mod notify;
+mod oncall;
 mod runbooks;
 mod silences;
 
@@ -502,6 +503,7 @@ pub fn routes() -> Vec<RouteDef> {
     r.extend(runbooks::routes());
     r.extend(silences::routes());
     r.extend(maintenance::routes());
+    r.extend(oncall::routes());
     r.extend(incidents::link_routes());
     r.extend(incidents::shift_log_routes());
     r.extend(incidents::oncall_routes());
