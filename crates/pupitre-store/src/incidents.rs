@@ -553,6 +553,10 @@ pub trait IncidentStore: Send + Sync {
     ) -> Result<()>;
     /// Gives up a queued notification, saying why in the incident's timeline.
     async fn cancel_notification(&self, id: i64, reason: &str, now: i64) -> Result<()>;
+    /// Takes a queued notification for one delivery attempt, until `until`: false when another
+    /// server took it first (it moved `next_attempt_at` from `due`). An attempt that never
+    /// reports (a crash) is tried again once `until` passes.
+    async fn claim_notification(&self, id: i64, due: i64, until: i64) -> Result<bool>;
     /// Moves queued notifications to a later time (the storm limiter holds them for a
     /// digest).
     async fn postpone_notifications(&self, ids: &[i64], until: i64) -> Result<()>;

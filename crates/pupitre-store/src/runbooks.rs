@@ -119,6 +119,10 @@ pub trait RunbookStore: Send + Sync {
     /// Marks an action done and writes its outcome in the timeline (once: false when another
     /// server did it first).
     async fn finish_incident_action(&self, id: i64, text: &str, now: i64) -> Result<bool>;
+    /// Holds an incident's first page: its escalation counts from `base` (moved while an
+    /// automatic first-line action runs, so that the steps start when it is over, not
+    /// together). Only before the first page.
+    async fn hold_escalation(&self, incident: IncidentId, base: i64) -> Result<()>;
     /// When `action` last ran automatically on `asset`, if it did since `since`.
     async fn last_automatic_action(
         &self,

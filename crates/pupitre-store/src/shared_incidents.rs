@@ -1381,6 +1381,20 @@ macro_rules! impl_incident_store {
                     Ok(())
                 }
 
+                async fn claim_notification(&self, id: i64, due: i64, until: i64) -> Result<bool> {
+                    let claimed = sqlx::query(
+                        "UPDATE notifications SET next_attempt_at = $1 \
+                         WHERE id = $2 AND state = 'queued' AND next_attempt_at = $3",
+                    )
+                    .bind(until)
+                    .bind(id)
+                    .bind(due)
+                    .execute(&self.write)
+                    .await?
+                    .rows_affected();
+                    Ok(claimed == 1)
+                }
+
                 async fn postpone_notifications(&self, ids: &[i64], until: i64) -> Result<()> {
                     if ids.is_empty() {
                         return Ok(());

@@ -247,7 +247,7 @@ macro_rules! impl_runbook_store {
                 ) -> Result<(IncidentActionRecord, CommandRecord)> {
                     let mut tx = self.write.begin().await?;
                     let command = insert_command(&mut tx, actor, a.agent_id, "exec", &a.spec, extra).await?;
-                    let id: i64 = sqlx::query_scalar(
+                    let id: i64 = match sqlx::query_scalar(
                         "INSERT INTO incident_actions (incident_id, runbook_id, runbook_version, action, asset_id, \
                          command_id, automatic, state, started_by, started_at) \
                          VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', $8, $9) RETURNING id",
@@ -262,7 +262,18 @@ macro_rules! impl_runbook_store {
                     .bind(&actor.login)
                     .bind(actor.at)
                     .fetch_one(&mut *tx)
-                    .await?;
+                    .await
+                    {
+                        Ok(id) => id,
+                        // Another server started the incident's automatic action first.
+                        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => {
+                            return Err(StoreError::Conflict {
+                                field: "action".to_owned(),
+                                message: "the incident's automatic action already started".to_owned(),
+                            });
+                        }
+                        Err(e) => return Err(e.into()),
+                    };
                     timeline(&mut tx, a.incident_id, actor.at, "action", &actor.login, &a.text, None).await?;
                     let row = sqlx::query("SELECT * FROM incident_actions WHERE id = $1")
                         .bind(id)
@@ -305,6 +316,18 @@ macro_rules! impl_runbook_store {
                     timeline(&mut tx, incident, now, "action", "pupitre", text, None).await?;
                     tx.commit().await?;
                     Ok(true)
+                }
+
+                async fn hold_escalation(&self, incident: IncidentId, base: i64) -> Result<()> {
+                    sqlx::query(
+                        "UPDATE incidents SET escalation_base = $1 \
+                         WHERE id = $2 AND escalated_until IS NULL AND status = 'triggered'",
+                    )
+                    .bind(base)
+                    .bind(incident)
+                    .execute(&self.write)
+                    .await?;
+                    Ok(())
                 }
 
                 async fn last_automatic_action(&self, asset: AssetId, action: &str, since: i64) -> Result<Option<i64>> {

@@ -95,6 +95,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "runbooks",
         sql: include_str!("../migrations/sqlite/0017_runbooks.sql"),
     },
+    Migration {
+        version: 18,
+        description: "automatic action once",
+        sql: include_str!("../migrations/sqlite/0018_automatic_action_once.sql"),
+    },
 ];
 
 pub struct SqliteStore {

@@ -603,8 +603,19 @@ async fn notification_settings_round_trip_and_digests_count_once(db: TestDb) {
     );
     let due = s.due_notifications(200, 10).await.unwrap();
     assert_eq!(due.len(), 2, "the third waits for its delay");
+    // One server takes the first for its attempt; another cannot.
+    assert!(
+        s.claim_notification(due[0].id, due[0].next_attempt_at, 999)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.claim_notification(due[0].id, due[0].next_attempt_at, 999)
+            .await
+            .unwrap()
+    );
     s.postpone_notifications(&[due[1].id], 300).await.unwrap();
-    assert_eq!(s.due_notifications(200, 10).await.unwrap().len(), 1);
+    assert_eq!(s.due_notifications(200, 10).await.unwrap().len(), 0);
     let ids: Vec<i64> = s
         .incident_notifications(incident)
         .await

@@ -1322,7 +1322,7 @@ pub fn routes() -> Vec<RouteDef> {
         route(
             M::POST,
             "/api/v1/notification-templates/{kind}/preview",
-            incidents(Read),
+            incidents(Manage),
             Api,
             ntf::preview_template,
         ),

@@ -308,7 +308,10 @@ async fn every_channel_delivers_its_page_and_a_delayed_one_waits_for_no_acknowle
     let message = slack[0].json();
     let text = message["text"].as_str().unwrap();
     assert!(text.contains(&format!("#{id} db1 is down")), "{text}");
-    assert!(text.contains("/a/"), "a signed link: {text}");
+    assert!(
+        !text.contains("/a/"),
+        "no signed link in a channel others read: {text}"
+    );
     assert_eq!(slack[0].content_type, "application/json");
     assert!(
         rx.wait("/mattermost/", 1).await[0].json()["text"]
@@ -323,11 +326,13 @@ async fn every_channel_delivers_its_page_and_a_delayed_one_waits_for_no_acknowle
         "application/vnd.microsoft.card.adaptive"
     );
     let actions = card["content"]["actions"].as_array().unwrap();
-    assert!(
+    assert_eq!(
         actions
             .iter()
-            .any(|a| a["title"] == "Acknowledge" && a["url"].as_str().unwrap().contains("/a/")),
-        "{teams}"
+            .map(|a| a["title"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["Open"],
+        "a channel gets the incident's address, not the person's signed links: {teams}"
     );
     let hook = rx.wait("/webhook/", 1).await;
     assert!(hook[0].uri.contains("key=SECRET"), "the whole URL is used");
@@ -335,6 +340,7 @@ async fn every_channel_delivers_its_page_and_a_delayed_one_waits_for_no_acknowle
     assert_eq!(hook["event"], "page");
     assert_eq!(hook["recipient"], "night");
     assert_eq!(hook["incidents"][0]["id"], id);
+    assert_eq!(hook["incidents"][0]["acknowledge_url"], "");
     assert_eq!(
         hook["incidents"][0]["priority"], 3,
         "one asset, high urgency"
@@ -349,6 +355,10 @@ async fn every_channel_delivers_its_page_and_a_delayed_one_waits_for_no_acknowle
             .as_str()
             .unwrap()
             .starts_with(&format!("P3 #{id} db1 is down"))
+    );
+    assert!(
+        sms["text"].as_str().unwrap().contains("/a/"),
+        "an SMS is for the person alone: it carries the link"
     );
 
     // Five delivered at once; the delayed one waits five minutes.
@@ -591,13 +601,22 @@ async fn templates_are_checked_previewed_and_used() {
         )
         .await;
     assert_eq!(s, 422, "{v}");
-    // A preview renders a sample page and a sample digest; an operator may preview.
+    // A preview renders a sample page and a sample digest, for those who may change templates.
     let body = "{% if digest %}DIGEST {{ incidents|length }}{% else %}ALERT P{{ incident.priority }} {{ incident.title|upper }} {{ incident.url }}{% endif %}";
-    let (s, v) = app
+    let (s, _) = app
         .call(
             "POST",
             "/api/v1/notification-templates/chat/preview",
             &night,
+            Some(json!({"body": body})),
+        )
+        .await;
+    assert_eq!(s, 403);
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/notification-templates/chat/preview",
+            &admin,
             Some(json!({"body": body})),
         )
         .await;
@@ -789,6 +808,36 @@ async fn bad_contact_methods_and_rules_are_refused_naming_the_field() {
         )
         .await;
     assert_eq!(s, 404);
+    // Deleting a method drops the rules that used it: the person falls back to e-mail rather
+    // than being reached nowhere.
+    app.rules(
+        &night,
+        json!({"rules": [{"contact_method_id": mine, "urgency": "high"}]}),
+    )
+    .await;
+    let (s, _) = app
+        .call(
+            "DELETE",
+            &format!("/api/v1/me/contact-methods/{mine}"),
+            &night,
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (_, rules) = app
+        .call("GET", "/api/v1/me/notification-rules", &night, None)
+        .await;
+    assert_eq!(rules["rules"], json!([]));
+    // A link-local address is no webhook.
+    let (s, v) = app
+        .call(
+            "POST",
+            "/api/v1/me/contact-methods",
+            &night,
+            Some(json!({"kind": "webhook", "url": "http://169.254.169.254/latest/meta-data/"})),
+        )
+        .await;
+    assert_eq!((s, v["error"]["field"].as_str()), (422, Some("url")), "{v}");
     // A test message says whether it went.
     let failing = app
         .method(
@@ -927,12 +976,12 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
         .await;
     assert_eq!(s, 200, "{page}");
     assert_eq!(rx.wait("/pagehook/", 1).await.len(), 1);
-    // Templates: an operator previews, an administrator saves.
+    // Templates: an administrator previews and saves; an operator only reads them.
     let (s, page) = app
         .page(
             "POST",
             "/incidents/templates/sms",
-            &night,
+            &admin,
             Some(form(&[
                 ("action", "preview"),
                 ("subject", ""),
@@ -942,7 +991,7 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
         .await;
     assert_eq!(s, 200, "{page}");
     assert!(
-        page.contains("SMS 1042 ") && !page.contains("<night>"),
+        page.contains("SMS 1042 ") && !page.contains("<ops>"),
         "rendered, escaped: {page}"
     );
     let (s, _) = app.page("GET", "/incidents/templates", &night, None).await;

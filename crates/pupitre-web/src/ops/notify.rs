@@ -172,6 +172,21 @@ pub async fn add_contact_method(
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| AppError::invalid("url", "must be an http:// or https:// URL"))?;
+        // Link-local addresses are cloud metadata services, not chat servers.
+        let ip = url
+            .host_str()
+            .and_then(|h| h.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok());
+        let link_local = match ip {
+            Some(std::net::IpAddr::V4(ip)) => ip.is_link_local(),
+            Some(std::net::IpAddr::V6(ip)) => (ip.segments()[0] & 0xffc0) == 0xfe80,
+            None => false,
+        };
+        if link_local {
+            return Err(AppError::invalid(
+                "url",
+                "a link-local address is not a webhook",
+            ));
+        }
         let vault = st.vault.as_ref().ok_or_else(|| {
             AppError::invalid(
                 "url",
@@ -253,6 +268,14 @@ pub async fn delete_contact_method(
 ) -> Result<(), AppError> {
     own_contact_method(st, caller, id).await?;
     st.store.delete_contact_method(&caller.actor(), id).await?;
+    // The rules that used it go with it (the person falls back to their e-mail address if
+    // none is left).
+    let mut rules = rules_of(st, caller.user.id).await?;
+    let before = rules.rules.len();
+    rules.rules.retain(|r| r.contact_method_id != id);
+    if rules.rules.len() != before {
+        put_rules(st, caller, &rules).await?;
+    }
     Ok(())
 }
 
@@ -504,12 +527,17 @@ pub async fn plan(
     let rules = rules_of(st, user.id).await?;
     let methods = st.store.list_contact_methods(user.id).await?;
     let mut out = Vec::new();
-    let matching: Vec<&RuleFields> = rules
+    // Rules whose method is gone do not count (a method deleted elsewhere than here).
+    let usable: Vec<&RuleFields> = rules
         .rules
+        .iter()
+        .filter(|r| methods.iter().any(|m| m.id == r.contact_method_id))
+        .collect();
+    let matching: Vec<&&RuleFields> = usable
         .iter()
         .filter(|r| r.urgency == urgency.key())
         .collect();
-    if rules.rules.is_empty() {
+    if usable.is_empty() {
         if user.notify_email && !user.email.is_empty() {
             out.push((
                 ChannelKind::Email,
@@ -854,6 +882,9 @@ pub async fn preview(
     kind: TemplateKind,
     f: &TemplateFields,
 ) -> Result<Vec<Rendered>, AppError> {
+    // Rendering is bounded in steps, not in memory: only those who may change templates try
+    // them.
+    check_global(caller, Level::Manage)?;
     let len_check = |field: &'static str, text: &str, max: usize| {
         if text.len() > max {
             Err(AppError::invalid(

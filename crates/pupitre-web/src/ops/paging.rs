@@ -52,6 +52,9 @@ pub const LINK_VALID_MS: i64 = 24 * 3600 * 1000;
 /// Delivery attempts before a page is marked failed.
 const MAX_ATTEMPTS: i64 = 5;
 
+/// How long a server has to report a delivery attempt before another may try it.
+const CLAIM_MS: i64 = 120_000;
+
 // ---- Escalation policies --------------------------------------------------------------------
 
 /// Whom a step pages: exactly one of the three.
@@ -847,8 +850,8 @@ async fn target_users(
 /// to end and go as one digest per contact method.
 pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError> {
     let now = now_ms();
-    let mut groups: BTreeMap<(i64, String, String), Vec<(NotificationRecord, IncidentRecord)>> =
-        BTreeMap::new();
+    type Key = (i64, String, String, Option<i64>);
+    let mut groups: BTreeMap<Key, Vec<(NotificationRecord, IncidentRecord)>> = BTreeMap::new();
     for n in st.store.due_notifications(now, 500).await? {
         let incident = match st.store.get_incident(n.incident_id).await {
             Ok(incident) => incident,
@@ -873,11 +876,17 @@ pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError>
             st.store.cancel_notification(n.id, &reason, now).await?;
             continue;
         }
-        let key = (n.user_id.unwrap_or(0), n.channel.clone(), n.address.clone());
+        // One message per contact method: two webhooks may share an origin.
+        let key = (
+            n.user_id.unwrap_or(0),
+            n.channel.clone(),
+            n.address.clone(),
+            n.contact_method_id,
+        );
         groups.entry(key).or_default().push((n, incident));
     }
     let mut limits: HashMap<i64, (u32, Vec<i64>)> = HashMap::new();
-    for ((user, _, _), group) in groups {
+    for ((user, _, _, _), group) in groups {
         let (limit, sent) = match limits.entry(user) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => {
@@ -903,8 +912,21 @@ pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError>
             vec![group]
         };
         for message in messages {
-            send_message(st, channels, &message, now).await?;
-            sent.push(now);
+            // Another server may be delivering the same: each notification goes once.
+            let mut mine = Vec::new();
+            for (n, incident) in message {
+                if st
+                    .store
+                    .claim_notification(n.id, n.next_attempt_at, now + CLAIM_MS)
+                    .await?
+                {
+                    mine.push((n, incident));
+                }
+            }
+            if !mine.is_empty() {
+                send_message(st, channels, &mine, now).await?;
+                sent.push(now);
+            }
         }
     }
     Ok(())
@@ -981,9 +1003,12 @@ async fn render_for(
             .unwrap_or_default(),
         None => String::new(),
     };
+    // The signed links act as the person paged: only in messages to them alone (e-mail,
+    // SMS), never in a channel others read.
+    let personal = matches!(kind, ChannelKind::Email | ChannelKind::Sms);
     let incidents = message
         .iter()
-        .map(|(n, i)| notify::incident_context(st, i, n.user_id))
+        .map(|(n, i)| notify::incident_context(st, i, n.user_id.filter(|_| personal)))
         .collect();
     let template = notify::template(st, kind.template())
         .await

@@ -261,7 +261,10 @@ pub async fn update(
 }
 
 pub async fn delete(st: &AppState, caller: &Caller, id: i64) -> Result<(), AppError> {
-    get(st, caller, id, None, Level::Manage).await?;
+    let before = get(st, caller, id, None, Level::Manage).await?;
+    if !actions_of(&before).is_empty() {
+        caller.check(Domain::Jobs, Level::Manage, before.entity_id, "runbook")?;
+    }
     Ok(st.store.delete_runbook(&caller.actor(), id).await?)
 }
 
@@ -378,6 +381,10 @@ pub struct LaunchFields {
     /// Must be true: the command and the host were shown and confirmed.
     #[serde(default)]
     pub confirm: bool,
+    /// The runbook's version that was shown; a launch from another one is refused (the
+    /// command may have changed since it was confirmed).
+    #[serde(default)]
+    pub version: Option<i64>,
 }
 
 /// What a launch will do, checked: shown for confirmation, then run.
@@ -407,6 +414,14 @@ pub async fn plan_launch(
             "not a runbook of this incident",
         ));
     };
+    if let Some(v) = f.version
+        && v != found.runbook.version
+    {
+        return Err(AppError::conflict(format!(
+            "the runbook changed since version {v} was shown (now version {}): look at it again",
+            found.runbook.version
+        )));
+    }
     let Some(action) = found.actions.iter().find(|a| a.name == f.action).cloned() else {
         return Err(AppError::invalid(
             "action",
@@ -518,7 +533,19 @@ pub async fn incident_actions(
     crate::ops::incidents::get_incident(st, caller, incident, Level::Read).await?;
     let mut out = Vec::new();
     for a in st.store.incident_actions(incident).await? {
-        let command = st.store.get_command(a.command_id).await.ok();
+        let mut command = st.store.get_command(a.command_id).await.ok();
+        // The whole output is the agent's commands' to show (jobs=read); the incident's
+        // readers have the timeline's tail.
+        if let Some(c) = &mut command {
+            let agent = st.store.get_agent(c.agent_id).await?;
+            if !caller
+                .grants
+                .allows(Domain::Jobs, Level::Read, agent.entity_id)
+            {
+                c.stdout.clear();
+                c.stderr.clear();
+            }
+        }
         out.push((a, command));
     }
     Ok(out)
@@ -574,43 +601,117 @@ pub async fn follow_actions(st: &AppState) -> Result<(), AppError> {
     Ok(())
 }
 
+/// How long after an automatic action that exited 0 the pages still wait, for the checks to
+/// see the fix and resolve the incident.
+const FIX_GRACE_MS: i64 = 120_000;
+
+/// An agent heard from this recently is taken to be reachable.
+const AGENT_FRESH_MS: i64 = 120_000;
+
+/// Whether an automatic action still holds the pages at `now`, and if not, whether its
+/// command should be withdrawn (it never started: the host is unreachable).
+fn still_holding(
+    a: &IncidentActionRecord,
+    command: Option<&CommandRecord>,
+    now: i64,
+) -> (bool, bool) {
+    let timeout = command
+        .and_then(|c| serde_json::from_str::<CommandSpec>(&c.spec).ok())
+        .map_or(60, |s| s.timeout_s);
+    let limit = a.started_at + i64::try_from(timeout).unwrap_or(60) * 1000 + 30_000;
+    match command {
+        Some(c) if c.state == CommandState::Finished => {
+            // A fix that worked gets time to show; one that failed pages at once.
+            let ok = c.exit_code == Some(0);
+            let done = c.finished_at.unwrap_or(a.started_at);
+            (ok && now < done + FIX_GRACE_MS, false)
+        }
+        Some(c) if now >= limit => (false, c.state == CommandState::Queued),
+        Some(_) => (true, false),
+        None => (false, false),
+    }
+}
+
 /// Before an incident's first page: runs its automatic first-line action if it has one, and
-/// says whether the pages must wait (the action is running).
+/// says whether the pages must wait (the action runs, or it just fixed the problem and the
+/// checks have not seen it yet). While they wait, the escalation's start moves with them, so
+/// that its steps count from the release rather than all fire at once.
 pub async fn first_line(
+    st: &AppState,
+    incident: &IncidentRecord,
+    now: i64,
+) -> Result<bool, AppError> {
+    let hold = hold_for_first_line(st, incident, now).await?;
+    if hold {
+        let wait = i64::try_from(st.config.page_group_wait.as_millis()).unwrap_or(0);
+        st.store.hold_escalation(incident.id, now - wait).await?;
+    }
+    Ok(hold)
+}
+
+fn pupitre_actor(incident: &IncidentRecord, now: i64) -> Actor {
+    Actor {
+        user_id: None,
+        login: "pupitre".to_owned(),
+        source: format!("automatic action, incident #{}", incident.id),
+        at: now,
+    }
+}
+
+async fn hold_for_first_line(
     st: &AppState,
     incident: &IncidentRecord,
     now: i64,
 ) -> Result<bool, AppError> {
     let done = st.store.incident_actions(incident.id).await?;
     if let Some(a) = done.iter().find(|a| a.automatic) {
-        if a.state != "running" {
-            return Ok(false);
+        let command = st.store.get_command(a.command_id).await.ok();
+        let (hold, withdraw) = still_holding(a, command.as_ref(), now);
+        if withdraw
+            && let Some(c) = &command
+            && st
+                .store
+                .cancel_command(&pupitre_actor(incident, now), c.id)
+                .await
+                .is_ok()
+        {
+            // The host never took it: it must not run hours later when it comes back.
+            let text = format!(
+                "{} was not taken by the host's agent within its timeout: withdrawn",
+                a.action
+            );
+            st.store.finish_incident_action(a.id, &text, now).await?;
         }
-        // Wait for it, but not beyond its timeout (and a margin for the agent to report).
-        let timeout = st
-            .store
-            .get_command(a.command_id)
-            .await
-            .ok()
-            .and_then(|c| serde_json::from_str::<CommandSpec>(&c.spec).ok())
-            .map_or(60, |s| s.timeout_s);
-        let limit = a.started_at + i64::try_from(timeout).unwrap_or(60) * 1000 + 30_000;
-        return Ok(now < limit);
+        return Ok(hold);
     }
     if !done.is_empty() {
         // Someone already acted by hand: page as usual.
         return Ok(false);
     }
+    let tree = st.entity_tree().await?;
     for found in for_incident(st, None, incident).await? {
         let Some(action) = found.actions.iter().find(|a| a.automatic) else {
             continue;
         };
-        let Some((asset_id, _)) = found.hosts.first() else {
+        // Unattended commands run only within the runbook's own entity (its author holds
+        // jobs=manage there), on a host whose agent was heard from lately.
+        let within = pupitre_core::permission::subtree(found.runbook.entity_id, &tree);
+        let mut host = None;
+        for (asset_id, _) in &found.hosts {
+            if let Some(agent) = st.store.agent_of_asset(*asset_id).await?
+                && within.contains(&agent.entity_id)
+                && agent.last_seen_at.is_some_and(|t| now - t < AGENT_FRESH_MS)
+            {
+                host = Some(*asset_id);
+                break;
+            }
+        }
+        let Some(asset_id) = host else {
             continue;
         };
         if st
             .store
-            .last_automatic_action(*asset_id, &action.name, now - AUTOMATIC_QUIET_MS)
+            .last_automatic_action(asset_id, &action.name, now - AUTOMATIC_QUIET_MS)
             .await?
             .is_some()
         {
@@ -619,24 +720,22 @@ pub async fn first_line(
         let f = LaunchFields {
             runbook_id: found.runbook.id,
             action: action.name.clone(),
-            asset_id: Some(*asset_id),
+            asset_id: Some(asset_id),
             confirm: true,
+            version: None,
         };
         let plan = plan_launch(st, None, incident, &f).await?;
-        let actor = Actor {
-            user_id: None,
-            login: "pupitre".to_owned(),
-            source: format!("automatic action, incident #{}", incident.id),
-            at: now,
-        };
         let text = format!(
             "automatic first-line action {} on {} before paging: {}",
             plan.action.name,
             plan.asset,
             plan.action.command_line()
         );
+        let actor = pupitre_actor(incident, now);
         return match start(st, &actor, incident, &plan, true, text).await {
             Ok(_) => Ok(true),
+            // Another server started it a moment ago.
+            Err(e) if e.status == axum::http::StatusCode::CONFLICT => Ok(true),
             Err(e) => {
                 tracing::warn!(incident = incident.id, error = %e, "automatic action not started");
                 Ok(false)
@@ -696,7 +795,71 @@ pub fn markdown_html(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::markdown_html;
+    use super::*;
+
+    fn action(started_at: i64) -> IncidentActionRecord {
+        IncidentActionRecord {
+            id: 1,
+            incident_id: 1,
+            runbook_id: Some(1),
+            runbook_version: 1,
+            action: "restart".to_owned(),
+            asset_id: 1,
+            command_id: 1,
+            automatic: true,
+            state: "running".to_owned(),
+            started_by: "pupitre".to_owned(),
+            started_at,
+            finished_at: None,
+        }
+    }
+
+    fn command(
+        state: CommandState,
+        exit_code: Option<i64>,
+        finished_at: Option<i64>,
+    ) -> CommandRecord {
+        CommandRecord {
+            id: 1,
+            agent_id: 1,
+            kind: "exec".to_owned(),
+            spec: r#"{"argv":["/bin/true"],"timeout_s":30}"#.to_owned(),
+            state,
+            cancel_requested: false,
+            outcome: None,
+            exit_code,
+            stdout: String::new(),
+            stderr: String::new(),
+            stdout_bytes: 0,
+            stderr_bytes: 0,
+            message: String::new(),
+            created_by: "pupitre".to_owned(),
+            created_at: 0,
+            started_at: None,
+            finished_at,
+        }
+    }
+
+    #[test]
+    fn an_automatic_action_holds_the_pages_while_it_runs_and_while_its_fix_shows() {
+        let a = action(0);
+        // Running: held until its timeout (30 s) and a margin (30 s).
+        let running = command(CommandState::Running, None, None);
+        assert_eq!(still_holding(&a, Some(&running), 59_000), (true, false));
+        assert_eq!(still_holding(&a, Some(&running), 60_000), (false, false));
+        // Never taken by the host: released at the limit, and withdrawn.
+        let queued = command(CommandState::Queued, None, None);
+        assert_eq!(still_holding(&a, Some(&queued), 10_000), (true, false));
+        assert_eq!(still_holding(&a, Some(&queued), 60_000), (false, true));
+        // It worked: two more minutes for the checks to see it.
+        let fixed = command(CommandState::Finished, Some(0), Some(5_000));
+        assert_eq!(still_holding(&a, Some(&fixed), 124_000), (true, false));
+        assert_eq!(still_holding(&a, Some(&fixed), 125_000), (false, false));
+        // It failed: page at once.
+        let failed = command(CommandState::Finished, Some(1), Some(5_000));
+        assert_eq!(still_holding(&a, Some(&failed), 6_000), (false, false));
+        assert_eq!(still_holding(&a, None, 6_000), (false, false));
+    }
 
     #[test]
     fn markdown_keeps_no_html_and_no_script_links() {

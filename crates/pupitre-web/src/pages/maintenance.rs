@@ -250,13 +250,25 @@ async fn show(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageRes
 
 async fn save(st: &AppState, caller: &Caller, id: Option<i64>, body: &[u8]) -> PageResult {
     let form = Form::typed(&FormData::parse(body));
-    let outcome = match form.fields() {
-        Ok(f) => match id {
+    let outcome = async {
+        let mut f = form.fields()?;
+        match id {
             None => ops::create(st, caller, &f).await,
-            Some(id) => ops::update(st, caller, id, &f).await,
-        },
-        Err(e) => Err(e),
-    };
+            Some(id) => {
+                // The form names only the window's own entity: other entities it covers
+                // (set through the API) stay covered.
+                let before = ops::get(st, caller, id, Edit).await?;
+                let scope: WindowScope = serde_json::from_str(&before.scope).unwrap_or_default();
+                for e in scope.entity_ids {
+                    if e != before.entity_id && !f.scope.entity_ids.contains(&e) {
+                        f.scope.entity_ids.push(e);
+                    }
+                }
+                ops::update(st, caller, id, &f).await
+            }
+        }
+    }
+    .await;
     match outcome {
         Ok(_) => Ok(see_other("/maintenance?done=saved")),
         Err(e) => render(st, caller, None, id, form, Some(e))

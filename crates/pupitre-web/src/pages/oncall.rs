@@ -318,6 +318,13 @@ async fn new_schedule(State(st): State<AppState>, caller: Caller) -> PageResult 
 async fn edit_schedule(State(st): State<AppState>, caller: Caller, Id(id): Id) -> PageResult {
     let result = async {
         let record = ops::get_schedule(&st, &caller, id, Manage).await?;
+        let d: Option<ScheduleDefinition> = serde_json::from_str(&record.definition).ok();
+        if d.is_some_and(|d| d.layers.iter().any(|l| l.restrictions.len() > 2)) {
+            // The form has room for two: saving it would drop the others.
+            return Err(AppError::conflict(format!(
+                "a layer of this schedule has more than two restrictions: change it with PUT /api/v1/schedules/{id}"
+            )));
+        }
         let people = People::load(&st).await?;
         let form = ScheduleForm::of(Some(&record), &people, &caller.user.time_zone);
         render_schedule(&st, &caller, Some(id), form, None).await

@@ -113,6 +113,7 @@ async fn confirm(
             action,
             asset_id: p.asset,
             confirm: false,
+            version: None,
         };
         let plan = ops::plan_launch(&st, Some(&caller), &incident, &f).await?;
         Ok::<_, AppError>(ConfirmPage {
@@ -145,6 +146,7 @@ async fn launch(State(st): State<AppState>, caller: Caller, Id(id): Id, body: By
             action: form.get("action"),
             asset_id: form.int("asset_id")?,
             confirm: form.get("confirm") == "yes",
+            version: form.int("version")?,
         })
     }
     .await
