@@ -759,42 +759,6 @@ async fn the_agents_page_lists_agents_and_shows_a_new_token_once() {
     assert_eq!(refused.status(), 422);
 }
 
-impl App {
-    /// A form posted to a page, with the caller's token: status, `Location` and body.
-    async fn post_form(&self, path: &str, token: &str, body: &str) -> (u16, String, String) {
-        let resp = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let location = resp
-            .headers()
-            .get("location")
-            .and_then(|l| l.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        (status, location, resp.text().await.unwrap())
-    }
-
-    async fn page(&self, path: &str, token: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-}
-
 #[tokio::test]
 async fn the_agent_page_configures_the_agent_and_runs_commands() {
     let app = start(WebConfig::standard()).await;
@@ -803,7 +767,9 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
     let (_, v) = app.enrol(Some(&token), "db-1").await;
     let credential = v["credential"].as_str().unwrap().to_owned();
     let id = v["agent_id"].as_i64().unwrap();
-    let (s, html) = app.page(&format!("/monitoring/agents/{id}"), &admin).await;
+    let (s, _, html) = app
+        .browse(&format!("/monitoring/agents/{id}"), &admin, None)
+        .await;
     assert_eq!(s, 200);
     assert!(html.contains(r#"name="interval_s""#) && html.contains("value=\"30\""));
 
@@ -812,7 +778,11 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
                   &log_path=%2Fvar%2Flog%2Fauth.log&log_pattern=Failed+password\
                   &log_name=&log_path=&log_pattern=";
     let (s, location, _) = app
-        .post_form(&format!("/monitoring/agents/{id}/config"), &admin, config)
+        .browse(
+            &format!("/monitoring/agents/{id}/config"),
+            &admin,
+            Some(config),
+        )
         .await;
     assert_eq!(
         (s, location.as_str()),
@@ -840,7 +810,11 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
     let bad = "interval_s=20&top_processes=3&buffer_mib=32&cpu=1&log_name=app\
                &log_path=%2Fvar%2Flog%2Fapp.log&log_pattern=%28unclosed";
     let (s, _, html) = app
-        .post_form(&format!("/monitoring/agents/{id}/config"), &admin, bad)
+        .browse(
+            &format!("/monitoring/agents/{id}/config"),
+            &admin,
+            Some(bad),
+        )
         .await;
     assert_eq!(s, 422);
     assert!(html.contains("logs[0].pattern"), "{html}");
@@ -858,8 +832,8 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
 
     // An operator sees the agent's page but may neither configure it nor run commands.
     let operator = support::token(&app.st, "night", "Operator", ROOT_ENTITY).await;
-    let (s, html) = app
-        .page(&format!("/monitoring/agents/{id}"), &operator)
+    let (s, _, html) = app
+        .browse(&format!("/monitoring/agents/{id}"), &operator, None)
         .await;
     assert_eq!(s, 200);
     assert!(
@@ -868,27 +842,31 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
     );
     assert!(!html.contains(r#"id="agent-run""#), "no command form");
     let (s, _, _) = app
-        .post_form(
+        .browse(
             &format!("/monitoring/agents/{id}/commands"),
             &operator,
-            "argv=%2Fbin%2Ftrue",
+            Some("argv=%2Fbin%2Ftrue"),
         )
         .await;
     assert_eq!(s, 403);
 
     // The command form: one argument per line, NAME=value environment.
     let (s, _, html) = app
-        .post_form(
+        .browse(
             &format!("/monitoring/agents/{id}/commands"),
             &admin,
-            "argv=%2Fbin%2Fecho&env=NOEQUALS",
+            Some("argv=%2Fbin%2Fecho&env=NOEQUALS"),
         )
         .await;
     assert_eq!(s, 422);
     assert!(html.contains("line 1: must read NAME=value"), "{html}");
     let run = "argv=%2Fbin%2Fecho%0D%0Ahello+world%0D%0A&env=LC_ALL%3DC&timeout_s=60&stdin=";
     let (s, location, _) = app
-        .post_form(&format!("/monitoring/agents/{id}/commands"), &admin, run)
+        .browse(
+            &format!("/monitoring/agents/{id}/commands"),
+            &admin,
+            Some(run),
+        )
         .await;
     assert_eq!(s, 303);
     let command: i64 = location
@@ -923,7 +901,7 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
         )
         .await;
     assert_eq!(s, 200);
-    let (s, html) = app.page(&location, &admin).await;
+    let (s, _, html) = app.browse(&location, &admin, None).await;
     assert_eq!(s, 200);
     assert!(
         html.contains("http-equiv=\"refresh\""),
@@ -932,7 +910,7 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
     assert!(html.contains("&lt;b&gt;hello world&lt;/b&gt;") || html.contains("&#60;b&#62;hello"));
     assert!(html.contains("/bin/echo &#39;hello world&#39;"), "{html}");
     let (s, location_after, _) = app
-        .post_form(&format!("{location}/cancel"), &admin, "")
+        .browse(&format!("{location}/cancel"), &admin, Some(""))
         .await;
     assert_eq!((s, location_after.as_str()), (303, location.as_str()));
     let (_, v) = app
@@ -944,7 +922,9 @@ async fn the_agent_page_configures_the_agent_and_runs_commands() {
         )
         .await;
     assert_eq!(v["cancel_requested"], true, "{v}");
-    let (_, html) = app.page(&format!("/monitoring/agents/{id}"), &admin).await;
+    let (_, _, html) = app
+        .browse(&format!("/monitoring/agents/{id}"), &admin, None)
+        .await;
     assert!(
         html.contains(&format!("/monitoring/agent-commands/{command}")),
         "listed on the agent's page"

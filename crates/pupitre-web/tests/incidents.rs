@@ -779,29 +779,17 @@ async fn a_silence_holds_matching_alerts_back_until_it_ends() {
     let open = app.incidents_until(&admin, "", |l| l.len() == 2).await;
 
     // The same through the pages: the incident's firing alert links to a prefilled form.
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let get = |path: String| {
-        let request = client
-            .get(format!("{}{path}", app.base))
-            .bearer_auth(&admin);
+    let (server, who) = (&app, admin.as_str());
+    let post = |path: &str, body: String| {
+        let path = path.to_owned();
         async move {
-            let resp = request.send().await.unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
+            let (status, _, html) = server.browse(&path, who, Some(&body)).await;
+            (status, html)
         }
     };
-    let post = |path: &str, body: String| {
-        let request = client
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&admin)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
-        async move {
-            let resp = request.send().await.unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
-        }
+    let get = |path: String| async move {
+        let (status, _, html) = server.browse(&path, who, None).await;
+        (status, html)
     };
     let disk = open
         .iter()

@@ -193,29 +193,17 @@ async fn a_window_holds_incidents_back_and_opens_them_when_it_ends_if_the_proble
 async fn the_maintenance_page_plans_changes_and_deletes_windows_in_local_time() {
     let app = start(WebConfig::standard()).await;
     let admin = support::token(&app.st, "ops", "Administrator", ROOT_ENTITY).await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (server, who) = (&app, admin.as_str());
     let post = |path: &str, body: String| {
-        let request = client
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&admin)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let path = path.to_owned();
         async move {
-            let resp = request.send().await.expect("the server answers");
-            (resp.status().as_u16(), resp.text().await.expect("a body"))
+            let (status, _, html) = server.browse(&path, who, Some(&body)).await;
+            (status, html)
         }
     };
-    let get = |path: String| {
-        let request = client
-            .get(format!("{}{path}", app.base))
-            .bearer_auth(&admin);
-        async move {
-            let resp = request.send().await.expect("the server answers");
-            (resp.status().as_u16(), resp.text().await.expect("a body"))
-        }
+    let get = |path: String| async move {
+        let (status, _, html) = server.browse(&path, who, None).await;
+        (status, html)
     };
     let form = |rrule: &str| {
         format!(

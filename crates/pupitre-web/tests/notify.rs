@@ -195,30 +195,6 @@ impl App {
         panic!("no incident for {key}");
     }
 
-    /// A page (GET, or POST of a form) as the token's owner: status and body.
-    async fn page(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        form: Option<String>,
-    ) -> (u16, String) {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => client.get(url),
-            _ => client
-                .post(url)
-                .header("content-type", "application/x-www-form-urlencoded")
-                .body(form.unwrap_or_default()),
-        };
-        let resp = request.bearer_auth(token).send().await.unwrap();
-        (resp.status().as_u16(), resp.text().await.unwrap())
-    }
-
     async fn notifications(&self, token: &str, incident: i64) -> Vec<Value> {
         let (s, v) = self
             .call(
@@ -887,22 +863,15 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
             .collect::<Vec<_>>()
             .join("&")
     };
-    let (s, page) = app
-        .page("GET", "/settings/notifications", &night, None)
-        .await;
+    let (s, _, page) = app.browse("/settings/notifications", &night, None).await;
     assert_eq!(s, 200);
     assert!(page.contains("method-add"));
     // A refused method keeps what was typed and names the problem.
-    let (s, page) = app
-        .page(
-            "POST",
+    let (s, _, page) = app
+        .browse(
             "/settings/notifications/methods",
             &night,
-            Some(form(&[
-                ("kind", "sms"),
-                ("label", "mobile"),
-                ("target", "06 12"),
-            ])),
+            Some(form(&[("kind", "sms"), ("label", "mobile"), ("target", "06 12")]).as_str()),
         )
         .await;
     assert_eq!(s, 422);
@@ -911,22 +880,15 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
         "{page}"
     );
     let url = format!("{}/pagehook/SECRET", rx.base);
-    let (s, _) = app
-        .page(
-            "POST",
+    let (s, _, _) = app
+        .browse(
             "/settings/notifications/methods",
             &night,
-            Some(form(&[
-                ("kind", "slack"),
-                ("label", "<b>ops</b>"),
-                ("target", &url),
-            ])),
+            Some(form(&[("kind", "slack"), ("label", "<b>ops</b>"), ("target", &url)]).as_str()),
         )
         .await;
     assert_eq!(s, 303);
-    let (_, page) = app
-        .page("GET", "/settings/notifications", &night, None)
-        .await;
+    let (_, _, page) = app.browse("/settings/notifications", &night, None).await;
     assert!(
         page.contains("ops") && !page.contains("<b>ops</b>"),
         "escaped"
@@ -936,26 +898,28 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
         .call("GET", "/api/v1/me/contact-methods", &night, None)
         .await;
     let id = methods[0]["id"].as_i64().unwrap().to_string();
-    let (s, _) = app
-        .page(
-            "POST",
+    let (s, _, _) = app
+        .browse(
             "/settings/notifications/rules",
             &night,
-            Some(form(&[
-                ("urgency", "high"),
-                ("method", &id),
-                ("delay", "0"),
-                ("urgency", "low"),
-                ("method", &id),
-                ("delay", "15"),
-                ("urgency", "high"),
-                ("method", ""),
-                ("delay", "0"),
-                ("quiet_start", "22:00"),
-                ("quiet_end", "07:00"),
-                ("quiet_zone", ""),
-                ("digest_after", "3"),
-            ])),
+            Some(
+                form(&[
+                    ("urgency", "high"),
+                    ("method", &id),
+                    ("delay", "0"),
+                    ("urgency", "low"),
+                    ("method", &id),
+                    ("delay", "15"),
+                    ("urgency", "high"),
+                    ("method", ""),
+                    ("delay", "0"),
+                    ("quiet_start", "22:00"),
+                    ("quiet_end", "07:00"),
+                    ("quiet_zone", ""),
+                    ("digest_after", "3"),
+                ])
+                .as_str(),
+            ),
         )
         .await;
     assert_eq!(s, 303);
@@ -966,27 +930,28 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
     assert_eq!(rules["rules"][1]["delay_minutes"], 15);
     assert_eq!(rules["quiet_hours"]["start"], "22:00");
     assert_eq!(rules["digest_after"], 3);
-    let (s, page) = app
-        .page(
-            "POST",
+    let (s, _, page) = app
+        .browse(
             &format!("/settings/notifications/methods/{id}/test"),
             &night,
-            Some(String::new()),
+            Some(""),
         )
         .await;
     assert_eq!(s, 200, "{page}");
     assert_eq!(rx.wait("/pagehook/", 1).await.len(), 1);
     // Templates: an administrator previews and saves; an operator only reads them.
-    let (s, page) = app
-        .page(
-            "POST",
+    let (s, _, page) = app
+        .browse(
             "/incidents/templates/sms",
             &admin,
-            Some(form(&[
-                ("action", "preview"),
-                ("subject", ""),
-                ("body", "SMS {{ incident.id }} <{{ recipient }}>"),
-            ])),
+            Some(
+                form(&[
+                    ("action", "preview"),
+                    ("subject", ""),
+                    ("body", "SMS {{ incident.id }} <{{ recipient }}>"),
+                ])
+                .as_str(),
+            ),
         )
         .await;
     assert_eq!(s, 200, "{page}");
@@ -994,36 +959,33 @@ async fn the_notification_pages_add_methods_save_rules_and_preview_templates() {
         page.contains("SMS 1042 ") && !page.contains("<ops>"),
         "rendered, escaped: {page}"
     );
-    let (s, _) = app.page("GET", "/incidents/templates", &night, None).await;
+    let (s, _, _) = app.browse("/incidents/templates", &night, None).await;
     assert_eq!(s, 200);
-    let (s, page) = app
-        .page(
-            "POST",
+    let (s, _, page) = app
+        .browse(
             "/incidents/templates/sms",
             &admin,
-            Some(form(&[
-                ("action", "save"),
-                ("subject", ""),
-                ("body", "{{ oops"),
-            ])),
+            Some(form(&[("action", "save"), ("subject", ""), ("body", "{{ oops")]).as_str()),
         )
         .await;
     assert_eq!(s, 422);
     assert!(page.contains("{{ oops"), "what was typed is kept");
-    let (s, _) = app
-        .page(
-            "POST",
+    let (s, _, _) = app
+        .browse(
             "/incidents/templates/sms",
             &admin,
-            Some(form(&[
-                ("action", "save"),
-                ("subject", ""),
-                ("body", "P{{ incident.priority }}"),
-            ])),
+            Some(
+                form(&[
+                    ("action", "save"),
+                    ("subject", ""),
+                    ("body", "P{{ incident.priority }}"),
+                ])
+                .as_str(),
+            ),
         )
         .await;
     assert_eq!(s, 303);
-    let (_, page) = app.page("GET", "/incidents/templates", &admin, None).await;
+    let (_, _, page) = app.browse("/incidents/templates", &admin, None).await;
     assert!(page.contains("P{{ incident.priority }}"));
 }
 

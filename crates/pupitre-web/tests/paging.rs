@@ -472,19 +472,12 @@ async fn on_call_duty_is_edited_from_its_page_by_login_and_by_name() {
     let admin = app.admin().await;
     let (anne, _) = app.engineer("anne").await;
     let (_, _) = app.engineer("bruno").await;
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let (server, who) = (&app, admin.as_str());
     let post = |path: &str, body: String| {
-        let request = client
-            .post(format!("{}{path}", app.base))
-            .bearer_auth(&admin)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body);
+        let path = path.to_owned();
         async move {
-            let resp = request.send().await.unwrap();
-            (resp.status().as_u16(), resp.text().await.unwrap())
+            let (status, _, html) = server.browse(&path, who, Some(&body)).await;
+            (status, html)
         }
     };
     let schedule = |users: &str| {
@@ -583,22 +576,16 @@ async fn on_call_duty_is_edited_from_its_page_by_login_and_by_name() {
     assert!(steps[0]["targets"][1]["user_id"].is_i64());
     assert_eq!(steps[1]["delay_minutes"], 20);
     // The on-call engineer swaps a shift; they may not change schedules.
-    let (s, _) = client
-        .post(format!("{}/oncall/schedules/{id}/overrides", app.base))
-        .bearer_auth(&anne)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("user=anne&starts_at=2026-12-31T18%3A00&ends_at=2027-01-01T08%3A00")
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
+    let (s, _, _) = app
+        .browse(
+            &format!("/oncall/schedules/{id}/overrides"),
+            &anne,
+            Some("user=anne&starts_at=2026-12-31T18%3A00&ends_at=2027-01-01T08%3A00"),
+        )
+        .await;
     assert_eq!(s, 303);
-    let (s, _) = client
-        .post(format!("{}/oncall/schedules/{id}/delete", app.base))
-        .bearer_auth(&anne)
-        .send()
-        .await
-        .map(|r| (r.status().as_u16(), ()))
-        .unwrap();
+    let (s, _, _) = app
+        .browse(&format!("/oncall/schedules/{id}/delete"), &anne, Some(""))
+        .await;
     assert_eq!(s, 403);
 }

@@ -107,31 +107,6 @@ async fn person(app: &App, admin: &str, login: &str, levels: Value) -> String {
     support::token(&app.st, login, login, ROOT_ENTITY).await
 }
 
-/// A page (GET, or POST of a form) as the token's owner: status, location and body.
-async fn page(app: &App, path: &str, token: &str, form: Option<&str>) -> (u16, String, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let url = format!("{}{path}", app.base);
-    let request = match form {
-        None => client.get(url),
-        Some(body) => client
-            .post(url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body.to_owned()),
-    };
-    let resp = request.bearer_auth(token).send().await.unwrap();
-    let status = resp.status().as_u16();
-    let location = resp
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    (status, location, resp.text().await.unwrap())
-}
-
 fn restart(name: &str) -> Value {
     json!({"name": name, "label": "Restart the app", "argv": ["/bin/systemctl", "restart", "app"], "timeout_s": 30})
 }
@@ -335,10 +310,10 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
          &action_user=&action_timeout_s=60&action_automatic=no\
          &action_name=&action_label=&action_argv=&action_user=&action_timeout_s=60&action_automatic=no&note=first"
     );
-    let (s, location, _) = page(&app, "/incidents/runbooks", &admin, Some(&form)).await;
+    let (s, location, _) = app.browse("/incidents/runbooks", &admin, Some(&form)).await;
     assert_eq!(s, 303);
     assert!(location.starts_with("/incidents/runbooks/"), "{location}");
-    let (s, _, html) = page(&app, &location, &admin, None).await;
+    let (s, _, html) = app.browse(&location, &admin, None).await;
     assert_eq!(s, 200);
     assert!(
         html.contains("<h1>Steps</h1>") && html.contains("<strong>Restart</strong>"),
@@ -351,7 +326,7 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
         "action_timeout_s=60&action_automatic=no&action_name=",
         "action_timeout_s=0&action_automatic=no&action_name=",
     );
-    let (s, _, html) = page(&app, "/incidents/runbooks", &admin, Some(&bad)).await;
+    let (s, _, html) = app.browse("/incidents/runbooks", &admin, Some(&bad)).await;
     assert_eq!(s, 422);
     assert!(
         html.contains("actions[0].timeout_s") && html.contains("value=\"db-1 down\""),
@@ -360,7 +335,9 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
 
     // The incident shows its runbook and the action's button.
     let incident = incident_on(&app, &admin, asset, "db-1").await;
-    let (_, _, html) = page(&app, &format!("/incidents/{incident}"), &admin, None).await;
+    let (_, _, html) = app
+        .browse(&format!("/incidents/{incident}"), &admin, None)
+        .await;
     assert!(
         html.contains("id=\"runbooks\"") && html.contains("<h1>Steps</h1>"),
         "{html}"
@@ -374,13 +351,13 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
         .parse()
         .unwrap();
     // The button leads to what will run where, and only the confirmation runs it.
-    let (s, _, html) = page(
-        &app,
-        &format!("/incidents/{incident}/actions/confirm?runbook={id}&action=restart"),
-        &admin,
-        None,
-    )
-    .await;
+    let (s, _, html) = app
+        .browse(
+            &format!("/incidents/{incident}/actions/confirm?runbook={id}&action=restart"),
+            &admin,
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert!(
         html.contains("/bin/systemctl restart postgresql") && html.contains("db-1"),
@@ -395,15 +372,15 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
         )
         .await;
     assert_eq!(commands, json!([]), "nothing runs before the confirmation");
-    let (s, location, _) = page(
-        &app,
-        &format!("/incidents/{incident}/actions"),
-        &admin,
-        Some(&format!(
-            "runbook_id={id}&action=restart&asset_id={asset}&confirm=yes"
-        )),
-    )
-    .await;
+    let (s, location, _) = app
+        .browse(
+            &format!("/incidents/{incident}/actions"),
+            &admin,
+            Some(&format!(
+                "runbook_id={id}&action=restart&asset_id={asset}&confirm=yes"
+            )),
+        )
+        .await;
     assert_eq!(
         (s, location.as_str()),
         (303, &*format!("/incidents/{incident}?done=ran#timeline"))
@@ -426,7 +403,9 @@ async fn the_runbook_pages_render_markdown_safely_and_confirm_before_running() {
         json!(["/bin/systemctl", "restart", "postgresql"]),
         "{reply}"
     );
-    let (_, _, html) = page(&app, &format!("/incidents/{incident}"), &admin, None).await;
+    let (_, _, html) = app
+        .browse(&format!("/incidents/{incident}"), &admin, None)
+        .await;
     assert!(
         html.contains("admin launched restart on db-1")
             || html.contains("ops launched restart on db-1"),

@@ -117,6 +117,38 @@ impl App {
             serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
         )
     }
+
+    /// A page as `token`'s owner: a GET, or the POST of a URL-encoded `form`. Redirects are
+    /// not followed. The status, the `Location` header (empty without one) and the body.
+    #[allow(dead_code, reason = "only the files that test pages use it")]
+    pub async fn browse(
+        &self,
+        path: &str,
+        token: &str,
+        form: Option<&str>,
+    ) -> (u16, String, String) {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let url = format!("{}{path}", self.base);
+        let request = match form {
+            None => client.get(url),
+            Some(body) => client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body.to_owned()),
+        };
+        let resp = request.bearer_auth(token).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let location = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (status, location, resp.text().await.unwrap())
+    }
 }
 
 /// The credentials key of test servers.
