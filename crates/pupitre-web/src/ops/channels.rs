@@ -6,7 +6,6 @@
 //! error's body is not echoed (the URL is the user's, the body could be anything): the HTTP
 //! status is enough to act on.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -43,12 +42,12 @@ pub struct Channels {
 }
 
 impl Channels {
-    pub fn new(config: &WebConfig) -> Arc<Channels> {
-        Arc::new(Channels {
+    pub fn new(config: &WebConfig) -> Channels {
+        Channels {
             mailer: Mailer::new(config),
             http: http_client(),
             sms: config.sms_gateway.clone(),
-        })
+        }
     }
 
     /// Sends `message`; the error says why it did not go.

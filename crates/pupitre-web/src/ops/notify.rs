@@ -21,7 +21,7 @@ use pupitre_core::incident::Urgency;
 use pupitre_core::model::User;
 use pupitre_core::permission::{Domain, Level};
 use pupitre_store::incidents::IncidentRecord;
-use pupitre_store::notify::{ContactMethodRecord, NewContactMethod};
+use pupitre_store::notify::{ContactMethodRecord, NewContactMethod, TemplateRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -785,16 +785,12 @@ pub fn render(
     })
 }
 
-/// The template in use for `kind`: the one saved, else the built-in.
-pub async fn template(st: &AppState, kind: TemplateKind) -> Result<(String, String), AppError> {
-    let saved = st.store.list_message_templates().await?;
-    Ok(match saved.into_iter().find(|t| t.kind == kind.key()) {
-        Some(t) => (t.subject, t.body),
-        None => {
-            let (s, b) = kind.builtin();
-            (s.to_owned(), b.to_owned())
-        }
-    })
+/// The template in use for `kind` among those `saved`: the saved one, else the built-in.
+pub fn template_of(saved: &[TemplateRecord], kind: TemplateKind) -> (&str, &str) {
+    match saved.iter().find(|t| t.kind == kind.key()) {
+        Some(t) => (&t.subject, &t.body),
+        None => kind.builtin(),
+    }
 }
 
 /// Templates serve every entity: they are the root entity's to read and change

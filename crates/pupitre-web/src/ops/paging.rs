@@ -37,6 +37,7 @@ use pupitre_store::incidents::{
     Delivery, IncidentAction, IncidentRecord, NewNotification, NotificationRecord, PolicyRecord,
     ScheduleInput, ScheduleRecord,
 };
+use pupitre_store::notify::TemplateRecord;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -885,6 +886,11 @@ pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError>
         );
         groups.entry(key).or_default().push((n, incident));
     }
+    if groups.is_empty() {
+        return Ok(());
+    }
+    // Read once per pass: a storm renders many messages with the same templates.
+    let templates = st.store.list_message_templates().await?;
     let mut limits: HashMap<i64, (u32, Vec<i64>)> = HashMap::new();
     for ((user, _, _, _), group) in groups {
         let (limit, sent) = match limits.entry(user) {
@@ -924,7 +930,7 @@ pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError>
                 }
             }
             if !mine.is_empty() {
-                send_message(st, channels, &mine, now).await?;
+                send_message(st, channels, &templates, &mine, now).await?;
                 sent.push(now);
             }
         }
@@ -936,13 +942,14 @@ pub async fn deliver(st: &AppState, channels: &Channels) -> Result<(), AppError>
 async fn send_message(
     st: &AppState,
     channels: &Channels,
+    templates: &[TemplateRecord],
     message: &[(NotificationRecord, IncidentRecord)],
     now: i64,
 ) -> Result<(), AppError> {
     let Some((first, _)) = message.first() else {
         return Ok(());
     };
-    let outcome = match render_for(st, message).await {
+    let outcome = match render_for(st, templates, message).await {
         Ok((kind, address, rendered)) => {
             channels
                 .send(
@@ -977,6 +984,7 @@ async fn send_message(
 /// what it says; the error says why it cannot be made.
 async fn render_for(
     st: &AppState,
+    templates: &[TemplateRecord],
     message: &[(NotificationRecord, IncidentRecord)],
 ) -> Result<(ChannelKind, String, notify::Rendered), String> {
     let (n, _) = message.first().ok_or("nothing to send")?;
@@ -1010,16 +1018,9 @@ async fn render_for(
         .iter()
         .map(|(n, i)| notify::incident_context(st, i, n.user_id.filter(|_| personal)))
         .collect();
-    let template = notify::template(st, kind.template())
-        .await
-        .map_err(|e| e.to_string())?;
-    let rendered = notify::render(
-        &st.config.public_url,
-        (&template.0, &template.1),
-        &recipient,
-        incidents,
-    )
-    .map_err(|(part, e)| format!("the {} template's {part}: {e}", kind.template().key()))?;
+    let template = notify::template_of(templates, kind.template());
+    let rendered = notify::render(&st.config.public_url, template, &recipient, incidents)
+        .map_err(|(part, e)| format!("the {} template's {part}: {e}", kind.template().key()))?;
     Ok((kind, address, rendered))
 }
 
